@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""HTTP health probing: one check, N samples with latency percentiles, wait-until-healthy.
+
+The network call is injected (``fetch(url, timeout) -> Response``) so that everything here is
+plain logic, unit-tested without a server; the module passes a fetch built on open_url.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+
+class Response(object):
+    def __init__(self, status, body=b"", headers=None, error=None):
+        self.status = status
+        self.body = body
+        self.headers = dict((k.lower(), v) for k, v in (headers or {}).items())
+        self.error = error
+
+
+def percentile(values, q):
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, int(math.ceil(q / 100.0 * len(ordered))))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latency_summary(latencies_ms):
+    if not latencies_ms:
+        return {"count": 0, "min": None, "max": None, "mean": None, "p50": None, "p95": None, "p99": None}
+    return {
+        "count": len(latencies_ms),
+        "min": round(min(latencies_ms), 3),
+        "max": round(max(latencies_ms), 3),
+        "mean": round(sum(latencies_ms) / len(latencies_ms), 3),
+        "p50": round(percentile(latencies_ms, 50), 3),
+        "p95": round(percentile(latencies_ms, 95), 3),
+        "p99": round(percentile(latencies_ms, 99), 3),
+    }
+
+
+class ProbeSpec(object):
+    """What a healthy answer looks like."""
+
+    def __init__(self, url, expect_status=(200,), body_regex=None, expect_header=None, timeout=5.0):
+        self.url = url
+        self.expect_status = tuple(int(s) for s in expect_status)
+        self.body_regex = re.compile(body_regex) if body_regex else None
+        self.expect_header = dict((k.lower(), v) for k, v in (expect_header or {}).items())
+        self.timeout = float(timeout)
+
+    def judge(self, response):
+        """Return None when ``response`` is healthy, else the reason it is not."""
+        if response.error is not None:
+            return "request failed: %s" % response.error
+        if response.status not in self.expect_status:
+            return "status %s, expected %s" % (response.status, "/".join(str(s) for s in self.expect_status))
+        for name, wanted in self.expect_header.items():
+            got = response.headers.get(name)
+            if got != wanted:
+                return "header %s is %r, expected %r" % (name, got, wanted)
+        if self.body_regex is not None:
+            text = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else response.body
+            if not self.body_regex.search(text or ""):
+                return "body does not match %r" % self.body_regex.pattern
+        return None
+
+
+def check_once(spec, fetch, clock=time.monotonic):
+    started = clock()
+    try:
+        response = fetch(spec.url, spec.timeout)
+    except Exception as exc:  # the reason is reported, whatever the transport raised
+        response = Response(None, error=str(exc) or exc.__class__.__name__)
+    elapsed_ms = (clock() - started) * 1000.0
+    return {
+        "status": response.status,
+        "latency_ms": round(elapsed_ms, 3),
+        "problem": spec.judge(response),
+        "version": response.headers.get("x-app-version"),
+    }
+
+
+def sample(spec, fetch, count, interval_s=0.0, clock=time.monotonic, sleep=time.sleep):
+    """Probe ``count`` times; healthy only if every answer is. Returns figures for each check."""
+    checks = []
+    for index in range(count):
+        if index and interval_s:
+            sleep(interval_s)
+        checks.append(check_once(spec, fetch, clock))
+    failures = [c for c in checks if c["problem"]]
+    latencies = [c["latency_ms"] for c in checks if not c["problem"]]
+    versions = sorted(set(c["version"] for c in checks if c["version"]))
+    return {
+        "healthy": not failures,
+        "samples": len(checks),
+        "failures": len(failures),
+        "problems": sorted(set(c["problem"] for c in failures)),
+        "latency_ms": latency_summary(latencies),
+        "versions": versions,
+        "last_status": checks[-1]["status"] if checks else None,
+    }
+
+
+def wait_until_healthy(spec, fetch, deadline_s, interval_s=1.0, healthy_threshold=1,
+                       clock=time.monotonic, sleep=time.sleep):
+    """Poll until ``healthy_threshold`` consecutive checks pass, or the deadline passes."""
+    started = clock()
+    attempts = 0
+    consecutive_ok = 0
+    consecutive_failures = 0
+    max_consecutive_failures = 0
+    last = None
+    while True:
+        attempts += 1
+        last = check_once(spec, fetch, clock)
+        if last["problem"]:
+            consecutive_ok = 0
+            consecutive_failures += 1
+            max_consecutive_failures = max(max_consecutive_failures, consecutive_failures)
+        else:
+            consecutive_ok += 1
+            consecutive_failures = 0
+        elapsed = clock() - started
+        if consecutive_ok >= healthy_threshold:
+            healthy = True
+            break
+        if elapsed + interval_s > deadline_s:
+            healthy = False
+            break
+        sleep(interval_s)
+    return {
+        "healthy": healthy,
+        "attempts": attempts,
+        "elapsed_s": round(clock() - started, 3),
+        "consecutive_failures": consecutive_failures,
+        "max_consecutive_failures": max_consecutive_failures,
+        "last_status": last["status"],
+        "last_problem": last["problem"],
+        "version": last["version"],
+    }

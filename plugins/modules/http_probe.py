@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: http_probe
+short_description: Probe an HTTP endpoint for health, latency and version
+version_added: 1.0.0
+description:
+  - Sends GET requests from the managed host to O(url) and judges each answer by its status,
+    optionally its body and headers.
+  - With O(wait_timeout) greater than 0, polls until O(healthy_threshold) consecutive answers are
+    healthy or the deadline passes (wait-until-healthy).
+  - Otherwise takes O(samples) answers and reports latency percentiles; healthy only if every
+    answer is healthy and, when set, the p95 latency is within O(max_p95_ms).
+  - Fails with a message that names the URL and the reason when the endpoint is not healthy,
+    unless O(fail_on_unhealthy=false).
+options:
+  url:
+    description: URL to probe, as seen from the managed host.
+    type: str
+    required: true
+  expect_status:
+    description: Status codes that count as healthy.
+    type: list
+    elements: int
+    default: [200]
+  body_regex:
+    description: Regular expression the response body must match (searched, not anchored).
+    type: str
+  expect_header:
+    description: Response headers that must have exactly these values (names are case-insensitive).
+    type: dict
+  timeout:
+    description: Seconds to wait for one answer.
+    type: float
+    default: 5.0
+  samples:
+    description: Number of answers to take when O(wait_timeout=0).
+    type: int
+    default: 1
+  interval:
+    description: Seconds between two requests (samples or polls).
+    type: float
+    default: 0.0
+  wait_timeout:
+    description: Deadline in seconds for wait-until-healthy; 0 disables waiting.
+    type: float
+    default: 0.0
+  healthy_threshold:
+    description: Consecutive healthy answers needed to stop waiting.
+    type: int
+    default: 1
+  max_p95_ms:
+    description: Highest acceptable p95 latency, in milliseconds, over the samples.
+    type: float
+  name:
+    description: Name of the probe, used in messages (for example C(readiness)).
+    type: str
+    default: probe
+  fail_on_unhealthy:
+    description: Fail the task when the endpoint is not healthy; otherwise only report.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: The probe only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+  idempotent:
+    support: full
+    description: Never changes anything; RV(ignore:changed) is always false.
+author:
+  - nextgen.rollout contributors
+"""
+
+EXAMPLES = r"""
+- name: Wait until the idle colour is ready
+  nextgen.rollout.http_probe:
+    name: readiness
+    url: http://127.0.0.1:8002/ready
+    wait_timeout: 60
+    interval: 1
+    healthy_threshold: 2
+
+- name: Sample the service through nginx and require version 1.1.0
+  nextgen.rollout.http_probe:
+    url: http://127.0.0.1/
+    samples: 20
+    expect_header:
+      X-App-Version: 1.1.0
+    max_p95_ms: 2000
+"""
+
+RETURN = r"""
+healthy:
+  description: Whether the endpoint was judged healthy.
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: One sentence with the verdict.
+  returned: always
+  type: str
+samples:
+  description: Number of answers taken (sampling mode).
+  returned: when O(wait_timeout=0)
+  type: int
+failures:
+  description: Number of unhealthy answers (sampling mode).
+  returned: when O(wait_timeout=0)
+  type: int
+problems:
+  description: Distinct reasons of the unhealthy answers.
+  returned: when O(wait_timeout=0)
+  type: list
+  elements: str
+latency_ms:
+  description: Latency figures of the healthy answers, in milliseconds.
+  returned: when O(wait_timeout=0)
+  type: dict
+  sample: {"count": 20, "min": 1.2, "max": 9.8, "mean": 2.1, "p50": 1.8, "p95": 4.0, "p99": 9.8}
+versions:
+  description: Distinct C(X-App-Version) headers seen.
+  returned: when O(wait_timeout=0)
+  type: list
+  elements: str
+attempts:
+  description: Requests sent while waiting.
+  returned: when O(wait_timeout) > 0
+  type: int
+elapsed_s:
+  description: Seconds spent waiting.
+  returned: when O(wait_timeout) > 0
+  type: float
+last_status:
+  description: Status of the last answer (null when the request failed).
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
+    ProbeSpec, Response, sample, wait_until_healthy)
+
+
+def fetch(url, timeout):
+    try:
+        handle = open_url(url, method="GET", timeout=timeout, follow_redirects="none",
+                          headers={"User-Agent": "nextgen.rollout-probe"})
+        return Response(handle.getcode(), handle.read(), dict(handle.headers.items()))
+    except HTTPError as exc:
+        return Response(exc.code, exc.read() if exc.fp else b"", dict(exc.headers.items()) if exc.headers else {})
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            expect_status=dict(type="list", elements="int", default=[200]),
+            body_regex=dict(type="str"),
+            expect_header=dict(type="dict"),
+            timeout=dict(type="float", default=5.0),
+            samples=dict(type="int", default=1),
+            interval=dict(type="float", default=0.0),
+            wait_timeout=dict(type="float", default=0.0),
+            healthy_threshold=dict(type="int", default=1),
+            max_p95_ms=dict(type="float"),
+            name=dict(type="str", default="probe"),
+            fail_on_unhealthy=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for option in ("samples", "healthy_threshold"):
+        if p[option] < 1:
+            module.fail_json(msg="%s must be at least 1, got %d" % (option, p[option]))
+    try:
+        spec = ProbeSpec(p["url"], p["expect_status"], p["body_regex"], p["expect_header"], p["timeout"])
+    except Exception as exc:
+        module.fail_json(msg="body_regex %r is not a valid regular expression: %s" % (p["body_regex"], exc))
+
+    if p["wait_timeout"] > 0:
+        result = wait_until_healthy(spec, fetch, p["wait_timeout"], p["interval"], p["healthy_threshold"])
+        if result["healthy"]:
+            msg = "%s %s healthy after %d attempt(s), %.1f s" % (p["name"], p["url"], result["attempts"],
+                                                                 result["elapsed_s"])
+        else:
+            msg = "%s %s not healthy within %.0f s (%d attempts): %s" % (
+                p["name"], p["url"], p["wait_timeout"], result["attempts"], result["last_problem"])
+    else:
+        result = sample(spec, fetch, p["samples"], p["interval"])
+        p95 = result["latency_ms"]["p95"]
+        if result["healthy"] and p["max_p95_ms"] is not None and p95 is not None and p95 > p["max_p95_ms"]:
+            result["healthy"] = False
+            result["problems"] = ["p95 latency %.1f ms above %.1f ms" % (p95, p["max_p95_ms"])]
+        if result["healthy"]:
+            msg = "%s %s healthy: %d/%d answers, p95 %s ms" % (p["name"], p["url"], result["samples"],
+                                                                result["samples"], p95)
+        else:
+            msg = "%s %s not healthy: %d/%d answers failed: %s" % (
+                p["name"], p["url"], result["failures"], result["samples"], "; ".join(result["problems"]))
+    result["msg"] = msg
+    if not result["healthy"] and p["fail_on_unhealthy"]:
+        module.fail_json(changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

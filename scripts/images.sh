@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds the local images (no registry here): base, simulated host, reference service versions.
+# Each image carries the sha256 of its recipe as a label and is rebuilt only when that changes.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+BASE_IMAGE=nextgen/base:bookworm
+HOST_ROOTFS_IMAGE=nextgen/host-rootfs:bookworm
+HOST_IMAGE=nextgen/host:bookworm
+APP_VERSIONS=(${APP_VERSIONS:-1.0.0 1.1.0 1.2.0})
+BUILD_DIR="${TMPDIR:-/tmp}/nextgen-images"
+
+recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
+image_recipe() { docker image inspect -f '{{ index .Config.Labels "nextgen.rollout.recipe" }}' "$1" 2>/dev/null || true; }
+
+debootstrap_image() {  # name packages-file recipe-hash [CMD json]
+  local image="$1" packages="$2" hash="$3" cmd="${4:-}" root="$BUILD_DIR/${1//[:\/]/_}"
+  if [ "$(image_recipe "$image")" = "$hash" ]; then say "image $image: up to date"; return; fi
+  say "image $image: debootstrap bookworm ($(tr -d '\n' <"$packages"))"
+  rm -rf "$root"; mkdir -p "$root"
+  if ! debootstrap --variant=minbase --include="$(tr -d '\n' <"$packages")" bookworm "$root" >"$root.log" 2>&1; then
+    tail -n 15 "$root.log" >&2
+    rm -rf "$root"
+    die "debootstrap of $image failed (log: $root.log)" \
+        "check that Debian's archive is reachable and that $BUILD_DIR has ~1 GB free, then run make setup again"
+  fi
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  local changes=(--change "LABEL nextgen.rollout.recipe=$hash")
+  [ -n "$cmd" ] && changes+=(--change "CMD $cmd")
+  tar -C "$root" -c . | docker import "${changes[@]}" - "$image" >/dev/null \
+    || die "docker import of $image failed" "check the docker engine (docker info) and free disk"
+  rm -rf "$root" "$root.log"
+}
+
+build_host() {
+  local compose ctx hash
+  compose="$(readlink -f "$HOME/.docker/cli-plugins/docker-compose")"
+  hash="$(recipe_hash "$ROOT/images/host/Dockerfile" "$ROOT/images/host/daemon.json" "$ROOT/images/host/packages.txt" "$ROOT/scripts/images.sh" <(docker compose version --short))"
+  if [ "$(image_recipe "$HOST_IMAGE")" = "$hash" ]; then say "image $HOST_IMAGE: up to date"; return; fi
+  debootstrap_image "$HOST_ROOTFS_IMAGE" "$ROOT/images/host/packages.txt" \
+    "$(recipe_hash "$ROOT/images/host/packages.txt")" '["/lib/systemd/systemd"]'
+  ctx="$(mktemp -d)"
+  cp "$ROOT/images/host/Dockerfile" "$ROOT/images/host/daemon.json" "$ctx/"
+  cp "$compose" "$ctx/docker-compose"
+  say "image $HOST_IMAGE: building"
+  docker build -q --label "nextgen.rollout.recipe=$hash" -t "$HOST_IMAGE" "$ctx" >/dev/null \
+    || die "docker build of $HOST_IMAGE failed" "run: docker build $ctx to see the error"
+  rm -rf "$ctx"
+}
+
+build_app() {
+  local version="$1" image="agent-loop:$1" hash
+  hash="$(recipe_hash "$ROOT/examples/agent-loop/Dockerfile" "$ROOT/examples/agent-loop/app.py" <(image_recipe "$BASE_IMAGE") <(echo "$version"))"
+  if [ "$(image_recipe "$image")" = "$hash" ]; then say "image $image: up to date"; return; fi
+  say "image $image: building"
+  docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "APP_VERSION=$version" \
+    --label "nextgen.rollout.recipe=$hash" -t "$image" "$ROOT/examples/agent-loop" >/dev/null \
+    || die "docker build of $image failed" "run: docker build $ROOT/examples/agent-loop to see the error"
+}
+
+docker_ready || die "the docker engine does not answer" "run make setup (it starts dockerd)"
+mkdir -p "$BUILD_DIR"
+debootstrap_image "$BASE_IMAGE" "$ROOT/images/base/packages.txt" "$(recipe_hash "$ROOT/images/base/packages.txt")"
+build_host
+for version in "${APP_VERSIONS[@]}"; do build_app "$version"; done

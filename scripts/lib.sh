@@ -1,0 +1,10 @@
+# Shared helpers for the project's shell scripts (sourced, not run).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+export PATH="$VENV/bin:$PATH"
+export DOCKER_BUILDKIT=0   # the engine from Debian 12 has no buildx; use the classic builder
+
+say()  { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die()  { printf '\nERROR: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf 'What to do: %s\n' "$2" >&2; exit 1; }
+
+docker_ready() { docker info >/dev/null 2>&1; }

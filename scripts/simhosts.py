@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Start and stop simulated hosts: containers running systemd, their own Docker engine and nginx.
+
+    scripts/simhosts.py up [--count N] [--group NAME] [--prefix P] [--base-port PORT]
+    scripts/simhosts.py down [--prefix P]
+    scripts/simhosts.py list
+
+Each host publishes its HTTP entry port (nginx, port 80 inside) on 127.0.0.1 only, gets the
+reference service images loaded into its own engine, and carries labels that the dynamic
+inventory (inventories/local/docker_containers.yml) reads. `down` removes the containers and
+their docker volumes: nothing is left behind.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import subprocess
+import sys
+import time
+
+HOST_IMAGE = "nextgen/host:bookworm"
+LABEL = "nextgen.rollout.simhost"
+RUN_FLAGS = [
+    # --privileged fails on these VMs (no CAP_SYS_RESOURCE): grant everything else instead.
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+
+
+class SimhostError(Exception):
+    pass
+
+
+def docker(*args, stdin=None, check=True):
+    result = subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise SimhostError("docker %s failed (rc=%d): %s" % (" ".join(args[:3]), result.returncode,
+                                                              result.stderr.strip()))
+    return result.stdout.strip()
+
+
+def existing(prefix):
+    out = docker("ps", "-a", "--filter", "label=%s=%s" % (LABEL, prefix), "--format", "{{.Names}}")
+    return sorted(filter(None, out.splitlines()))
+
+
+def wait_until_ready(name, deadline_s=120):
+    deadline = time.monotonic() + deadline_s
+    state = ""
+    while time.monotonic() < deadline:
+        state = docker("exec", name, "systemctl", "is-system-running", check=False)
+        engine = subprocess.run(["docker", "exec", name, "docker", "info"], capture_output=True)
+        if state in ("running", "degraded") and engine.returncode == 0:
+            return
+        time.sleep(1)
+    raise SimhostError("%s did not come up within %ds (systemd state: %r); "
+                       "see: docker exec %s systemctl --failed" % (name, deadline_s, state, name))
+
+
+def load_images(name, images):
+    if not images:
+        return
+    save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE)
+    load = subprocess.run(["docker", "exec", "-i", name, "docker", "load", "-q"],
+                          stdin=save.stdout, capture_output=True, text=True)
+    save.stdout.close()
+    if save.wait() != 0 or load.returncode != 0:
+        raise SimhostError("loading %s into %s failed: %s" % (" ".join(images), name, load.stderr.strip()))
+
+
+def local_app_images():
+    out = docker("images", "agent-loop", "--format", "{{.Repository}}:{{.Tag}}")
+    return sorted(line for line in out.splitlines() if not line.endswith(":<none>"))
+
+
+def start_host(name, index, args, images):
+    port = args.base_port + index
+    docker("volume", "create", "--label", "%s=%s" % (LABEL, args.prefix), name + "-docker")
+    docker("run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS,
+           "-v", name + "-docker:/var/lib/docker",
+           "-p", "127.0.0.1:%d:80" % port,
+           "--label", "%s=%s" % (LABEL, args.prefix),
+           "--label", "nextgen.rollout.http_port=%d" % port,
+           "--label", "nextgen.rollout.group=%s" % args.group,
+           HOST_IMAGE)
+    wait_until_ready(name)
+    load_images(name, images)
+    return {"name": name, "http_port": port, "group": args.group}
+
+
+def up(args):
+    if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True).returncode:
+        raise SimhostError("image %s is missing; run `make setup` first" % HOST_IMAGE)
+    present = existing(args.prefix)
+    names = ["%s-%d" % (args.prefix, i) for i in range(1, args.count + 1)]
+    todo = [(i, n) for i, n in enumerate(names, 1) if n not in present]
+    images = args.image or local_app_images()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        started = list(pool.map(lambda item: start_host(item[1], item[0], args, images), todo))
+    for host in started:
+        print("started %(name)s (group %(group)s), nginx on 127.0.0.1:%(http_port)d" % host)
+    if len(todo) < len(names):
+        print("already running: %s" % ", ".join(n for n in names if n in present))
+
+
+def down(args):
+    names = existing(args.prefix)
+    if names:
+        docker("rm", "-f", "-v", *names)
+    volumes = docker("volume", "ls", "-q", "--filter", "label=%s=%s" % (LABEL, args.prefix)).split()
+    if volumes:
+        docker("volume", "rm", "-f", *volumes)
+    print("removed %d host(s) and %d volume(s) with prefix %s" % (len(names), len(volumes), args.prefix))
+
+
+def list_hosts(args):
+    out = docker("ps", "-a", "--filter", "label=%s" % LABEL, "--format", "{{json .}}")
+    for line in filter(None, out.splitlines()):
+        row = json.loads(line)
+        print("%-20s %-10s %s" % (row["Names"], row["State"], row["Ports"]))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start simulated hosts")
+    p_up.add_argument("--count", type=int, default=1)
+    p_up.add_argument("--group", default="agents_ia", help="inventory group of these hosts")
+    p_up.add_argument("--base-port", type=int, default=18080, help="host i publishes nginx on base+i")
+    p_up.add_argument("--image", action="append", help="image to load (default: every agent-loop tag)")
+    p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")
+    for p in (p_up, p_down):
+        p.add_argument("--prefix", default="nr-host", help="host name prefix (also a label value)")
+    sub.add_parser("list", help="list simulated hosts")
+    args = parser.parse_args(argv)
+    try:
+        {"up": up, "down": down, "list": list_hosts}[args.command](args)
+    except SimhostError as exc:
+        sys.stderr.write("ERROR: %s\n" % exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+import pytest
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
+    ProbeSpec, Response, latency_summary, percentile, sample, wait_until_healthy)
+
+
+class FakeClock(object):
+    """Stands in for time.monotonic/time.sleep so waits take no real time."""
+
+    def __init__(self, step=0.0):
+        self.now = 0.0
+        self.step = step
+
+    def clock(self):
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def scripted_fetch(responses):
+    queue = list(responses)
+
+    def fetch(url, timeout):
+        item = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+    return fetch
+
+
+@pytest.mark.parametrize("values,q,expected", [
+    ([5], 50, 5),
+    ([1, 2, 3, 4], 50, 2),
+    ([1, 2, 3, 4], 95, 4),
+    (list(range(1, 101)), 95, 95),
+    (list(range(1, 101)), 99, 99),
+    (list(range(100, 0, -1)), 50, 50),
+    ([], 50, None),
+], ids=["single", "p50-even", "p95-small", "p95-100", "p99-100", "unsorted", "empty"])
+def test_percentile(values, q, expected):
+    assert percentile(values, q) == expected
+
+
+def test_latency_summary_figures():
+    summary = latency_summary([10.0, 20.0, 30.0, 40.0])
+    assert summary == {"count": 4, "min": 10.0, "max": 40.0, "mean": 25.0, "p50": 20.0, "p95": 40.0, "p99": 40.0}
+
+
+@pytest.mark.parametrize("response,spec_kwargs,problem", [
+    (Response(200, b"ok"), {}, None),
+    (Response(503, b"no"), {}, "status 503, expected 200"),
+    (Response(204), {"expect_status": [200, 204]}, None),
+    (Response(200, b'{"version": "1.1.0"}'), {"body_regex": '"version": "1\\.1\\.0"'}, None),
+    (Response(200, b'{"version": "1.0.0"}'), {"body_regex": "1\\.1\\.0"}, "body does not match '1\\\\.1\\\\.0'"),
+    (Response(200, headers={"X-App-Version": "1.1.0"}), {"expect_header": {"x-app-version": "1.1.0"}}, None),
+    (Response(200, headers={"X-App-Version": "1.0.0"}), {"expect_header": {"X-App-Version": "1.1.0"}},
+     "header x-app-version is '1.0.0', expected '1.1.0'"),
+    (Response(None, error="connection refused"), {}, "request failed: connection refused"),
+], ids=["ok", "bad-status", "alt-status", "body-match", "body-mismatch", "header-match", "header-mismatch", "error"])
+def test_judge(response, spec_kwargs, problem):
+    assert ProbeSpec("http://x/", **spec_kwargs).judge(response) == problem
+
+
+def test_sample_reports_failures_and_versions():
+    fetch = scripted_fetch([Response(200, headers={"X-App-Version": "1.0.0"}), Response(500),
+                            Response(200, headers={"X-App-Version": "1.1.0"})])
+    result = sample(ProbeSpec("http://x/"), fetch, 3, clock=FakeClock(0.001).clock)
+    assert result["healthy"] is False
+    assert result["failures"] == 1
+    assert result["problems"] == ["status 500, expected 200"]
+    assert result["versions"] == ["1.0.0", "1.1.0"]
+    assert result["latency_ms"]["count"] == 2
+
+
+def test_sample_transport_error_is_a_failure_not_a_crash():
+    result = sample(ProbeSpec("http://x/"), scripted_fetch([OSError("refused")]), 2, clock=FakeClock().clock)
+    assert result == dict(result, healthy=False, failures=2, problems=["request failed: refused"])
+
+
+def test_wait_until_healthy_needs_consecutive_successes():
+    fake = FakeClock()
+    fetch = scripted_fetch([Response(503), Response(200), Response(503), Response(200), Response(200)])
+    result = wait_until_healthy(ProbeSpec("http://x/"), fetch, deadline_s=60, interval_s=1, healthy_threshold=2,
+                                clock=fake.clock, sleep=fake.sleep)
+    assert result["healthy"] is True
+    assert result["attempts"] == 5
+    assert result["max_consecutive_failures"] == 1
+
+
+def test_wait_until_healthy_gives_up_at_the_deadline():
+    fake = FakeClock()
+    result = wait_until_healthy(ProbeSpec("http://x/ready"), scripted_fetch([Response(503)]), deadline_s=10,
+                                interval_s=1, clock=fake.clock, sleep=fake.sleep)
+    assert result["healthy"] is False
+    assert result["last_problem"] == "status 503, expected 200"
+    assert 9 <= result["attempts"] <= 11
+    assert result["elapsed_s"] <= 10
