@@ -61,8 +61,20 @@ step_collection_link() {
   say "collection: nextgen.rollout resolves from .collections/"
 }
 
+step_ansible_test_bootstrap() {
+  # ansible-test fetches a get-pip script from a host outside the reachable registries; give it
+  # an offline stand-in under the name it looks for (its pip version, read from ansible-test).
+  local version cache
+  version="$("$VENV/bin/python" -c 'import re,ansible_test,os;p=os.path.join(os.path.dirname(ansible_test.__file__),"_internal","python_requirements.py");print(re.search(r"pip=.(\d+\.\d+)",open(p).read()).group(1))')"
+  cache="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+  mkdir -p "$(dirname "$cache")"
+  cp "$ROOT/scripts/get_pip_offline.py" "$cache"
+  say "ansible-test: offline pip bootstrap for pip $version"
+}
+
 step_apt
 step_venv
+step_ansible_test_bootstrap
 step_docker
 step_compose
 step_collection_link

@@ -58,7 +58,7 @@ attributes:
     support: full
     description: Taking a lock one already holds, or releasing an absent lock, changes nothing.
 author:
-  - nextgen.rollout contributors
+  - nextgen.rollout developers (@nextgen-rollout)
 """
 
 EXAMPLES = r"""

@@ -76,7 +76,7 @@ attributes:
     support: full
     description: Never changes anything; RV(ignore:changed) is always false.
 author:
-  - nextgen.rollout contributors
+  - nextgen.rollout developers (@nextgen-rollout)
 """
 
 EXAMPLES = r"""
@@ -203,8 +203,8 @@ def main():
             result["healthy"] = False
             result["problems"] = ["p95 latency %.1f ms above %.1f ms" % (p95, p["max_p95_ms"])]
         if result["healthy"]:
-            msg = "%s %s healthy: %d/%d answers, p95 %s ms" % (p["name"], p["url"], result["samples"],
-                                                                result["samples"], p95)
+            msg = "%s %s healthy: %d/%d answers, p95 %s ms" % (
+                p["name"], p["url"], result["samples"], result["samples"], p95)
         else:
             msg = "%s %s not healthy: %d/%d answers failed: %s" % (
                 p["name"], p["url"], result["failures"], result["samples"], "; ".join(result["problems"]))

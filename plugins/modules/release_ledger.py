@@ -50,7 +50,7 @@ options:
         type: str
         required: true
   colours:
-    description: Facts to merge into each colour's record, for example C({green: {version: 1.1.0, state: warm}}).
+    description: "Facts to merge into each colour's record, for example C({green: {version: 1.1.0, state: warm}})."
     type: dict
 attributes:
   check_mode:
@@ -63,7 +63,7 @@ attributes:
     support: none
     description: V(record) appends an entry each time it runs; V(read) never changes anything.
 author:
-  - nextgen.rollout contributors
+  - nextgen.rollout developers (@nextgen-rollout)
 """
 
 EXAMPLES = r"""

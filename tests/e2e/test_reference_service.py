@@ -25,9 +25,9 @@ def service(request_ctx=None):
 def test_endpoints_and_version_everywhere(service):
     svc = service("1.1.0")
     wait_for(svc.url("/ready"))
-    status, headers, body, _ = request(svc.url("/health"))
+    status, headers, body, _elapsed = request(svc.url("/health"))
     assert status == 200 and headers["X-App-Version"] == "1.1.0" and json.loads(body)["version"] == "1.1.0"
-    status, headers, body, _ = request(svc.url("/run-agent"), "POST", {"task": "summarise"})
+    status, headers, body, _elapsed = request(svc.url("/run-agent"), "POST", {"task": "summarise"})
     assert status == 200 and json.loads(body) == dict(json.loads(body), result="done", task={"task": "summarise"})
     assert request(svc.url("/run-agent"), "POST", None)[0] == 200
     assert request(svc.url("/nope"))[0] == 404
@@ -48,7 +48,7 @@ def test_two_versions_are_distinct_images(service):
 def test_error_rate_switch_fails_that_fraction(service):
     svc = service(FAULT_ERROR_RATE="0.05")
     wait_for(svc.url("/ready"))
-    statuses = [request(svc.url("/"))[0] for _ in range(400)]
+    statuses = [request(svc.url("/"))[0] for _attempt in range(400)]
     assert statuses.count(500) == 20 and statuses.count(200) == 380
     assert request(svc.url("/health"))[0] == 200  # health is not a business endpoint
 
@@ -56,8 +56,8 @@ def test_error_rate_switch_fails_that_fraction(service):
 def test_latency_switch_adds_latency(service):
     slow, fast = service(FAULT_LATENCY_MS="300"), service()
     wait_for(slow.url("/ready")), wait_for(fast.url("/ready"))
-    slow_s = min(request(slow.url("/"))[3] for _ in range(5))
-    fast_s = max(request(fast.url("/"))[3] for _ in range(5))
+    slow_s = min(request(slow.url("/"))[3] for _attempt in range(5))
+    fast_s = max(request(fast.url("/"))[3] for _attempt in range(5))
     assert slow_s >= 0.3 and fast_s < 0.2
 
 
@@ -84,7 +84,7 @@ def test_crash_at_start_switch(service):
     state = svc.state()
     assert state["Running"] is False and state["ExitCode"] == 3
     assert "FAULT_CRASH_AT_START" in subprocess.run(["docker", "logs", svc.name], capture_output=True,
-                                                    text=True).stderr
+                                                    text=True, check=False).stderr
 
 
 def resident_bytes(svc):
@@ -98,7 +98,7 @@ def test_memory_growth_switch(service):
     svc = service(FAULT_MEMORY_GROWTH_KB="512")
     wait_for(svc.url("/ready"))
     before = resident_bytes(svc)
-    for _ in range(100):
+    for _attempt in range(100):
         request(svc.url("/"))
     assert resident_bytes(svc) - before >= 40 * 1024 * 1024  # 100 x 512 KiB retained, allowing for paging
 
@@ -110,7 +110,7 @@ def test_sigterm_finishes_in_flight_requests(service):
     worker = threading.Thread(target=lambda: results.append(request(svc.url("/run-agent"), "POST", {"n": 1})))
     worker.start()
     time.sleep(0.4)  # the request is now in flight, sleeping in the handler
-    stop = subprocess.run(["docker", "stop", "-t", "10", svc.name], capture_output=True)
+    stop = subprocess.run(["docker", "stop", "-t", "10", svc.name], capture_output=True, check=False)
     worker.join(10)
     assert stop.returncode == 0
     assert results and results[0][0] == 200, results

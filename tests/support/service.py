@@ -27,14 +27,14 @@ class ServiceContainer(object):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def state(self):
-        out = subprocess.run(["docker", "inspect", "-f", "{{json .State}}", self.name], capture_output=True, text=True)
+        out = subprocess.run(["docker", "inspect", "-f", "{{json .State}}", self.name], capture_output=True, text=True, check=False)
         return json.loads(out.stdout)
 
     def logs(self):
-        return subprocess.run(["docker", "logs", self.name], capture_output=True, text=True).stdout
+        return subprocess.run(["docker", "logs", self.name], capture_output=True, text=True, check=False).stdout
 
     def remove(self):
-        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
 
 
 def request(url, method="GET", body=None, timeout=5.0):

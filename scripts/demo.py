@@ -1,0 +1,57 @@
+"""make demo: a real blue-green deploy and rollback under live load on a simulated host.
+
+Starts the simulated host of inventories/local (nr-host-1, nginx on 127.0.0.1:18081), deploys
+1.0.0, then under continuous load deploys 1.1.0 and rolls back, and prints what was served.
+The host stays up afterwards (make hosts-down removes it).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+
+from support.load import Load  # noqa: E402  (path set just above)
+from support.playbook import ROOT, run_playbook, simhosts  # noqa: E402
+
+INVENTORY = os.path.join(ROOT, "inventories", "local")
+URL = "http://127.0.0.1:18081/"
+
+
+def step(title, playbook, extra):
+    print("==> %s" % title, flush=True)
+    result = run_playbook(playbook, INVENTORY, extra)
+    tail = [line for line in result.output.splitlines() if "message:" in line or "msg:" in line]
+    for line in tail[-2:]:
+        print("    " + line.strip())
+    print("    %s in %.1f s" % ("ok" if result.rc == 0 else "FAILED (rc=%d)" % result.rc, result.seconds), flush=True)
+    if result.rc != 0:
+        print(result.output[-3000:])
+        sys.exit(1)
+    return result.seconds
+
+
+def main():
+    print("==> starting the simulated host nr-host-1 (nginx on %s)" % URL, flush=True)
+    simhosts("up", "--count", "1")
+    rows = [("deploy 1.0.0 (first release, no traffic yet)",
+             step("deploy 1.0.0", "blue-green-deploy.yml", {"target_version": "1.0.0"}))]
+    load = Load(URL, rate_per_s=100, max_requests=50000, max_seconds=300, workers=8).start()
+    print("==> live load started: 100 requests/s through nginx", flush=True)
+    try:
+        rows.append(("deploy 1.1.0 under load", step("deploy 1.1.0", "blue-green-deploy.yml", {"target_version": "1.1.0"})))
+        rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
+    finally:
+        summary = load.stop()
+    print("")
+    print("%-45s %10s" % ("step", "seconds"))
+    for title, seconds in rows:
+        print("%-45s %10.1f" % (title, seconds))
+    print("")
+    print("requests served under load : %d (%.0f/s over %.0f s)" % (summary["requests"], summary["rate_per_s"], summary["seconds"]))
+    print("failed requests            : %d" % summary["failed"])
+    print("keep-alive retries         : %d" % summary["retried"])
+    print("versions seen              : %s" % ", ".join(summary["versions"]))
+    return 0 if summary["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

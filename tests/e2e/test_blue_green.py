@@ -1,0 +1,133 @@
+"""Blue-green deploy and rollback on a simulated host under continuous load through nginx."""
+import os
+
+import pytest
+
+from support.load import Load
+from support.playbook import host_exec, ledger, run_playbook, simhosts, write_inventory
+
+PREFIX = "nr-e2e-bg"
+HOST = PREFIX + "-1"
+BASE_PORT = 18900
+URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
+BROKEN_TEMPLATE = os.path.join(os.path.dirname(__file__), "files", "broken-site.conf.j2")
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    simhosts("down", "--prefix", PREFIX)
+    simhosts("up", "--count", "1", "--prefix", PREFIX, "--base-port", str(BASE_PORT))
+    path = write_inventory(str(tmp_path_factory.mktemp("inv") / "hosts.json"), [HOST])
+    yield path
+    simhosts("down", "--prefix", PREFIX)
+
+
+def must(result):
+    assert result.rc == 0, result.output[-3000:]
+    return result
+
+
+def serving_version():
+    load = Load(URL, rate_per_s=20, max_requests=5, max_seconds=5, workers=1).start()
+    return load.stop()["versions"]
+
+
+def test_invalid_version_is_refused_before_anything_changes(inventory):
+    result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0;rm -rf /"})
+    assert result.rc != 0 and "not a valid image tag" in result.output
+    assert ledger(HOST) is None
+
+
+def test_missing_image_is_refused_with_a_clear_message(inventory):
+    result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "9.9.9"})
+    assert result.rc != 0 and "image agent-loop:9.9.9 is not on %s" % HOST in result.output
+    assert ledger(HOST) is None
+
+
+def test_check_mode_changes_nothing(inventory):
+    result = must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}, check=True))
+    compose_task = result.output.split("Start the compose project of the colour and wait until healthy - blue]")[1]
+    assert compose_task.lstrip("* \n").startswith("changed:")  # the compose action is predicted
+    assert "+    server 127.0.0.1:8001 max_fails=0;" in result.output  # the nginx diff is shown
+    assert ledger(HOST) is None
+    assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.service").stdout.strip() == ""
+
+
+def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
+    must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}))
+    assert serving_version() == ["1.0.0"]
+    load = Load(URL, rate_per_s=150, max_requests=20000, max_seconds=400, workers=10).start()
+    steps = [
+        ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
+        ("rollback.yml", {"target_version": "1.0.0"}, "1.0.0"),
+        ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
+        ("rollback.yml", {}, "1.0.0"),
+    ]
+    try:
+        for playbook, extra, expected in steps:
+            must(run_playbook(playbook, inventory, extra))
+            assert serving_version() == [expected], (playbook, extra)
+        while len(load.snapshot()) < 10000 and not load._stop.is_set():
+            load._stop.wait(1)
+    finally:
+        summary = load.stop()
+    print("load summary:", summary)
+    assert summary["requests"] >= 10000
+    assert summary["rate_per_s"] >= 100
+    assert summary["failed"] == 0, summary
+    assert summary["versions"] == ["1.0.0", "1.1.0"]
+
+
+def test_redeploying_the_live_version_changes_nothing(inventory):
+    result = must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}))
+    assert "changed=0" in result.output
+    assert "already live" in result.output
+
+
+def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
+    before = len(ledger(HOST)["history"])
+    load = Load(URL, rate_per_s=100, max_requests=10000, max_seconds=120, workers=6).start()
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, {
+            "target_version": "1.2.0", "blue_green_env": {"FAULT_NEVER_READY": "1"},
+            "blue_green_ready_timeout": 6})
+    finally:
+        summary = load.stop()
+    assert result.rc != 0
+    assert "readiness of" in result.output and "not healthy within 6 s" in result.output
+    assert summary["failed"] == 0 and summary["versions"] == ["1.0.0"], summary
+    doc = ledger(HOST)
+    assert doc["history"][-1]["result"] == "failed" and doc["history"][-1]["version"] == "1.2.0"
+    assert len(doc["history"]) == before + 1
+    assert doc["live"]["version"] == "1.0.0"
+    idle = doc["history"][-1]["colour"]
+    assert host_exec(HOST, "docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=agent-loop-" + idle
+                     ).stdout.strip() == ""
+    assert host_exec(HOST, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 1
+
+
+def test_a_broken_nginx_template_is_refused_and_traffic_keeps_flowing(inventory):
+    site_before = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+    load = Load(URL, rate_per_s=100, max_requests=10000, max_seconds=120, workers=6).start()
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, {
+            "target_version": "1.2.0", "nginx_site_template": BROKEN_TEMPLATE})
+    finally:
+        summary = load.stop()
+    assert result.rc != 0 and "nginx refused the new site" in result.output, result.output[-2000:]
+    assert summary["failed"] == 0 and summary["versions"] == ["1.0.0"], summary
+    assert host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout == site_before
+    assert host_exec(HOST, "nginx", "-t").returncode == 0
+    assert ledger(HOST)["live"]["version"] == "1.0.0"
+
+
+def test_a_second_deploy_is_refused_while_the_lock_is_held(inventory):
+    lock = '{"holder": "someone-else", "reason": "deploy 1.1.0", "time": "2026-11-21T05:00:00.000000Z"}'
+    host_exec(HOST, "sh", "-c", "echo '%s' > /var/lib/nextgen-rollout/agent-loop/lock.json" % lock)
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.1.0"})
+        assert result.rc != 0 and "held by 'someone-else'" in result.output
+        assert ledger(HOST)["live"]["version"] == "1.0.0"
+        assert serving_version() == ["1.0.0"]
+    finally:
+        host_exec(HOST, "rm", "-f", "/var/lib/nextgen-rollout/agent-loop/lock.json")

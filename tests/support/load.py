@@ -1,0 +1,120 @@
+"""Bounded HTTP load against 127.0.0.1 only: a fixed rate, a cap on requests and on time.
+
+Connections are kept alive like a browser's. When a reused connection turns out to have been
+closed by the server before any byte of the answer (nginx closes idle keep-alive connections
+when it reloads), the GET is sent once more on a new connection, as RFC 7230 section 6.3.1 allows
+for idempotent requests and as browsers and urllib3 do. Such retries are counted in ``retried``;
+anything else that gets no answer, or a 5xx answer, counts as failed.
+
+Records, for every request, when it was sent, its status (None for a transport failure) and the
+version that answered, so that tests and benchmarks can count failures and find the cutover.
+"""
+import http.client
+import threading
+import time
+import urllib.parse
+
+
+class Load(object):
+    def __init__(self, url, rate_per_s=150, max_requests=100000, max_seconds=600, workers=8, timeout=5.0):
+        parsed = urllib.parse.urlparse(url)
+        if parsed.hostname not in ("127.0.0.1", "localhost"):
+            raise ValueError("load goes to loopback only, not %r" % parsed.hostname)
+        self.host, self.port, self.path = parsed.hostname, parsed.port or 80, parsed.path or "/"
+        self.interval = workers / float(rate_per_s)
+        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self.workers, self.timeout = workers, timeout
+        self.records = []
+        self.retried = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = []
+
+    def _worker(self, started):
+        conn = None
+        next_at = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
+            with self._lock:
+                if len(self.records) >= self.max_requests:
+                    return
+            sent = time.time()
+            status, version, error, retried = None, None, None, False
+            for attempt in (1, 2):
+                reused = conn is not None
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                    conn.request("GET", self.path)
+                    resp = conn.getresponse()
+                    resp.read()
+                    status, version, error = resp.status, resp.getheader("X-App-Version"), None
+                    if resp.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                        conn = None
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    error = "%s: %s" % (exc.__class__.__name__, exc)
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    stale = isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+                    if not (reused and stale and attempt == 1):
+                        break
+                    retried = True
+            with self._lock:
+                self.records.append((sent, status, version, error))
+                self.retried += int(retried)
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_at = time.monotonic()
+
+    def start(self):
+        started = time.monotonic()
+        for _attempt in range(self.workers):
+            thread = threading.Thread(target=self._worker, args=(started,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 1)
+        return self.summary()
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.records)
+
+    def summary(self):
+        records = self.snapshot()
+        failed = [r for r in records if r[1] is None or r[1] >= 500]
+        span = (records[-1][0] - records[0][0]) if len(records) > 1 else 0.0
+        return {
+            "requests": len(records),
+            "failed": len(failed),
+            "retried": self.retried,
+            "failures": sorted(set("%s" % (r[3] or r[1]) for r in failed))[:5],
+            "seconds": round(span, 2),
+            "rate_per_s": round(len(records) / span, 1) if span else 0.0,
+            "versions": sorted(set(r[2] for r in records if r[2])),
+        }
+
+
+def cutover_seconds(records, since, version):
+    """Seconds from ``since`` until every later answer comes from ``version`` (None if never)."""
+    last_other = None
+    seen_new = False
+    for sent, status, answered, _error in records:
+        if sent < since:
+            continue
+        if answered == version:
+            seen_new = True
+        elif status is not None:
+            last_other = sent
+    if not seen_new:
+        return None
+    return round(max(0.0, (last_other or since) - since), 3)

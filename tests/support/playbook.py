@@ -1,0 +1,51 @@
+"""Run the collection's playbooks against simulated hosts, as an operator would."""
+import json
+import os
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def simhosts(*args):
+    subprocess.run(["python3", os.path.join(ROOT, "scripts", "simhosts.py")] + list(args), check=True,
+                   capture_output=True, text=True)
+
+
+def write_inventory(path, hosts):
+    inventory = {"all": {"hosts": dict((name, {"ansible_connection": "community.docker.docker",
+                                                "ansible_python_interpreter": "/usr/bin/python3"})
+                                               for name in hosts)}}
+    with open(path, "w") as handle:
+        json.dump(inventory, handle)
+    return path
+
+
+class Result(object):
+    def __init__(self, proc, seconds):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.seconds = seconds
+
+
+def run_playbook(name, inventory, extra_vars=None, check=False):
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", name),
+           "-i", inventory]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd += ["--check", "--diff"]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    return Result(proc, time.monotonic() - started)
+
+
+def host_exec(host, *cmd):
+    return subprocess.run(["docker", "exec", host] + list(cmd), capture_output=True, text=True, check=False)
+
+
+def ledger(host, service="agent-loop"):
+    out = host_exec(host, "cat", "/var/lib/nextgen-rollout/%s/ledger.json" % service)
+    return json.loads(out.stdout) if out.returncode == 0 else None
