@@ -13,9 +13,8 @@ def simhosts(*args):
 
 
 def write_inventory(path, hosts):
-    inventory = {"all": {"hosts": dict((name, {"ansible_connection": "community.docker.docker",
-                                                "ansible_python_interpreter": "/usr/bin/python3"})
-                                               for name in hosts)}}
+    host_vars = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
+    inventory = {"all": {"hosts": dict((name, host_vars) for name in hosts)}}
     with open(path, "w") as handle:
         json.dump(inventory, handle)
     return path
