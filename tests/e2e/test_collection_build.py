@@ -1,0 +1,42 @@
+"""The collection builds into a tarball that installs, and ansible-doc renders every plugin from it."""
+import glob
+import os
+import subprocess
+
+from support.playbook import ROOT
+
+BIN = os.path.join(ROOT, ".venv", "bin")
+MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")))
+FILTERS = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(ROOT, "plugins", "filter", "*.yml")))
+
+
+def run(*cmd, **kwargs):
+    result = subprocess.run(list(cmd), capture_output=True, text=True, check=False, **kwargs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_build_install_and_document_every_plugin(tmp_path):
+    run(os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), ROOT)
+    tarballs = glob.glob(str(tmp_path / "nextgen-rollout-1.0.0.tar.gz"))
+    assert len(tarballs) == 1
+    listing = run("tar", "-tzf", tarballs[0])
+    assert "roles/blue_green/meta/argument_specs.yml" in listing and ".venv/" not in listing
+    installed = tmp_path / "collections"
+    empty_cfg = tmp_path / "ansible.cfg"
+    empty_cfg.write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_CONFIG=str(empty_cfg), PAGER="cat",
+               ANSIBLE_NOCOLOR="1")
+    run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
+        "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
+    assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
+    assert MODULES == ["deploy_lock", "http_probe", "release_ledger"] and FILTERS == ["version_problem"]
+    for module in MODULES:
+        doc = run(os.path.join(BIN, "ansible-doc"), "-t", "module", "nextgen.rollout." + module, env=env, cwd=str(tmp_path))
+        assert "EXAMPLES" in doc and "RETURN VALUES" in doc and str(installed) in doc
+    for name in FILTERS:
+        doc = run(os.path.join(BIN, "ansible-doc"), "-t", "filter", "nextgen.rollout." + name, env=env, cwd=str(tmp_path))
+        assert "EXAMPLES" in doc
+    for role in ("blue_green", "nginx"):
+        assert "ENTRY POINT" in run(os.path.join(BIN, "ansible-doc"), "-t", "role", "nextgen.rollout." + role,
+                                    env=env, cwd=str(tmp_path))
