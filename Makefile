@@ -4,8 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-SANITY_DIR := build/ansible_collections/nextgen/rollout
-MOLECULE_SCENARIOS := nginx blue_green
 
 .PHONY: help setup test unit lint sanity molecule e2e demo hosts-up hosts-down build clean
 
@@ -21,30 +19,15 @@ setup:
 test: setup
 	@scripts/test.sh
 
-unit: setup
-	$(BIN)/pytest tests/unit
-
-lint: setup
-	$(BIN)/yamllint -s .
-	$(BIN)/ansible-lint --profile production
+unit lint sanity molecule e2e: setup
+	@scripts/test.sh $@
 
 build: setup
 	rm -f nextgen-rollout-*.tar.gz
 	$(BIN)/ansible-galaxy collection build --force .
 
-sanity: setup
-	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_DIR)
-	cd $(SANITY_DIR) && git init -q && git add -A && ansible-test sanity --requirements --python 3.11
-
-molecule: setup
-	for scenario in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$scenario || exit 1; done
-
-e2e: setup
-	$(BIN)/pytest tests/e2e
-
 demo: setup
-	@scripts/demo.sh
+	$(BIN)/python scripts/demo.py
 
 hosts-up: setup
 	$(BIN)/python scripts/simhosts.py up --count 1

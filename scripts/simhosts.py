@@ -40,6 +40,10 @@ def docker(*args, stdin=None, check=True):
     return result.stdout.strip()
 
 
+def docker_succeeds(*args):
+    return subprocess.run(["docker", *args], capture_output=True, check=False).returncode == 0
+
+
 def existing(prefix):
     out = docker("ps", "-a", "--filter", "label=%s=%s" % (LABEL, prefix), "--format", "{{.Names}}")
     return sorted(filter(None, out.splitlines()))
@@ -50,8 +54,7 @@ def wait_until_ready(name, deadline_s=120):
     state = ""
     while time.monotonic() < deadline:
         state = docker("exec", name, "systemctl", "is-system-running", check=False)
-        engine = subprocess.run(["docker", "exec", name, "docker", "info"], capture_output=True, check=False)
-        if state in ("running", "degraded") and engine.returncode == 0:
+        if state in ("running", "degraded") and docker_succeeds("exec", name, "docker", "info"):
             return
         time.sleep(1)
     raise SimhostError("%s did not come up within %ds (systemd state: %r); "
@@ -90,7 +93,7 @@ def start_host(name, index, args, images):
 
 
 def up(args):
-    if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode:
+    if not docker_succeeds("image", "inspect", HOST_IMAGE):
         raise SimhostError("image %s is missing; run `make setup` first" % HOST_IMAGE)
     present = existing(args.prefix)
     names = ["%s-%d" % (args.prefix, i) for i in range(1, args.count + 1)]

@@ -67,8 +67,7 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
         for playbook, extra, expected in steps:
             must(run_playbook(playbook, inventory, extra))
             assert serving_version() == [expected], (playbook, extra)
-        while len(load.snapshot()) < 10000 and not load._stop.is_set():
-            load._stop.wait(1)
+        load.wait_for_requests(10000)
     finally:
         summary = load.stop()
     print("load summary:", summary)

@@ -83,8 +83,7 @@ def test_crash_at_start_switch(service):
         time.sleep(0.2)
     state = svc.state()
     assert state["Running"] is False and state["ExitCode"] == 3
-    assert "FAULT_CRASH_AT_START" in subprocess.run(["docker", "logs", svc.name], capture_output=True,
-                                                    text=True, check=False).stderr
+    assert "FAULT_CRASH_AT_START" in svc.logs("stderr")
 
 
 def resident_bytes(svc):
@@ -98,7 +97,7 @@ def test_memory_growth_switch(service):
     svc = service(FAULT_MEMORY_GROWTH_KB="512")
     wait_for(svc.url("/ready"))
     before = resident_bytes(svc)
-    for _attempt in range(100):
+    for _request_number in range(100):
         request(svc.url("/"))
     assert resident_bytes(svc) - before >= 40 * 1024 * 1024  # 100 x 512 KiB retained, allowing for paging
 

@@ -7,7 +7,7 @@ for idempotent requests and as browsers and urllib3 do. Such retries are counted
 anything else that gets no answer, or a 5xx answer, counts as failed.
 
 Records, for every request, when it was sent, its status (None for a transport failure) and the
-version that answered, so that tests and benchmarks can count failures and find the cutover.
+version that answered, so that tests and benchmarks can count failures and see which version answered.
 """
 import http.client
 import threading
@@ -73,7 +73,7 @@ class Load(object):
 
     def start(self):
         started = time.monotonic()
-        for _attempt in range(self.workers):
+        for _worker_index in range(self.workers):
             thread = threading.Thread(target=self._worker, args=(started,), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -84,6 +84,11 @@ class Load(object):
         for thread in self._threads:
             thread.join(self.timeout + 1)
         return self.summary()
+
+    def wait_for_requests(self, count):
+        """Block until ``count`` requests were made or the load ended by its own limits."""
+        while len(self.snapshot()) < count and any(t.is_alive() for t in self._threads):
+            self._stop.wait(0.5)
 
     def snapshot(self):
         with self._lock:
@@ -102,19 +107,3 @@ class Load(object):
             "rate_per_s": round(len(records) / span, 1) if span else 0.0,
             "versions": sorted(set(r[2] for r in records if r[2])),
         }
-
-
-def cutover_seconds(records, since, version):
-    """Seconds from ``since`` until every later answer comes from ``version`` (None if never)."""
-    last_other = None
-    seen_new = False
-    for sent, status, answered, _error in records:
-        if sent < since:
-            continue
-        if answered == version:
-            seen_new = True
-        elif status is not None:
-            last_other = sent
-    if not seen_new:
-        return None
-    return round(max(0.0, (last_other or since) - since), 3)

@@ -30,8 +30,10 @@ class ServiceContainer(object):
         out = subprocess.run(["docker", "inspect", "-f", "{{json .State}}", self.name], capture_output=True, text=True, check=False)
         return json.loads(out.stdout)
 
-    def logs(self):
-        return subprocess.run(["docker", "logs", self.name], capture_output=True, text=True, check=False).stdout
+    def logs(self, stream="stdout"):
+        """What the container printed on ``stream`` (stdout or stderr)."""
+        result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True, check=False)
+        return getattr(result, stream)
 
     def remove(self):
         subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
