@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test unit lint sanity molecule e2e demo hosts-up hosts-down build clean
+.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch hosts-up hosts-down build clean
 
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
 	@echo "make test          the whole suite: unit, lint, sanity, molecule, end-to-end"
 	@echo "make demo          a blue-green deploy and rollback under live load on a simulated host"
+	@echo "make bench-switch  naive compose up -d vs blue-green deploy vs warm rollback, same load"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"
 
 setup:
@@ -28,6 +29,9 @@ build: setup
 
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+bench-switch: setup
+	$(BIN)/python benchmarks/bench_switch.py
 
 hosts-up: setup
 	$(BIN)/python scripts/simhosts.py up --count 1

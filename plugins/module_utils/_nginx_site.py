@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""Replace one nginx site file so that traffic never sees a broken config.
+
+The new file is written atomically, the whole config is tested with ``nginx -t``, nginx is
+reloaded, and the switch counts as done only once the master runs workers that were not there
+before the reload (``nginx -s reload`` returns before the master applies the config, and a master
+that cannot apply it keeps its old workers and only says so in its error log). When the test, the
+reload or the hand-over fails, the previous file is put back (nginx never stopped serving it) and
+the error says what failed. The previous content is kept next to the site as ``<name>.previous``,
+which ``conf.d/*.conf`` does not include.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+SITE_MODE = 0o644
+
+
+class SiteRefused(Exception):
+    """The new site was not taken into service; the previous one is back and serving."""
+
+
+def read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def atomic_write_text(path, text, mode=SITE_MODE):
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def nginx_workers(pid_file, proc="/proc"):
+    """(master pid, set of its worker pids) read from /proc; (None, set()) when nginx is down."""
+    try:
+        with open(pid_file) as handle:
+            master = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None, set()
+    workers = set()
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, "stat")) as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: fields start after the last ')'.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == master:
+            workers.add(int(name))
+    return master, workers
+
+
+class SiteSwitch(object):
+    """One site file under nginx's conf.d and the commands that test and reload nginx.
+
+    ``run`` takes an argv list and returns (rc, stdout, stderr); ``workers`` returns
+    (master pid, worker pids). Both are injected so the logic is testable without nginx.
+    """
+
+    def __init__(self, path, run, workers, test_command=("nginx", "-t"),
+                 reload_command=("nginx", "-s", "reload"), reload_timeout=10.0, clock=time.monotonic,
+                 sleep=time.sleep):
+        self.path = path
+        self.previous_path = path + ".previous"
+        self.run = run
+        self.workers = workers
+        self.test_command = list(test_command)
+        self.reload_command = list(reload_command)
+        self.reload_timeout = reload_timeout
+        self.clock = clock
+        self.sleep = sleep
+
+    def plan(self, content):
+        """(changed, before) for the wanted content (None means: no site)."""
+        before = read_text(self.path)
+        return before != content, before
+
+    def apply(self, content):
+        """Put ``content`` live (None removes the site). Returns the figures of the switch."""
+        changed, before = self.plan(content)
+        if not changed:
+            return {"changed": False, "reloaded": False}
+        if before is not None:
+            atomic_write_text(self.previous_path, before)
+        self._install(content)
+        rc, out, err = self.run(self.test_command)
+        if rc != 0:
+            self._restore(before)
+            raise SiteRefused("nginx -t rejected the new config of %s: %s. The previous config is back and "
+                              "serving; nothing was switched." % (self.path, (err or out).strip() or "rc=%d" % rc))
+        started = self.clock()
+        try:
+            self._reload_and_wait()
+        except SiteRefused as exc:
+            self._restore(before)
+            try:
+                self._reload_and_wait()
+            except SiteRefused as again:
+                raise SiteRefused("%s. The previous config is back in %s but reloading it failed too: %s"
+                                  % (exc, self.path, again))
+            raise SiteRefused("%s. The previous config is back and serving." % exc)
+        return {"changed": True, "reloaded": True, "reload_s": round(self.clock() - started, 3),
+                "test_output": (err or out).strip()}
+
+    def _install(self, content):
+        if content is None:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+        else:
+            atomic_write_text(self.path, content)
+
+    def _restore(self, before):
+        self._install(before)
+
+    def _reload_and_wait(self):
+        master, old_workers = self.workers()
+        if master is None:
+            raise SiteRefused("nginx is not running (no master process): start it, then run again")
+        rc, out, err = self.run(self.reload_command)
+        if rc != 0:
+            raise SiteRefused("%s failed: %s" % (" ".join(self.reload_command), (err or out).strip() or "rc=%d" % rc))
+        deadline = self.clock() + self.reload_timeout
+        while True:
+            current_master, current = self.workers()
+            if current_master == master and current - old_workers:
+                return
+            if self.clock() >= deadline:
+                raise SiteRefused(
+                    "nginx did not start new workers within %.0f s of the reload, so it did not apply the "
+                    "config (see its error log, e.g. a port already in use)" % self.reload_timeout)
+            self.sleep(0.02)
