@@ -2,7 +2,8 @@
 
 Starts the simulated host of inventories/local (nr-host-1, nginx on 127.0.0.1:18081), deploys
 1.0.0, then under continuous load deploys 1.1.0 and rolls back, and prints what was served.
-The host stays up afterwards (make hosts-down removes it).
+A previous nr-host-1 is replaced by a fresh one; the host stays up afterwards (make hosts-down
+removes it).
 """
 import os
 import sys
@@ -30,7 +31,8 @@ def step(title, playbook, extra):
 
 
 def main():
-    print("==> starting the simulated host nr-host-1 (nginx on %s)" % URL, flush=True)
+    print("==> starting a fresh simulated host nr-host-1 (nginx on %s)" % URL, flush=True)
+    simhosts("down")
     simhosts("up", "--count", "1")
     rows = [("deploy 1.0.0 (first release, no traffic yet)",
              step("deploy 1.0.0", "blue-green-deploy.yml", {"target_version": "1.0.0"}))]

@@ -6,14 +6,18 @@
 """HTTP health probing: one check, N samples with latency percentiles, wait-until-healthy.
 
 The network call is injected (``fetch(url, timeout) -> Response``) so that everything here is
-plain logic, unit-tested without a server; the module passes a fetch built on open_url.
+plain logic, unit-tested without a server; the modules pass ``fetch`` below, built on open_url.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._stats import latency_summary
 
 
 class Response(object):
@@ -24,27 +28,14 @@ class Response(object):
         self.error = error
 
 
-def percentile(values, q):
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, int(math.ceil(q / 100.0 * len(ordered))))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def latency_summary(latencies_ms):
-    if not latencies_ms:
-        return {"count": 0, "min": None, "max": None, "mean": None, "p50": None, "p95": None, "p99": None}
-    return {
-        "count": len(latencies_ms),
-        "min": round(min(latencies_ms), 3),
-        "max": round(max(latencies_ms), 3),
-        "mean": round(sum(latencies_ms) / len(latencies_ms), 3),
-        "p50": round(percentile(latencies_ms, 50), 3),
-        "p95": round(percentile(latencies_ms, 95), 3),
-        "p99": round(percentile(latencies_ms, 99), 3),
-    }
+def fetch(url, timeout, user_agent="nextgen.rollout-probe"):
+    """GET url with Ansible's open_url; an HTTP error status is an answer, not an exception."""
+    try:
+        handle = open_url(url, method="GET", timeout=timeout, follow_redirects="none",
+                          headers={"User-Agent": user_agent})
+        return Response(handle.getcode(), handle.read(), dict(handle.headers.items()))
+    except HTTPError as exc:
+        return Response(exc.code, exc.read() if exc.fp else b"", dict(exc.headers.items()) if exc.headers else {})
 
 
 class ProbeSpec(object):

@@ -145,20 +145,9 @@ last_status:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
-from ansible.module_utils.six.moves.urllib.error import HTTPError
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
-    ProbeSpec, Response, sample, wait_until_healthy)
-
-
-def fetch(url, timeout):
-    try:
-        handle = open_url(url, method="GET", timeout=timeout, follow_redirects="none",
-                          headers={"User-Agent": "nextgen.rollout-probe"})
-        return Response(handle.getcode(), handle.read(), dict(handle.headers.items()))
-    except HTTPError as exc:
-        return Response(exc.code, exc.read() if exc.fp else b"", dict(exc.headers.items()) if exc.headers else {})
+    ProbeSpec, fetch, sample, wait_until_healthy)
 
 
 def main():

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
-    ProbeSpec, Response, latency_summary, percentile, sample, wait_until_healthy)
+    ProbeSpec, Response, sample, wait_until_healthy)
 
 
 class FakeClock(object):
@@ -28,24 +28,6 @@ def scripted_fetch(responses):
             raise item
         return item
     return fetch
-
-
-@pytest.mark.parametrize("values,q,expected", [
-    ([5], 50, 5),
-    ([1, 2, 3, 4], 50, 2),
-    ([1, 2, 3, 4], 95, 4),
-    (list(range(1, 101)), 95, 95),
-    (list(range(1, 101)), 99, 99),
-    (list(range(100, 0, -1)), 50, 50),
-    ([], 50, None),
-], ids=["single", "p50-even", "p95-small", "p95-100", "p99-100", "unsorted", "empty"])
-def test_percentile(values, q, expected):
-    assert percentile(values, q) == expected
-
-
-def test_latency_summary_figures():
-    summary = latency_summary([10.0, 20.0, 30.0, 40.0])
-    assert summary == {"count": 4, "min": 10.0, "max": 40.0, "mean": 25.0, "p50": 20.0, "p95": 40.0, "p99": 40.0}
 
 
 @pytest.mark.parametrize("response,spec_kwargs,problem", [

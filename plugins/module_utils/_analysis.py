@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""Canary analysis: candidate against stable over one step of a canary.
+
+Every ``interval`` seconds from the start of the step, the analysis reads the new lines of nginx's
+JSON access log (which upstream answered, status, upstream response time), probes the
+candidate's health, reads its memory, optionally asks Prometheus, and turns the interval that
+just ended into one sample per metric. The samples go through the rule engine of _decision, so
+the verdict at each evaluation is the one Prometheus alerts with the same rules would give. The
+step ends early on rollback; otherwise at its end with promote or hold.
+
+Metrics of a sample (None when the interval had fewer than ``min_bucket_requests`` candidate
+requests, which a rule counts as "does not hold"):
+    requests             candidate requests in the interval
+    error_rate           candidate 5xx share;  baseline_error_rate: the same for stable
+    p95_s                candidate p95 upstream time;  baseline_p95_s: the same for stable
+    error_rate_excess    error_rate - baseline_error_rate
+    p95_excess_s         p95_s - latency_factor * baseline_p95_s
+    health_failures      consecutive failed health probes of the candidate at that evaluation
+    memory_pct           candidate resident memory in % of memory_limit_mb
+    prom_error_rate, prom_p95_s   the candidate's figures according to Prometheus
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+from ansible.module_utils.six.moves.urllib.parse import urlencode
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
+from ansible_collections.nextgen.rollout.plugins.module_utils._stats import (
+    latency_summary, mann_whitney_greater, percentile, two_proportion_greater)
+
+POOLS = ("candidate", "stable")
+# At most this much of an existing log is read back when the analysis starts.
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+RSS = re.compile(r"^process_resident_memory_bytes(?:\{[^}]*\})?\s+([0-9.eE+]+)\s*$", re.M)
+DEFAULT_PROMETHEUS_QUERIES = {
+    "prom_error_rate": 'sum(rate(agent_requests_total{{version="{version}",status=~"5.."}}[{window}])) / '
+                       'sum(rate(agent_requests_total{{version="{version}"}}[{window}]))',
+    "prom_p95_s": 'histogram_quantile(0.95, sum by (le) (rate(agent_request_duration_seconds_bucket'
+                  '{{version="{version}"}}[{window}])))',
+}
+
+
+def parse_line(line):
+    """One access-log record as (epoch seconds, upstream, status, upstream seconds or None), or None."""
+    try:
+        record = json.loads(line)
+        moment = float(record["msec"])
+        status = int(record["status"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    upstream = (record.get("upstream_addr") or "").split(",")[-1].strip()
+    timing = (record.get("upstream_response_time") or "").split(",")[-1].strip()
+    try:
+        seconds = float(timing)
+    except ValueError:
+        seconds = None
+    return moment, upstream, status, seconds
+
+
+class AccessLogReader(object):
+    """Reads the lines appended to a log since the last call; starts over if it was rotated."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = None
+        self.inode = None
+        self.partial = ""
+
+    def read_new(self):
+        try:
+            handle = open(self.path)
+        except FileNotFoundError:
+            return []
+        with handle:
+            info = os.fstat(handle.fileno())
+            if self.offset is None:
+                self.offset = max(0, info.st_size - MAX_BACKLOG_BYTES)
+            if info.st_ino != self.inode or info.st_size < self.offset:
+                if self.inode is not None:
+                    self.offset = 0
+                self.inode = info.st_ino
+            handle.seek(self.offset)
+            text = self.partial + handle.read()
+            self.offset = handle.tell()
+        lines = text.split("\n")
+        self.partial = lines.pop()
+        return [r for r in (parse_line(line) for line in lines if line) if r is not None]
+
+
+class PoolStats(object):
+    def __init__(self):
+        self.requests = 0
+        self.errors = 0
+        self.latencies = []
+
+    def add(self, status, seconds):
+        self.requests += 1
+        self.errors += int(status >= 500)
+        if seconds is not None:
+            self.latencies.append(seconds)
+
+    def figures(self):
+        return {"requests": self.requests, "errors_5xx": self.errors,
+                "error_rate": round(self.errors / float(self.requests), 5) if self.requests else None,
+                "latency_ms": latency_summary([v * 1000.0 for v in self.latencies])}
+
+
+def bucket_sample(t, pools, latency_factor, min_bucket_requests):
+    candidate, stable = pools["candidate"], pools["stable"]
+    sample = {"t": t, "requests": candidate.requests}
+
+    def rate(stats):
+        return stats.errors / float(stats.requests) if stats.requests >= min_bucket_requests else None
+
+    def p95(stats):
+        return percentile(stats.latencies, 95) if stats.requests >= min_bucket_requests and stats.latencies else None
+
+    sample.update(error_rate=rate(candidate), baseline_error_rate=rate(stable),
+                  p95_s=p95(candidate), baseline_p95_s=p95(stable))
+    if sample["error_rate"] is not None and sample["baseline_error_rate"] is not None:
+        sample["error_rate_excess"] = sample["error_rate"] - sample["baseline_error_rate"]
+    if sample["p95_s"] is not None and sample["baseline_p95_s"] is not None:
+        sample["p95_excess_s"] = sample["p95_s"] - latency_factor * sample["baseline_p95_s"]
+    return sample
+
+
+def memory_pct(metrics_text, limit_mb):
+    found = RSS.search(metrics_text or "")
+    if not found or not limit_mb:
+        return None
+    return round(float(found.group(1)) / (limit_mb * 1048576.0) * 100.0, 3)
+
+
+class CanaryAnalysis(object):
+    """One step's analysis. ``fetch(url, timeout) -> _probe.Response`` does every HTTP call."""
+
+    def __init__(self, reader, upstreams, since, duration, interval, policy=None, latency_factor=1.5,
+                 min_bucket_requests=10, judge=False, alpha=0.01, fetch=None, health_url=None,
+                 metrics_url=None, memory_limit_mb=None, prometheus_url=None, prometheus_queries=None,
+                 candidate_version=None, clock=time.time, sleep=time.sleep):
+        self.reader = reader
+        self.pool_of = dict((upstreams[pool], pool) for pool in POOLS)
+        self.since, self.duration, self.interval = float(since), float(duration), float(interval)
+        self.policy = policy
+        self.latency_factor, self.min_bucket_requests = float(latency_factor), int(min_bucket_requests)
+        self.judge, self.alpha = judge, float(alpha)
+        self.fetch = fetch
+        self.health_url, self.metrics_url, self.memory_limit_mb = health_url, metrics_url, memory_limit_mb
+        self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
+        self.prometheus_queries = prometheus_queries or DEFAULT_PROMETHEUS_QUERIES
+        self.candidate_version = candidate_version
+        self.clock, self.sleep = clock, sleep
+        self.buckets = {}
+        self.window = dict((pool, PoolStats()) for pool in POOLS)
+        self.extras = {}
+        self.health_failures = 0
+        self.prometheus_errors = []
+
+    # Measurements --------------------------------------------------------------------------
+    def take_log(self):
+        for moment, upstream, status, seconds in self.reader.read_new():
+            pool = self.pool_of.get(upstream)
+            if pool is None or moment < self.since:
+                continue
+            index = int((moment - self.since) // self.interval)
+            bucket = self.buckets.setdefault(index, dict((p, PoolStats()) for p in POOLS))
+            bucket[pool].add(status, seconds)
+            self.window[pool].add(status, seconds)
+
+    def probe(self, index):
+        extras = self.extras.setdefault(index, {})
+        if self.health_url:
+            response = self.fetch(self.health_url, 2.0)
+            healthy = response.error is None and response.status == 200
+            self.health_failures = 0 if healthy else self.health_failures + 1
+            extras["health_failures"] = self.health_failures
+        if self.metrics_url and self.memory_limit_mb:
+            response = self.fetch(self.metrics_url, 2.0)
+            if response.error is None and response.status == 200:
+                extras["memory_pct"] = memory_pct(response.body.decode("utf-8", "replace"), self.memory_limit_mb)
+        if self.prometheus_url and self.candidate_version:
+            for metric, template in sorted(self.prometheus_queries.items()):
+                extras[metric] = self.query_prometheus(template.format(
+                    version=self.candidate_version, window="%ds" % max(1, int(round(self.interval)))))
+
+    def query_prometheus(self, query):
+        response = self.fetch("%s/api/v1/query?%s" % (self.prometheus_url, urlencode({"query": query})), 5.0)
+        if response.error is not None or response.status != 200:
+            self.prometheus_errors.append("%s: %s" % (query, response.error or response.status))
+            return None
+        try:
+            result = json.loads(response.body)["data"]["result"]
+            value = float(result[0]["value"][1]) if result else None
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            self.prometheus_errors.append("%s: unexpected answer (%s)" % (query, exc))
+            return None
+        return None if value is None or value != value else value  # NaN: no traffic in the window
+
+    # Verdict -------------------------------------------------------------------------------
+    def samples(self, completed):
+        rows = []
+        for index in range(completed):
+            pools = self.buckets.get(index, dict((p, PoolStats()) for p in POOLS))
+            sample = bucket_sample(round((index + 1) * self.interval, 3), pools, self.latency_factor,
+                                   self.min_bucket_requests)
+            sample.update(self.extras.get(index, {}))
+            rows.append(sample)
+        return rows
+
+    def judgement(self):
+        if not self.judge:
+            return None
+        candidate, stable = self.window["candidate"], self.window["stable"]
+        return {"alpha": self.alpha,
+                "latency": mann_whitney_greater(candidate.latencies, stable.latencies)["p"],
+                "errors": two_proportion_greater(candidate.errors, candidate.requests,
+                                                 stable.errors, stable.requests)["p"]}
+
+    def run(self):
+        """Evaluate at the end of every interval until the step ends or a rule fires."""
+        steps = max(1, int(-(-self.duration // self.interval)))
+        verdict, rows, completed = None, [], 0
+        for completed in range(1, steps + 1):
+            due = self.since + completed * self.interval
+            wait = due - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+            self.probe(completed - 1)
+            self.take_log()
+            rows = self.samples(completed)
+            verdict = decide(rows, self.policy, self.judgement())
+            if verdict["decision"] == "rollback":
+                break
+        verdict.update(
+            elapsed_s=round(self.clock() - self.since, 3),
+            intervals=completed,
+            figures=dict((pool, self.window[pool].figures()) for pool in POOLS),
+            judge=self.judgement(),
+            series=rows,
+            prometheus_errors=self.prometheus_errors[-5:],
+        )
+        return verdict

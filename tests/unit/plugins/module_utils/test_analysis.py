@@ -1,0 +1,130 @@
+import json
+import random
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
+    AccessLogReader, CanaryAnalysis, memory_pct, parse_line)
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import Response
+
+CANDIDATE, STABLE = "127.0.0.1:8002", "127.0.0.1:8001"
+T0 = 1800000000.0
+
+
+def line(moment, upstream, status=200, upstream_time="0.004"):
+    return json.dumps({"msec": "%.3f" % moment, "upstream_addr": upstream, "status": status,
+                       "upstream_response_time": upstream_time, "version": "x"}) + "\n"
+
+
+class SimulatedTraffic(object):
+    """A clock whose sleep writes the access-log lines of the traffic in the time slept.
+
+    Each second brings ``rate`` requests, ``share`` of them to the candidate, which fails with a 5xx
+    at ``error_rate`` and answers ``extra_s`` slower than stable."""
+
+    def __init__(self, path, rate=100, share=0.1, error_rate=0.0, extra_s=0.0, seed=1):
+        self.path, self.rate, self.share = path, rate, share
+        self.error_rate, self.extra_s = error_rate, extra_s
+        self.now = T0
+        self.rng = random.Random(seed)
+        open(path, "w").close()
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        end = self.now + seconds
+        with open(self.path, "a") as handle:
+            count = int(round(seconds * self.rate))
+            for i in range(count):
+                moment = self.now + (i + 0.5) * seconds / max(count, 1)
+                base = 0.004 + self.rng.random() * 0.004
+                if self.rng.random() < self.share:
+                    failed = self.rng.random() < self.error_rate
+                    handle.write(line(moment, CANDIDATE, 502 if failed else 200, "%.3f" % (base + self.extra_s)))
+                else:
+                    handle.write(line(moment, STABLE, 200, "%.3f" % base))
+        self.now = end
+
+
+def healthy_fetch(url, timeout):
+    if url.endswith("/metrics"):
+        return Response(200, b"# HELP x\nprocess_resident_memory_bytes 52428800.0\n")
+    return Response(200, b"ok")
+
+
+FAST_POLICY = {"rules": {
+    "error_rate": {"for": "10s"},
+    "error_rate_vs_baseline": {"metric": "error_rate_excess", "op": ">", "threshold": 0.01, "for": "10s",
+                               "judge": "errors"},
+    "p95_vs_baseline": {"metric": "p95_excess_s", "op": ">", "threshold": 0.1, "for": "10s", "judge": "latency"},
+}, "min_requests": 50}
+
+
+def analyse(traffic, duration=30, **kwargs):
+    return CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
+                          duration=duration, interval=5, policy=FAST_POLICY, fetch=healthy_fetch,
+                          health_url="http://127.0.0.1:8002/health", metrics_url="http://127.0.0.1:8002/metrics",
+                          memory_limit_mb=100, clock=traffic, sleep=traffic.sleep, **kwargs).run()
+
+
+def test_a_healthy_candidate_is_promoted_with_its_figures(tmp_path):
+    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json")))
+    assert verdict["decision"] == "promote", verdict["reasons"]
+    assert verdict["intervals"] == 6 and verdict["elapsed_s"] == 30
+    candidate, stable = verdict["figures"]["candidate"], verdict["figures"]["stable"]
+    assert candidate["requests"] + stable["requests"] == 3000
+    assert 200 < candidate["requests"] < 400 and candidate["errors_5xx"] == 0
+    assert 4 <= candidate["latency_ms"]["p50"] <= 8
+    assert verdict["series"][0]["memory_pct"] == 50.0 and verdict["series"][0]["health_failures"] == 0
+
+
+def test_five_percent_errors_abort_early(tmp_path):
+    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json"), share=0.3, error_rate=0.05), duration=60)
+    assert verdict["decision"] == "rollback"
+    assert verdict["elapsed_s"] <= 20  # fires once held 10 s: three 5 s samples in a row
+    assert any(reason.startswith("error_rate:") for reason in verdict["reasons"])
+    assert 0.02 < verdict["figures"]["candidate"]["error_rate"] < 0.09
+
+
+def test_added_latency_aborts_by_the_latency_rule(tmp_path):
+    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json"), extra_s=0.3), judge=True)
+    assert verdict["decision"] == "rollback"
+    assert [r.split(":")[0] for r in verdict["reasons"]] == ["p95_vs_baseline"]
+    assert verdict["judge"]["latency"] < 1e-6
+
+
+def test_too_little_traffic_is_inconclusive(tmp_path):
+    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json"), rate=10, share=0.1))
+    assert verdict["decision"] == "hold" and verdict["inconclusive"]
+
+
+def test_failing_health_probes_count_up_and_fire(tmp_path):
+    traffic = SimulatedTraffic(str(tmp_path / "access.json"))
+    verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
+                             duration=60, interval=5, fetch=lambda url, timeout: Response(None, error="refused"),
+                             health_url="http://127.0.0.1:8002/health", clock=traffic, sleep=traffic.sleep).run()
+    assert verdict["decision"] == "rollback" and verdict["intervals"] == 4
+    assert [s["health_failures"] for s in verdict["series"]] == [1, 2, 3, 4]
+
+
+def test_reader_follows_appends_rotation_and_partial_lines(tmp_path):
+    path = tmp_path / "access.json"
+    path.write_text(line(T0, STABLE) + '{"msec": "not a number"}\n' + line(T0 + 1, CANDIDATE)[:20])
+    reader = AccessLogReader(str(path))
+    assert [r[1] for r in reader.read_new()] == [STABLE]
+    with open(str(path), "a") as handle:
+        handle.write(line(T0 + 1, CANDIDATE)[20:])
+    assert [r[1] for r in reader.read_new()] == [CANDIDATE]
+    path.unlink()
+    path.write_text(line(T0 + 2, STABLE, 503, "0.010, 0.020"))
+    assert reader.read_new() == [(T0 + 2, STABLE, 503, 0.02)]
+
+
+def test_parse_line_takes_the_upstream_that_answered():
+    record = json.dumps({"msec": "1.5", "status": 200, "upstream_addr": "127.0.0.1:8001, 127.0.0.1:8002",
+                         "upstream_response_time": "0.001, -"})
+    assert parse_line(record) == (1.5, "127.0.0.1:8002", 200, None)
+
+
+def test_memory_pct_reads_resident_memory():
+    assert memory_pct("process_resident_memory_bytes 1048576\n", 2) == 50.0
+    assert memory_pct("nothing here", 2) is None
