@@ -146,7 +146,7 @@ class CanaryAnalysis(object):
     def __init__(self, reader, upstreams, since, duration, interval, policy=None, latency_factor=1.5,
                  min_bucket_requests=10, judge=False, alpha=0.01, fetch=None, health_url=None,
                  metrics_url=None, memory_limit_mb=None, prometheus_url=None, prometheus_queries=None,
-                 candidate_version=None, clock=time.time, sleep=time.sleep):
+                 candidate_version=None, max_extensions=0, clock=time.time, sleep=time.sleep):
         self.reader = reader
         self.pool_of = dict((upstreams[pool], pool) for pool in POOLS)
         self.since, self.duration, self.interval = float(since), float(duration), float(interval)
@@ -158,6 +158,7 @@ class CanaryAnalysis(object):
         self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
         self.prometheus_queries = prometheus_queries or DEFAULT_PROMETHEUS_QUERIES
         self.candidate_version = candidate_version
+        self.max_extensions = int(max_extensions)
         self.clock, self.sleep = clock, sleep
         self.buckets = {}
         self.window = dict((pool, PoolStats()) for pool in POOLS)
@@ -226,10 +227,13 @@ class CanaryAnalysis(object):
                                                  stable.errors, stable.requests)["p"]}
 
     def run(self):
-        """Evaluate at the end of every interval until the step ends or a rule fires."""
-        steps = max(1, int(-(-self.duration // self.interval)))
-        verdict, rows, completed = None, [], 0
-        for completed in range(1, steps + 1):
+        """Evaluate at the end of every interval until the step ends or a rule fires. A step that
+        ends on hold (a pending rule, or too few requests) is extended by its duration, at most
+        max_extensions times."""
+        per_step = max(1, int(-(-self.duration // self.interval)))
+        planned, extensions, completed, verdict, rows = per_step, 0, 0, None, []
+        while True:
+            completed += 1
             due = self.since + completed * self.interval
             wait = due - self.clock()
             if wait > 0:
@@ -240,9 +244,15 @@ class CanaryAnalysis(object):
             verdict = decide(rows, self.policy, self.judgement())
             if verdict["decision"] == "rollback":
                 break
+            if completed >= planned:
+                if verdict["decision"] != "hold" or extensions >= self.max_extensions:
+                    break
+                extensions += 1
+                planned += per_step
         verdict.update(
             elapsed_s=round(self.clock() - self.since, 3),
             intervals=completed,
+            extensions=extensions,
             figures=dict((pool, self.window[pool].figures()) for pool in POOLS),
             judge=self.judgement(),
             series=rows,

@@ -93,6 +93,7 @@ def empty_ledger(service):
         "live": None,
         "colours": dict((c, {"version": None, "state": "empty"}) for c in COLOURS),
         "history": [],
+        "canary": None,
     }
 
 
@@ -118,6 +119,7 @@ def summary(ledger):
         "idle_version": idle.get("version"),
         "idle_state": idle.get("state"),
         "deployed_versions": versions,
+        "canary": ledger.get("canary"),
     }
 
 
@@ -136,8 +138,10 @@ class Ledger(object):
             raise LedgerError("%s belongs to service %r, not %r" % (self.path, document.get("service"), self.service))
         return document
 
-    def record(self, ledger, entry, live=None, colours=None, now=None):
-        """Return a new ledger with ``entry`` appended and live/colour facts updated."""
+    def record(self, ledger, entry, live=None, colours=None, canary=None, now=None):
+        """Return a new ledger with ``entry`` appended and live/colour facts updated.
+
+        ``canary`` sets the canary in progress (a dict), or clears it (an empty dict)."""
         now = now or utc_now()
         updated = json.loads(json.dumps(ledger))
         entry = dict(entry)
@@ -151,6 +155,8 @@ class Ledger(object):
             merged.update(facts)
             merged["updated"] = iso(now)
             updated["colours"][colour] = merged
+        if canary is not None:
+            updated["canary"] = dict(canary, updated=iso(now)) if canary else None
         if live:
             old = updated.get("live") or {}
             previous = old.get("version") if old.get("version") != live["version"] else old.get("previous_version")

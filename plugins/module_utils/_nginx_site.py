@@ -124,7 +124,7 @@ class SiteSwitch(object):
                                   % (exc, self.path, again))
             raise SiteRefused("%s. The previous config is back and serving." % exc)
         return {"changed": True, "reloaded": True, "reload_s": round(self.clock() - started, 3),
-                "test_output": (err or out).strip()}
+                "reloaded_at": round(time.time(), 3), "test_output": (err or out).strip()}
 
     def _install(self, content):
         if content is None:

@@ -87,6 +87,10 @@ options:
   candidate_version:
     description: Version label of the candidate in Prometheus.
     type: str
+  max_extensions:
+    description: How many times a step that ends on V(hold) is extended by O(duration) before the module returns V(hold).
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -152,6 +156,10 @@ inconclusive:
   description: Whether there were fewer requests than the policy's C(min_requests).
   returned: always
   type: bool
+extensions:
+  description: How many times the step was extended because it ended on V(hold).
+  returned: always
+  type: int
 """
 
 import time
@@ -183,6 +191,7 @@ def main():
             prometheus_url=dict(type="str"),
             prometheus_queries=dict(type="dict"),
             candidate_version=dict(type="str"),
+            max_extensions=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -202,7 +211,7 @@ def main():
         judge=p["judge"], alpha=p["alpha"], fetch=fetch, health_url=p["health_url"],
         metrics_url=p["metrics_url"], memory_limit_mb=p["memory_limit_mb"],
         prometheus_url=p["prometheus_url"], prometheus_queries=p["prometheus_queries"],
-        candidate_version=p["candidate_version"],
+        candidate_version=p["candidate_version"], max_extensions=p["max_extensions"],
     )
     module.exit_json(changed=False, **analysis.run())
 

@@ -85,6 +85,10 @@ reload_s:
   description: Seconds from the reload command to the first new worker.
   returned: when reloaded
   type: float
+reloaded_at:
+  description: When the new workers were seen, in seconds since the epoch on the host.
+  returned: when reloaded
+  type: float
 test_output:
   description: Output of the config test.
   returned: when reloaded

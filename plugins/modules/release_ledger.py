@@ -52,6 +52,11 @@ options:
   colours:
     description: "Facts to merge into each colour's record, for example C({green: {version: 1.1.0, state: warm}})."
     type: dict
+  canary:
+    description:
+      - The canary in progress (for example version, colour, step, share, state), set with the entry.
+        An empty dict clears it.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -124,6 +129,10 @@ deployed_versions:
   returned: always
   type: list
   elements: str
+canary:
+  description: The canary in progress (held at a step, or running), null when there is none.
+  returned: always
+  type: dict
 """
 
 import os
@@ -145,6 +154,7 @@ def main():
                 version=dict(type="str", required=True),
             )),
             colours=dict(type="dict"),
+            canary=dict(type="dict"),
         ),
         required_if=[("action", "record", ("entry",))],
         supports_check_mode=True,
@@ -155,7 +165,8 @@ def main():
         document = ledger.load()
         changed = False
         if p["action"] == "record":
-            document = ledger.record(document, p["entry"], live=p["live"], colours=p["colours"])
+            document = ledger.record(document, p["entry"], live=p["live"], colours=p["colours"],
+                                     canary=p["canary"])
             changed = True
             if not module.check_mode:
                 ledger.save(document)

@@ -6,6 +6,9 @@ when it reloads), the GET is sent once more on a new connection, as RFC 7230 sec
 for idempotent requests and as browsers and urllib3 do. Such retries are counted in ``retried``;
 anything else that gets no answer, or a 5xx answer, counts as failed.
 
+With ``key_header``, every request carries that header with a value of its own (client-1,
+client-2, ...), so that a canary split on it sees many different clients.
+
 Records, for every request, when it was sent, its status (None for a transport failure) and the
 version that answered, so that tests and benchmarks can count failures and see which version answered.
 """
@@ -16,7 +19,8 @@ import urllib.parse
 
 
 class Load(object):
-    def __init__(self, url, rate_per_s=150, max_requests=100000, max_seconds=600, workers=8, timeout=5.0):
+    def __init__(self, url, rate_per_s=150, max_requests=100000, max_seconds=600, workers=8, timeout=5.0,
+                 key_header=None):
         parsed = urllib.parse.urlparse(url)
         if parsed.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError("load goes to loopback only, not %r" % parsed.hostname)
@@ -24,6 +28,8 @@ class Load(object):
         self.interval = workers / float(rate_per_s)
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.workers, self.timeout = workers, timeout
+        self.key_header = key_header
+        self._sent = 0
         self.records = []
         self.retried = 0
         self._lock = threading.Lock()
@@ -38,13 +44,18 @@ class Load(object):
                 if len(self.records) >= self.max_requests:
                     return
             sent = time.time()
+            headers = {}
+            if self.key_header:
+                with self._lock:
+                    self._sent += 1
+                    headers[self.key_header] = "client-%d" % self._sent
             status, version, error, retried = None, None, None, False
             for attempt in (1, 2):
                 reused = conn is not None
                 try:
                     if conn is None:
                         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-                    conn.request("GET", self.path)
+                    conn.request("GET", self.path, headers=headers)
                     resp = conn.getresponse()
                     resp.read()
                     status, version, error = resp.status, resp.getheader("X-App-Version"), None

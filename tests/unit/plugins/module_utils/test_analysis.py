@@ -92,9 +92,15 @@ def test_added_latency_aborts_by_the_latency_rule(tmp_path):
     assert verdict["judge"]["latency"] < 1e-6
 
 
-def test_too_little_traffic_is_inconclusive(tmp_path):
-    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json"), rate=10, share=0.1))
+def test_too_little_traffic_is_inconclusive_even_after_extensions(tmp_path):
+    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json"), rate=5, share=0.1), max_extensions=2)
     assert verdict["decision"] == "hold" and verdict["inconclusive"]
+    assert verdict["extensions"] == 2 and verdict["elapsed_s"] == 90
+
+
+def test_an_extension_lets_a_slow_step_conclude(tmp_path):
+    verdict = analyse(SimulatedTraffic(str(tmp_path / "access.json"), rate=2, share=0.5), max_extensions=3)
+    assert verdict["decision"] == "promote" and verdict["extensions"] == 1
 
 
 def test_failing_health_probes_count_up_and_fire(tmp_path):

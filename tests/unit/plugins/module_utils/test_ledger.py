@@ -27,7 +27,7 @@ def deploy(led, doc, version, colour, old=None, now=T0):
 def test_empty_ledger_summary(ledger):
     assert summary(ledger.load()) == {
         "live_colour": None, "live_version": None, "previous_version": None, "idle_colour": "blue",
-        "idle_version": None, "idle_state": "empty", "deployed_versions": []}
+        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None}
 
 
 def test_deploys_track_live_idle_and_previous(ledger):
@@ -122,3 +122,13 @@ def test_history_is_bounded(ledger):
     assert len(doc["history"]) == 500
     assert doc["history"][-1]["id"] == 510
     json.dumps(doc)
+
+
+def test_a_canary_in_progress_is_set_and_cleared(ledger):
+    doc = deploy(ledger, ledger.load(), "1.0.0", "blue")
+    doc = ledger.record(doc, {"action": "canary-step", "version": "1.1.0", "result": "held"},
+                        canary={"version": "1.1.0", "colour": "green", "step": 1, "share": 25, "state": "held"}, now=T0)
+    assert summary(doc)["canary"]["share"] == 25 and summary(doc)["canary"]["updated"] == "2026-11-21T05:00:00.000000Z"
+    assert summary(doc)["live_version"] == "1.0.0"
+    doc = ledger.record(doc, {"action": "canary", "version": "1.1.0", "result": "aborted"}, canary={}, now=T0)
+    assert summary(doc)["canary"] is None

@@ -68,7 +68,7 @@ def switch_for(path, nginx, timeout=1.0):
 def test_new_content_goes_live_and_the_previous_is_kept(site):
     nginx = FakeNginx(site)
     result = switch_for(site, nginx).apply(NEW)
-    assert result["changed"] and result["reloaded"]
+    assert result["changed"] and result["reloaded"] and result["reloaded_at"] > 1.7e9
     assert open(site).read() == NEW
     assert open(site + ".previous").read() == GOOD
     assert stat.S_IMODE(os.stat(site).st_mode) == 0o644
