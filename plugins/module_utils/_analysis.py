@@ -146,6 +146,7 @@ class CanaryAnalysis(object):
     def __init__(self, reader, upstreams, since, duration, interval, policy=None, latency_factor=1.5,
                  min_bucket_requests=10, judge=False, alpha=0.01, fetch=None, health_url=None,
                  metrics_url=None, memory_limit_mb=None, prometheus_url=None, prometheus_queries=None,
+                 prometheus_window="30s",
                  candidate_version=None, max_extensions=0, clock=time.time, sleep=time.sleep):
         self.reader = reader
         self.pool_of = dict((upstreams[pool], pool) for pool in POOLS)
@@ -157,6 +158,7 @@ class CanaryAnalysis(object):
         self.health_url, self.metrics_url, self.memory_limit_mb = health_url, metrics_url, memory_limit_mb
         self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
         self.prometheus_queries = prometheus_queries or DEFAULT_PROMETHEUS_QUERIES
+        self.prometheus_window = prometheus_window
         self.candidate_version = candidate_version
         self.max_extensions = int(max_extensions)
         self.clock, self.sleep = clock, sleep
@@ -191,7 +193,7 @@ class CanaryAnalysis(object):
         if self.prometheus_url and self.candidate_version:
             for metric, template in sorted(self.prometheus_queries.items()):
                 extras[metric] = self.query_prometheus(template.format(
-                    version=self.candidate_version, window="%ds" % max(1, int(round(self.interval)))))
+                    version=self.candidate_version, window=self.prometheus_window))
 
     def query_prometheus(self, query):
         response = self.fetch("%s/api/v1/query?%s" % (self.prometheus_url, urlencode({"query": query})), 5.0)

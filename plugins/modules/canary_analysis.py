@@ -84,6 +84,10 @@ options:
       - PromQL per metric name, with C({version}) and C({window}) placeholders. The defaults read the
         reference service's C(agent_requests_total) and C(agent_request_duration_seconds).
     type: dict
+  prometheus_window:
+    description: Range of the C(rate()) in the Prometheus queries (the C({window}) placeholder).
+    type: str
+    default: 30s
   candidate_version:
     description: Version label of the candidate in Prometheus.
     type: str
@@ -190,6 +194,7 @@ def main():
             memory_limit_mb=dict(type="float"),
             prometheus_url=dict(type="str"),
             prometheus_queries=dict(type="dict"),
+            prometheus_window=dict(type="str", default="30s"),
             candidate_version=dict(type="str"),
             max_extensions=dict(type="int", default=0),
         ),
@@ -211,6 +216,7 @@ def main():
         judge=p["judge"], alpha=p["alpha"], fetch=fetch, health_url=p["health_url"],
         metrics_url=p["metrics_url"], memory_limit_mb=p["memory_limit_mb"],
         prometheus_url=p["prometheus_url"], prometheus_queries=p["prometheus_queries"],
+        prometheus_window=p["prometheus_window"],
         candidate_version=p["candidate_version"], max_extensions=p["max_extensions"],
     )
     module.exit_json(changed=False, **analysis.run())

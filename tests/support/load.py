@@ -118,3 +118,44 @@ class Load(object):
             "rate_per_s": round(len(records) / span, 1) if span else 0.0,
             "versions": sorted(set(r[2] for r in records if r[2])),
         }
+
+
+def versions_by_key(url, keys, header="X-Client-Id", workers=8, timeout=5.0):
+    """GET url once per key (sent in ``header``) and return {key: version that answered}.
+
+    A bounded burst: len(keys) requests, as fast as ``workers`` keep-alive connections go."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost"):
+        raise ValueError("load goes to loopback only, not %r" % parsed.hostname)
+    answers, lock, queue = {}, threading.Lock(), list(keys)
+
+    def worker():
+        conn = None
+        while True:
+            with lock:
+                if not queue:
+                    break
+                key = queue.pop()
+            for _attempt in (1, 2):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection(parsed.hostname, parsed.port or 80, timeout=timeout)
+                    conn.request("GET", parsed.path or "/", headers={header: key})
+                    resp = conn.getresponse()
+                    resp.read()
+                    with lock:
+                        answers[key] = resp.getheader("X-App-Version")
+                    break
+                except (OSError, http.client.HTTPException):
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout * len(keys))
+    return answers

@@ -1,5 +1,6 @@
 import json
 import random
+import urllib.parse
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
     AccessLogReader, CanaryAnalysis, memory_pct, parse_line)
@@ -134,3 +135,35 @@ def test_parse_line_takes_the_upstream_that_answered():
 def test_memory_pct_reads_resident_memory():
     assert memory_pct("process_resident_memory_bytes 1048576\n", 2) == 50.0
     assert memory_pct("nothing here", 2) is None
+
+
+def test_prometheus_figures_join_the_samples(tmp_path):
+    traffic = SimulatedTraffic(str(tmp_path / "access.json"))
+    asked = []
+
+    def prometheus(url, timeout):
+        asked.append(url)
+        if "histogram_quantile" in url:
+            return Response(200, json.dumps({"status": "success", "data": {"result": [{"value": [0, "NaN"]}]}}))
+        return Response(200, json.dumps({"status": "success", "data": {"result": [{"value": [0, "0.05"]}]}}))
+
+    verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
+                             duration=10, interval=5, fetch=prometheus, prometheus_url="http://127.0.0.1:9090/",
+                             prometheus_window="1m", candidate_version="1.1.0",
+                             policy={"rules": {"prom": {"metric": "prom_error_rate", "op": ">", "threshold": 0.01}}},
+                             clock=traffic, sleep=traffic.sleep).run()
+    assert verdict["decision"] == "rollback" and verdict["reasons"][0].startswith("prom: prom_error_rate = 0.05")
+    assert verdict["series"][0]["prom_error_rate"] == 0.05 and verdict["series"][0]["prom_p95_s"] is None
+    query = urllib.parse.unquote_plus(asked[0])
+    assert query.startswith("http://127.0.0.1:9090/api/v1/query?query=sum(rate(agent_requests_total{")
+    assert 'version="1.1.0"' in query and "[1m]" in query
+
+
+def test_an_unreachable_prometheus_is_reported_not_fatal(tmp_path):
+    traffic = SimulatedTraffic(str(tmp_path / "access.json"))
+    verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
+                             duration=5, interval=5, fetch=lambda url, timeout: Response(None, error="refused"),
+                             prometheus_url="http://127.0.0.1:9", candidate_version="1.1.0",
+                             clock=traffic, sleep=traffic.sleep).run()
+    assert verdict["series"][0]["prom_error_rate"] is None
+    assert "refused" in verdict["prometheus_errors"][0]

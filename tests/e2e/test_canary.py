@@ -1,0 +1,146 @@
+"""Canary through nginx split_clients on a simulated host, under load from 127.0.0.1.
+
+Requests carry varied keys (X-Client-Id), and the canary hashes that header, so that one load
+generator looks like many clients.
+"""
+import os
+
+import pytest
+import yaml
+
+from support.load import Load, versions_by_key
+from support.playbook import host_exec, ledger, run_playbook, simhosts, write_inventory
+from support.prometheus import start_prometheus
+
+PREFIX = "nr-e2e-cn"
+HOST = PREFIX + "-1"
+BASE_PORT = 18920
+URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
+FAST = os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")
+RATE = 150
+
+
+def fast_profile(**overrides):
+    with open(FAST) as handle:
+        profile = yaml.safe_load(handle)
+    profile.update(rollout_strategy="canary", blue_green_smoke_samples=10)
+    profile.update(overrides)
+    return profile
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    simhosts("down", "--prefix", PREFIX)
+    simhosts("up", "--count", "1", "--prefix", PREFIX, "--base-port", str(BASE_PORT))
+    path = write_inventory(str(tmp_path_factory.mktemp("inv") / "hosts.json"), [HOST])
+    must(run_playbook("blue-green-deploy.yml", path, {"target_version": "1.0.0"}))
+    yield path
+    simhosts("down", "--prefix", PREFIX)
+
+
+def must(result):
+    assert result.rc == 0, result.output[-3000:]
+    return result
+
+
+def live_version():
+    return ledger(HOST)["live"]["version"]
+
+
+def canary_under_load(inventory, extra):
+    load = Load(URL, rate_per_s=RATE, max_requests=30000, max_seconds=180, key_header="X-Client-Id").start()
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, extra)
+    finally:
+        load.stop()
+    return result, load
+
+
+def history(action=None):
+    entries = ledger(HOST)["history"]
+    return [e for e in entries if action is None or e["action"] == action]
+
+
+def test_bad_canary_input_is_refused_before_anything_changes(inventory):
+    site = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+    before = len(history())
+    for extra, message in (
+            ({"canary_steps": [{"share": 10, "pause": 1}, {"share": 150, "pause": 1}]}, "canary share 150 % is outside 0 to 100 %"),
+            ({"canary_steps": [{"share": 12.345, "pause": 1}]}, "more than two decimals"),
+            ({"canary_steps": [{"share": 50, "pause": 1}, {"share": 10, "pause": 1}]}, "must rise from step to step"),
+            ({"canary_hash_key": "remote_addr; evil"}, "is not an nginx variable"),
+            ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration")):
+        result = run_playbook("blue-green-deploy.yml", inventory, dict(fast_profile(target_version="1.1.0"), **extra))
+        assert result.rc != 0 and message in result.output, (extra, result.output[-2000:])
+    assert host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout == site
+    assert len(history()) == before and live_version() == "1.0.0"
+
+
+def test_split_follows_the_steps_within_1_5_points_and_clients_stay_on_their_side(inventory):
+    steps = [{"share": 10, "pause": 0, "hold": True}, {"share": 25, "pause": 0, "hold": True},
+             {"share": 50, "pause": 0, "hold": True}, {"share": 100, "pause": 0}]
+    keys = ["client-%d" % i for i in range(5000)]
+    extra = fast_profile(target_version="1.1.0", canary_steps=steps)
+    on_candidate = []
+    for step, share in enumerate((10, 25, 50)):
+        if step == 0:
+            result = must(run_playbook("blue-green-deploy.yml", inventory, extra))
+        else:
+            result = must(run_playbook("blue-green-deploy.yml", inventory,
+                                       {"rollout_strategy": "canary", "canary_action": "resume"}))
+        assert "holds at %d %%" % share in result.output
+        assert ledger(HOST)["canary"]["state"] == "held" and ledger(HOST)["canary"]["share"] == share
+        answers = versions_by_key(URL, keys)
+        assert len(answers) == len(keys)
+        candidate = set(k for k, v in answers.items() if v == "1.1.0")
+        realised = 100.0 * len(candidate) / len(keys)
+        assert abs(realised - share) <= 1.5, (share, realised)
+        assert set(answers.values()) == {"1.0.0", "1.1.0"}
+        if on_candidate:
+            assert on_candidate[-1] <= candidate  # raising the share never moves a client back
+        on_candidate.append(candidate)
+    must(run_playbook("blue-green-deploy.yml", inventory, {"rollout_strategy": "canary", "canary_action": "resume"}))
+    assert live_version() == "1.1.0" and ledger(HOST)["canary"] is None
+    assert set(versions_by_key(URL, keys[:200]).values()) == {"1.1.0"}
+
+
+def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventory):
+    stable = live_version()
+    target = "1.2.0" if stable != "1.2.0" else "1.0.0"
+    prometheus = start_prometheus(HOST)
+    policy = fast_profile()["canary_policy"]
+    policy["rules"]["prom_errors"] = {"metric": "prom_error_rate", "op": ">", "threshold": 0.01, "for": "4s"}
+    result, load = canary_under_load(inventory, fast_profile(
+        target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy,
+        canary_prometheus_url=prometheus, canary_prometheus_window="10s"))
+    assert result.rc != 0 and "the analysis at 10 % says rollback" in result.output, result.output[-3000:]
+    step, end = history("canary-step")[-1], history("canary")[-1]
+    assert step["share"] == 10 and step["result"] == "rollback" and step["version"] == target
+    assert any(r.startswith("error_rate") for r in step["reasons"])
+    assert end["result"] == "aborted" and ledger(HOST)["canary"] is None and live_version() == stable
+    started, zero = float(step["details"]["started_at"]), float(end["details"]["share_zero_at"])
+    abort_s = zero - started
+    assert abort_s <= 10 + 5, abort_s  # the step's analysis window (10 s) plus 5 s
+    # What users saw: failures only from the candidate, within 1.5x share x error rate x requests.
+    window = [r for r in load.snapshot() if started <= r[0] <= zero + 1]
+    failed = sum(1 for r in load.snapshot() if r[1] is None or r[1] >= 500)
+    expected = 0.10 * 0.05 * len(window)
+    assert 0 < failed <= 1.5 * expected + 1, (failed, expected, len(window))
+    candidate = step["details"]["figures"]["candidate"]
+    assert 0.02 <= candidate["error_rate"] <= 0.1 and step["details"]["figures"]["stable"]["errors_5xx"] == 0
+    assert step["details"]["last_sample"]["prom_error_rate"] is not None  # Prometheus was asked and answered
+    assert 0.01 < step["details"]["rules"]["prom_errors"]["value"] < 0.2
+    assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=" + target).stdout == ""
+
+
+def test_a_candidate_with_300_ms_more_latency_is_aborted_by_the_latency_rule(inventory):
+    stable = live_version()
+    target = "1.2.0" if stable != "1.2.0" else "1.0.0"
+    result, load = canary_under_load(inventory, fast_profile(
+        target_version=target, blue_green_env={"FAULT_LATENCY_MS": "300"}))
+    assert result.rc != 0, result.output[-3000:]
+    step = history("canary-step")[-1]
+    assert step["result"] == "rollback" and step["share"] == 10
+    assert [r.split(":")[0] for r in step["reasons"]] == ["p95_vs_baseline"], step["reasons"]
+    assert step["details"]["figures"]["candidate"]["latency_ms"]["p95"] >= 300
+    assert load.summary()["failed"] == 0 and live_version() == stable
