@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch hosts-up hosts-down build clean
+.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary hosts-up hosts-down build clean
 
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
 	@echo "make test          the whole suite: unit, lint, sanity, molecule, end-to-end"
 	@echo "make demo          a blue-green deploy and rollback under live load on a simulated host"
 	@echo "make bench-switch  naive compose up -d vs blue-green deploy vs warm rollback, same load"
+	@echo "make bench-canary  split accuracy, abort time and exposure vs a plain switch, false aborts"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"
 
 setup:
@@ -32,6 +33,9 @@ demo: setup
 
 bench-switch: setup
 	$(BIN)/python benchmarks/bench_switch.py
+
+bench-canary: setup
+	$(BIN)/python benchmarks/bench_canary.py
 
 hosts-up: setup
 	$(BIN)/python scripts/simhosts.py up --count 1

@@ -9,7 +9,6 @@ Each way gets its own load of the same rate through nginx on 127.0.0.1. cutover_
 from the start of the switch task (recorded in the release ledger) to the last answer from the
 old version. The last line printed is one JSON object with the figures.
 """
-import datetime
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 from support.load import Load  # noqa: E402  (path set just above)
-from support.playbook import host_exec, ledger, run_playbook, simhosts, write_inventory  # noqa: E402
+from support.playbook import host_exec, ledger, ledger_time, run_playbook, simhosts, write_inventory  # noqa: E402
 
 PREFIX, BASE_PORT = "nr-bench", 18960
 NAIVE, OURS = PREFIX + "-1", PREFIX + "-2"
@@ -30,10 +29,6 @@ COMPOSE_FILE = "/opt/nextgen-rollout/agent-loop/blue.compose.yml"
 
 def url(index):
     return "http://127.0.0.1:%d/" % (BASE_PORT + index)
-
-
-def epoch(iso_text):
-    return datetime.datetime.fromisoformat(iso_text.rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def cutover(records, switch_started, new_version):
@@ -100,8 +95,8 @@ def main():
     finally:
         simhosts("down", "--prefix", PREFIX)
 
-    deploy_cutover = cutover(deploy_records, epoch(deployed["details"]["switch_started"]), NEW)
-    rollback_cutover = cutover(rollback_records, epoch(rolled_back["details"]["switch_started"]), OLD)
+    deploy_cutover = cutover(deploy_records, ledger_time(deployed["details"]["switch_started"]), NEW)
+    rollback_cutover = cutover(rollback_records, ledger_time(rolled_back["details"]["switch_started"]), OLD)
     figures = {
         "requests": deploy["requests"] + rollback["requests"],
         "failed": deploy["failed"] + rollback["failed"],

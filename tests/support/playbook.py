@@ -1,4 +1,5 @@
 """Run the collection's playbooks against simulated hosts, as an operator would."""
+import datetime
 import json
 import os
 import subprocess
@@ -43,6 +44,12 @@ def run_playbook(name, inventory, extra_vars=None, check=False):
 
 def host_exec(host, *cmd):
     return subprocess.run(["docker", "exec", host] + list(cmd), capture_output=True, text=True, check=False)
+
+
+def ledger_time(iso_text):
+    """Seconds since the epoch of a time the ledger wrote (UTC, ISO 8601, with or without Z)."""
+    moment = datetime.datetime.fromisoformat(iso_text.rstrip("Z"))
+    return moment.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def ledger(host, service="agent-loop"):

@@ -1,0 +1,56 @@
+"""No false abort: a healthy candidate is promoted in 20 out of 20 runs of a fast canary profile.
+
+Four simulated hosts run five canaries each, in parallel under their own load, alternating
+versions, so that each run starts a fresh candidate next to a live version.
+"""
+import os
+
+import pytest
+import yaml
+
+from support.load import Load
+from support.playbook import ledger, run_playbook, simhosts, write_inventory
+
+PREFIX = "nr-e2e-cp"
+BASE_PORT = 18940
+HOSTS = ["%s-%d" % (PREFIX, i) for i in range(1, 5)]
+ROUNDS = 5
+VERSIONS = ["1.1.0", "1.2.0", "1.0.0"]
+FAST = os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    simhosts("down", "--prefix", PREFIX)
+    simhosts("up", "--count", str(len(HOSTS)), "--prefix", PREFIX, "--base-port", str(BASE_PORT))
+    path = write_inventory(str(tmp_path_factory.mktemp("inv") / "hosts.json"), HOSTS)
+    first = run_playbook("blue-green-deploy.yml", path, {"target_version": "1.0.0"})
+    assert first.rc == 0, first.output[-3000:]
+    yield path
+    simhosts("down", "--prefix", PREFIX)
+
+
+def test_a_healthy_candidate_is_promoted_in_20_of_20_runs(inventory):
+    with open(FAST) as handle:
+        profile = yaml.safe_load(handle)
+    profile.update(rollout_strategy="canary",
+                   canary_steps=[{"share": 10, "pause": 6}, {"share": 50, "pause": 6}, {"share": 100, "pause": 0}])
+    promoted, aborted, failed_requests = 0, [], 0
+    for round_index in range(ROUNDS):
+        version = VERSIONS[round_index % len(VERSIONS)]
+        loads = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=100, max_seconds=180,
+                      key_header="X-Client-Id").start() for i in range(len(HOSTS))]
+        try:
+            result = run_playbook("blue-green-deploy.yml", inventory, dict(profile, target_version=version))
+        finally:
+            summaries = [load.stop() for load in loads]
+        failed_requests += sum(s["failed"] for s in summaries)
+        for host in HOSTS:
+            doc = ledger(host)
+            if doc["live"]["version"] == version and doc["history"][-1]["result"] == "succeeded":
+                promoted += 1
+            else:
+                aborted.append((round_index, host, [e.get("reasons") or e.get("message") for e in doc["history"][-3:]]))
+        assert result.rc == 0 or aborted, result.output[-3000:]
+    assert (promoted, aborted) == (len(HOSTS) * ROUNDS, []), aborted
+    assert failed_requests == 0
