@@ -38,7 +38,7 @@ def test_a_healthy_candidate_is_promoted_in_20_of_20_runs(inventory):
     promoted, aborted, failed_requests = 0, [], 0
     for round_index in range(ROUNDS):
         version = VERSIONS[round_index % len(VERSIONS)]
-        loads = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=100, max_seconds=180,
+        loads = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=60, max_seconds=180,
                       key_header="X-Client-Id").start() for i in range(len(HOSTS))]
         try:
             result = run_playbook("blue-green-deploy.yml", inventory, dict(profile, target_version=version))

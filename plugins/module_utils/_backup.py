@@ -1,0 +1,325 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""Backups a rollback can rely on: verified archives with a manifest, written so that a failed
+or interrupted backup is never taken for the latest one.
+
+A backup ``<id>`` (UTC time, then the live version) is two files in the backup directory:
+    <id>.tar.gz          members: files/<absolute path>, volumes/<name>.tar, commands/<name>.out
+    <id>.manifest.json   what each member is, its size and sha256, the archive's sha256, the version
+                         live at the time; written last, so a backup without it does not exist.
+Both are written under a temporary name in the same directory, fsynced and renamed. The
+directory is 0700 and the files 0600: they hold env files with secrets.
+
+Restore reads the manifest, checks the archive's sha256, then every member's sha256, and only then
+writes anything; each file goes back atomically with its recorded mode and owner.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zlib
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+CHUNK = 1024 * 1024
+ID_PATTERN = re.compile(r"^(\d{8}T\d{6}\d{0,6}Z)-([A-Za-z0-9_.-]+)$")
+
+
+class BackupError(Exception):
+    pass
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_stream(handle):
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: handle.read(CHUNK), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def backup_id(version, now=None):
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", version or "none")
+    return "%s-%s" % (now.strftime("%Y%m%dT%H%M%S%fZ"), label)
+
+
+def walk_files(path):
+    """Regular files under ``path`` (or ``path`` itself), sorted; symlinks are not followed."""
+    if os.path.isfile(path) and not os.path.islink(path):
+        return [path]
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            if os.path.isfile(full) and not os.path.islink(full):
+                found.append(full)
+    return found
+
+
+def free_bytes(directory):
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize
+
+
+def ensure_private_dir(directory):
+    if not os.path.isdir(directory):
+        os.makedirs(directory, DIR_MODE)
+    os.chmod(directory, DIR_MODE)
+
+
+class BackupStore(object):
+    """The backups of one service in one directory."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def archive_path(self, ident):
+        return os.path.join(self.directory, ident + ".tar.gz")
+
+    def manifest_path(self, ident):
+        return os.path.join(self.directory, ident + ".manifest.json")
+
+    # Listing --------------------------------------------------------------------------------
+    def complete_ids(self):
+        """Ids of backups whose manifest and archive both exist, oldest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        ids = []
+        for name in os.listdir(self.directory):
+            if name.endswith(".manifest.json"):
+                ident = name[:-len(".manifest.json")]
+                if ID_PATTERN.match(ident) and os.path.exists(self.archive_path(ident)):
+                    ids.append(ident)
+        return sorted(ids)
+
+    def load_manifest(self, ident):
+        try:
+            with open(self.manifest_path(ident)) as handle:
+                return json.load(handle)
+        except (IOError, ValueError) as exc:
+            raise BackupError("manifest of backup %s cannot be read (%s)" % (ident, exc))
+
+    def leftovers(self):
+        """Temporary files of backups that never finished."""
+        if not os.path.isdir(self.directory):
+            return []
+        return sorted(os.path.join(self.directory, n) for n in os.listdir(self.directory) if n.startswith(".partial-"))
+
+    # Creating --------------------------------------------------------------------------------
+    def create(self, ident, files, extra_members, live_version, service, min_free_bytes=0, now=None):
+        """Write backup ``ident``: ``files`` (absolute paths) and ``extra_members`` ({name: local path}).
+
+        Checks free space first (the sum of the inputs plus ``min_free_bytes``). Returns the manifest."""
+        ensure_private_dir(self.directory)
+        inputs = []
+        for path in files:
+            for found in walk_files(path):
+                inputs.append(("files" + found, found))
+        for name, local in sorted(extra_members.items()):
+            inputs.append((name, local))
+        needed = sum(os.path.getsize(local) for _, local in inputs) + min_free_bytes
+        available = free_bytes(self.directory)
+        if available < needed:
+            raise BackupError(
+                "not enough space in %s: %d MB free, the backup needs about %d MB: free some space, lower the "
+                "retention, or point backup_dir elsewhere. Nothing was written; the latest backup is unchanged."
+                % (self.directory, available // 1048576, -(-needed // 1048576)))
+        members = []
+        fd, partial = tempfile.mkstemp(prefix=".partial-%s." % ident, dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                os.fchmod(raw.fileno(), FILE_MODE)
+                with tarfile.open(fileobj=raw, mode="w:gz") as archive:
+                    for name, local in inputs:
+                        info = os.stat(local)
+                        with open(local, "rb") as handle:
+                            digest, size = sha256_stream(handle)
+                        archive.add(local, arcname=name, recursive=False)
+                        members.append({"name": name, "size": size, "sha256": digest,
+                                        "path": local if name.startswith("files/") else None,
+                                        "mode": info.st_mode & 0o7777, "uid": info.st_uid, "gid": info.st_gid})
+                raw.flush()
+                os.fsync(raw.fileno())
+            manifest = {
+                "id": ident, "service": service, "live_version": live_version,
+                "created": (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(),
+                "members": members, "archive_sha256": sha256_file(partial),
+                "archive_size": os.path.getsize(partial), "total_size": sum(m["size"] for m in members),
+            }
+            os.rename(partial, self.archive_path(ident))
+            self._write_manifest(ident, manifest)
+        except BaseException as exc:
+            for path in (partial, self.archive_path(ident)):
+                if os.path.exists(path):
+                    os.unlink(path)
+            if isinstance(exc, (OSError, IOError)) and exc.errno == errno.ENOSPC:
+                raise BackupError("the disk holding %s filled up while writing backup %s: the partial archive "
+                                  "was removed and the latest backup is unchanged. Free some space and run again."
+                                  % (self.directory, ident))
+            raise
+        return manifest
+
+    def _write_manifest(self, ident, manifest):
+        fd, tmp = tempfile.mkstemp(prefix=".partial-%s.manifest." % ident, dir=self.directory)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                os.fchmod(handle.fileno(), FILE_MODE)
+                json.dump(manifest, handle, indent=2, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(tmp, self.manifest_path(ident))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    # Retention ------------------------------------------------------------------------------
+    def expired(self, keep=None, max_age_days=None, now=None, protect=()):
+        """Ids the policy drops: beyond the ``keep`` newest, or older than ``max_age_days``."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        ids = self.complete_ids()
+        drop = set()
+        if keep is not None:
+            drop.update(ids[:max(0, len(ids) - keep)])
+        if max_age_days is not None:
+            for ident in ids:
+                made = datetime.datetime.strptime(ID_PATTERN.match(ident).group(1)[:15], "%Y%m%dT%H%M%S")
+                if (now - made.replace(tzinfo=datetime.timezone.utc)).total_seconds() > max_age_days * 86400:
+                    drop.add(ident)
+        return sorted(drop - set(protect))
+
+    def remove(self, ident):
+        for path in (self.manifest_path(ident), self.archive_path(ident)):
+            if os.path.exists(path):
+                os.unlink(path)
+
+    # Verifying and restoring -------------------------------------------------------------------
+    def latest_good(self):
+        """The newest backup whose archive matches its manifest, or None."""
+        for ident in reversed(self.complete_ids()):
+            try:
+                self.verify(ident)
+                return ident
+            except BackupError:
+                continue
+        return None
+
+    def verify(self, ident):
+        """Check every member, then the whole archive, against the manifest; raise naming what fails."""
+        manifest = self.load_manifest(ident)
+        archive = self.archive_path(ident)
+        if not os.path.exists(archive):
+            raise BackupError("backup %s has no archive %s" % (ident, archive))
+        expected = dict((m["name"], m) for m in manifest["members"])
+        order = [m["name"] for m in manifest["members"]]
+        seen, current = [], None
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                for info in tar:
+                    current = info.name
+                    member = expected.get(info.name)
+                    if member is None:
+                        raise BackupError("archive %s holds %s, which its manifest does not list" % (archive, info.name))
+                    digest, size = sha256_stream(tar.extractfile(info))
+                    if digest != member["sha256"] or size != member["size"]:
+                        raise BackupError("member %s of backup %s does not match its manifest: sha256 %s, expected %s"
+                                          % (info.name, ident, digest, member["sha256"]))
+                    seen.append(info.name)
+                    current = None
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            failing = current or next((n for n in order if n not in seen), "(end of archive)")
+            raise BackupError("member %s of backup %s cannot be read (%s): the archive %s is corrupted or truncated"
+                              % (failing, ident, exc, archive))
+        missing = [n for n in order if n not in seen]
+        if missing:
+            raise BackupError("member %s of backup %s is missing from %s: the archive is truncated"
+                              % (missing[0], ident, archive))
+        actual = sha256_file(archive)
+        if actual != manifest["archive_sha256"]:
+            raise BackupError("archive %s of backup %s has sha256 %s, the manifest says %s: it was altered"
+                              % (archive, ident, actual, manifest["archive_sha256"]))
+        return manifest
+
+    def extract_member(self, ident, name, destination):
+        """Copy one member of a verified backup to ``destination`` (a new file, mode 0600)."""
+        with tarfile.open(self.archive_path(ident), "r:gz") as tar:
+            source = tar.extractfile(name)
+            with open(destination, "wb") as out:
+                os.fchmod(out.fileno(), FILE_MODE)
+                shutil.copyfileobj(source, out, CHUNK)
+
+    def restore_files(self, ident, manifest):
+        """Put every file member back at its path, atomically, with its mode and owner.
+
+        Returns the paths whose content changed."""
+        changed = []
+        with tarfile.open(self.archive_path(ident), "r:gz") as tar:
+            for member in manifest["members"]:
+                if not member.get("path"):
+                    continue
+                path = member["path"]
+                if os.path.exists(path) and sha256_file(path) == member["sha256"] \
+                        and (os.stat(path).st_mode & 0o7777) == member["mode"]:
+                    continue
+                directory = os.path.dirname(path)
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                fd, tmp = tempfile.mkstemp(prefix=".restore-", dir=directory)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(tar.extractfile(member["name"]), out, CHUNK)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    os.chmod(tmp, member["mode"])
+                    os.chown(tmp, member["uid"], member["gid"])
+                    os.rename(tmp, path)
+                except BaseException:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                    raise
+                changed.append(path)
+        return changed
+
+
+# Docker named volumes, read and written through a throw-away container --------------------------
+def export_volume(run, image, volume, out_dir):
+    """Tar the content of ``volume`` into ``out_dir/<volume>.tar`` with a read-only mount."""
+    argv = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "tar",
+            "-v", "%s:/volume:ro" % volume, "-v", "%s:/out" % out_dir, image,
+            "-C", "/volume", "-cf", "/out/%s.tar" % volume, "."]
+    rc, out, err = run(argv)
+    if rc != 0:
+        raise BackupError("cannot read docker volume %s through image %s: %s" % (volume, image, (err or out).strip()))
+    return os.path.join(out_dir, "%s.tar" % volume)
+
+
+def import_volume(run, image, volume, tar_path):
+    """Replace the content of ``volume`` with the tar at ``tar_path``."""
+    directory, name = os.path.split(tar_path)
+    argv = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh",
+            "-v", "%s:/volume" % volume, "-v", "%s:/in:ro" % directory, image,
+            "-c", 'find /volume -mindepth 1 -delete && tar -C /volume -xpf "/in/$0"', name]
+    rc, out, err = run(argv)
+    if rc != 0:
+        raise BackupError("cannot restore docker volume %s through image %s: %s" % (volume, image, (err or out).strip()))

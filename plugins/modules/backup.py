@@ -1,0 +1,294 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: backup
+short_description: Create, verify, restore and prune verified backups of a service
+version_added: 1.0.0
+description:
+  - V(create) archives O(paths) (files and directories), docker named O(volumes) (read through a
+    container from O(volume_image), with the service running unless O(stop_containers) lists what to
+    stop meanwhile) and the output of O(pre_backup_command), with a manifest giving the size and
+    sha256 of every member, the archive's sha256 and O(live_version). Free space is checked first;
+    the archive and the manifest are written under temporary names and renamed when complete, so a
+    failed backup leaves nothing behind and is never the latest. Then O(keep) and O(max_age_days)
+    prune older backups.
+  - V(verify) checks a backup without touching anything. V(restore) verifies it, then puts every
+    file and volume back. Both name the member that fails.
+  - V(list) returns the complete backups; V(prune) applies the retention only.
+  - Archives and manifests are mode 0600 in a directory of mode 0700.
+options:
+  action:
+    description: What to do.
+    type: str
+    choices: [create, verify, restore, list, prune]
+    default: create
+  service:
+    description: Service the backups belong to; they live in O(backup_dir)/C(<service>).
+    type: str
+    required: true
+  backup_dir:
+    description: Parent directory of the backups.
+    type: path
+    default: /var/backups/nextgen-rollout
+  backup_id:
+    description: Backup to verify or restore; default the newest one that verifies.
+    type: str
+  paths:
+    description: Files and directories to archive; missing ones are skipped and reported.
+    type: list
+    elements: path
+    default: []
+  volumes:
+    description: Docker named volumes to archive or restore.
+    type: list
+    elements: str
+    default: []
+  volume_image:
+    description: Local image with C(tar) and C(sh) used to read and write volumes.
+    type: str
+  stop_containers:
+    description: Containers stopped while the volumes are read, and started again after.
+    type: list
+    elements: str
+    default: []
+  pre_backup_command:
+    description: Command (argv) whose standard output is archived, for example a database dump.
+    type: list
+    elements: str
+  live_version:
+    description: Version live when the backup is taken, recorded in the manifest.
+    type: str
+  min_free_mb:
+    description: Space that must stay free on the backup disk besides the backup itself.
+    type: int
+    default: 0
+  keep:
+    description: Keep at most this many backups (the newest).
+    type: int
+  max_age_days:
+    description: Drop backups older than this.
+    type: float
+attributes:
+  check_mode:
+    support: full
+    description: V(create) and V(prune) report what they would do; V(restore) reports what it would change after verifying.
+  diff_mode:
+    support: none
+    description: No diff.
+  idempotent:
+    support: partial
+    description: V(create) makes a new backup each time; V(restore) of the same backup twice changes nothing the second time.
+author:
+  - nextgen.rollout developers (@nextgen-rollout)
+"""
+
+EXAMPLES = r"""
+- name: Back up the service before a deploy, keep the last 10
+  nextgen.rollout.backup:
+    service: agent-loop
+    paths: [/opt/nextgen-rollout/agent-loop, /etc/nginx/conf.d/agent-loop.conf]
+    volumes: [agent-loop-data]
+    volume_image: agent-loop:1.0.0
+    live_version: 1.0.0
+    keep: 10
+  register: backup
+
+- name: Restore the latest good backup
+  nextgen.rollout.backup:
+    service: agent-loop
+    action: restore
+    volume_image: agent-loop:1.0.0
+"""
+
+RETURN = r"""
+backup_id:
+  description: The backup created, verified or restored.
+  returned: when a backup was chosen
+  type: str
+archive:
+  description: Path of its archive.
+  returned: when a backup was chosen
+  type: str
+live_version:
+  description: Version live when the backup was taken.
+  returned: when a backup was chosen
+  type: str
+members:
+  description: Number of members.
+  returned: when a backup was chosen
+  type: int
+total_size:
+  description: Bytes of all members.
+  returned: when a backup was chosen
+  type: int
+skipped_paths:
+  description: Paths asked for that did not exist.
+  returned: with O(action=create)
+  type: list
+  elements: str
+restored:
+  description: Files whose content was put back, and volumes restored.
+  returned: with O(action=restore)
+  type: list
+  elements: str
+removed:
+  description: Backups removed by the retention policy.
+  returned: with O(action=create) and O(action=prune)
+  type: list
+  elements: str
+backups:
+  description: Complete backups, oldest first.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._backup import (
+    BackupError, BackupStore, backup_id, ensure_private_dir, export_volume, import_volume, sha256_file)
+
+
+def summary(store, ident, manifest):
+    return dict(backup_id=ident, archive=store.archive_path(ident), live_version=manifest.get("live_version"),
+                members=len(manifest["members"]), total_size=manifest["total_size"])
+
+
+def create(module, store, run):
+    p = module.params
+    ident = backup_id(p["live_version"])
+    if module.check_mode:
+        return dict(changed=True, backup_id=ident, removed=store.expired(p["keep"], p["max_age_days"]))
+    skipped = [path for path in p["paths"] if not os.path.exists(path)]
+    ensure_private_dir(store.directory)
+    work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
+    try:
+        extra = {}
+        if p["pre_backup_command"]:
+            rc, out, err = run(p["pre_backup_command"])
+            if rc != 0:
+                raise BackupError("the pre-backup command %s failed (rc=%d): %s"
+                                  % (" ".join(p["pre_backup_command"]), rc, (err or out).strip()[-500:]))
+            output = os.path.join(work, "pre-backup.out")
+            with open(output, "w") as handle:
+                handle.write(out)
+            extra["commands/pre-backup.out"] = output
+        if p["volumes"]:
+            stopped = []
+            try:
+                for container in p["stop_containers"]:
+                    rc, out, err = run(["docker", "stop", container])
+                    if rc != 0:
+                        raise BackupError("cannot stop container %s before the backup: %s" % (container, err.strip()))
+                    stopped.append(container)
+                for volume in p["volumes"]:
+                    extra["volumes/%s.tar" % volume] = export_volume(run, p["volume_image"], volume, work)
+            finally:
+                for container in stopped:
+                    run(["docker", "start", container])
+        manifest = store.create(ident, [x for x in p["paths"] if x not in skipped], extra, p["live_version"],
+                                p["service"], min_free_bytes=p["min_free_mb"] * 1048576)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    removed = store.expired(p["keep"], p["max_age_days"], protect=[ident])
+    for old in removed:
+        store.remove(old)
+    return dict(changed=True, skipped_paths=skipped, removed=removed, **summary(store, ident, manifest))
+
+
+def chosen(module, store):
+    ident = module.params["backup_id"] or store.latest_good()
+    if ident is None:
+        raise BackupError("no backup of %s in %s verifies: take one with playbooks/backup.yml"
+                          % (module.params["service"], store.directory))
+    return ident
+
+
+def restore(module, store, run):
+    p = module.params
+    ident = chosen(module, store)
+    manifest = store.verify(ident)
+    pending = [m["path"] for m in manifest["members"] if m.get("path")
+               and not (os.path.exists(m["path"]) and sha256_file(m["path"]) == m["sha256"])]
+    volumes = [m["name"][len("volumes/"):-len(".tar")] for m in manifest["members"] if m["name"].startswith("volumes/")]
+    if module.check_mode:
+        return dict(changed=bool(pending or volumes), restored=pending + ["volume " + v for v in volumes],
+                    **summary(store, ident, manifest))
+    restored = store.restore_files(ident, manifest)
+    if volumes:
+        if not p["volume_image"]:
+            raise BackupError("backup %s holds docker volumes: give volume_image to restore them" % ident)
+        work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
+        try:
+            for volume in volumes:
+                local = os.path.join(work, "%s.tar" % volume)
+                store.extract_member(ident, "volumes/%s.tar" % volume, local)
+                import_volume(run, p["volume_image"], volume, local)
+                restored.append("volume " + volume)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return dict(changed=bool(restored), restored=restored, **summary(store, ident, manifest))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            action=dict(type="str", choices=["create", "verify", "restore", "list", "prune"], default="create"),
+            service=dict(type="str", required=True),
+            backup_dir=dict(type="path", default="/var/backups/nextgen-rollout"),
+            backup_id=dict(type="str"),
+            paths=dict(type="list", elements="path", default=[]),
+            volumes=dict(type="list", elements="str", default=[]),
+            volume_image=dict(type="str"),
+            stop_containers=dict(type="list", elements="str", default=[]),
+            pre_backup_command=dict(type="list", elements="str"),
+            live_version=dict(type="str"),
+            min_free_mb=dict(type="int", default=0),
+            keep=dict(type="int"),
+            max_age_days=dict(type="float"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["action"] == "create" and p["volumes"] and not p["volume_image"]:
+        module.fail_json(msg="volumes %s need volume_image, a local image with tar" % ", ".join(p["volumes"]))
+    if p["keep"] is not None and p["keep"] < 1:
+        module.fail_json(msg="keep must be at least 1 (got %d): a retention that keeps nothing would delete "
+                             "the backup just taken" % p["keep"])
+    store = BackupStore(os.path.join(p["backup_dir"], p["service"]))
+
+    def run(argv):
+        return module.run_command(argv)
+
+    try:
+        if p["action"] == "create":
+            result = create(module, store, run)
+        elif p["action"] == "restore":
+            result = restore(module, store, run)
+        elif p["action"] == "verify":
+            ident = chosen(module, store)
+            result = dict(changed=False, **summary(store, ident, store.verify(ident)))
+        elif p["action"] == "prune":
+            removed = store.expired(p["keep"], p["max_age_days"])
+            if not module.check_mode:
+                for old in removed:
+                    store.remove(old)
+            result = dict(changed=bool(removed), removed=removed)
+        else:
+            result = dict(changed=False)
+    except BackupError as exc:
+        module.fail_json(msg=str(exc), backups=store.complete_ids())
+    module.exit_json(backups=store.complete_ids(), **result)
+
+
+if __name__ == "__main__":
+    main()
