@@ -124,10 +124,10 @@ def main():
             print("==> baseline: the same version switched live blue-green for %.1f s" % abort_s, flush=True)
             baseline_exposed = measure_baseline(inventory, abort_s)
             print("==> abort of a candidate 300 ms slower", flush=True)
-            latency_abort_s, latency_failed, _ = measure_abort(inventory, {"FAULT_LATENCY_MS": "300"})
+            latency_abort_s, latency_failed, _latency_step = measure_abort(inventory, {"FAULT_LATENCY_MS": "300"})
             print("==> %d healthy canaries" % RUNS, flush=True)
             false_aborts, healthy_failed, healthy_s = 0, 0, []
-            for _ in range(RUNS):
+            for _run in range(RUNS):
                 target = other_version()
                 result, load = under_load(lambda: run_playbook("blue-green-deploy.yml", inventory, profile(
                     target_version=target, canary_steps=[{"share": 10, "pause": 6}, {"share": 50, "pause": 6},

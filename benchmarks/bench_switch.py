@@ -83,13 +83,13 @@ def main():
             ours_only = {"rollout_hosts": OURS}
 
             print("==> naive in-place update under load", flush=True)
-            naive_wall, _, naive, naive_records = under_load(1, naive_update)
+            naive_wall, _outcome, naive, naive_records = under_load(1, naive_update)
             print("==> blue-green deploy under load", flush=True)
-            deploy_wall, _, deploy, deploy_records = under_load(2, lambda: checked(run_playbook(
+            deploy_wall, _outcome, deploy, deploy_records = under_load(2, lambda: checked(run_playbook(
                 "blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW)), "blue-green deploy"))
             deployed = ledger(OURS)["history"][-1]
             print("==> warm rollback under load", flush=True)
-            rollback_wall, _, rollback, rollback_records = under_load(2, lambda: checked(run_playbook(
+            rollback_wall, _outcome, rollback, rollback_records = under_load(2, lambda: checked(run_playbook(
                 "rollback.yml", inventory, ours_only), "rollback"))
             rolled_back = ledger(OURS)["history"][-1]
     finally:

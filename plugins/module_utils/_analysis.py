@@ -27,6 +27,7 @@ requests, which a rule counts as "does not hold"):
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -206,7 +207,7 @@ class CanaryAnalysis(object):
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             self.prometheus_errors.append("%s: unexpected answer (%s)" % (query, exc))
             return None
-        return None if value is None or value != value else value  # NaN: no traffic in the window
+        return None if value is None or math.isnan(value) else value  # NaN: no traffic in the window
 
     # Verdict -------------------------------------------------------------------------------
     def samples(self, completed):

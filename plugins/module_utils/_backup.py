@@ -138,7 +138,7 @@ class BackupStore(object):
                 inputs.append(("files" + found, found))
         for name, local in sorted(extra_members.items()):
             inputs.append((name, local))
-        needed = sum(os.path.getsize(local) for _, local in inputs) + min_free_bytes
+        needed = sum(os.path.getsize(local) for _name, local in inputs) + min_free_bytes
         available = free_bytes(self.directory)
         if available < needed:
             raise BackupError(

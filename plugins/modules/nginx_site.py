@@ -122,7 +122,7 @@ def main():
     path = os.path.join(p["conf_dir"], p["name"] + ".conf")
     switch = SiteSwitch(
         path,
-        run=lambda argv: module.run_command(argv),
+        run=module.run_command,
         workers=lambda: nginx_workers(p["pid_file"]),
         test_command=p["test_command"],
         reload_command=p["reload_command"],

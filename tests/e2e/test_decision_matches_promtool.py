@@ -39,7 +39,7 @@ def rules_file(policy):
 
 def random_values(rng, metric, length):
     values, current = [], rng.choice(VALUES[metric])
-    for _ in range(length):
+    for _step in range(length):
         if rng.random() < 0.3:  # runs, so that for-windows get reached and broken
             current = rng.choice(VALUES[metric])
         values.append(current)

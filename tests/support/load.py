@@ -153,7 +153,7 @@ def versions_by_key(url, keys, header="X-Client-Id", workers=8, timeout=5.0):
         if conn is not None:
             conn.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    threads = [threading.Thread(target=worker, daemon=True) for _index in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:

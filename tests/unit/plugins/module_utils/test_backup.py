@@ -79,7 +79,7 @@ def test_a_corrupted_member_is_refused_naming_it(store, tree, tmp_path):
 
 
 def test_flipped_bytes_are_caught(store, tree):
-    ident, _ = take(store, tree)
+    ident, _manifest = take(store, tree)
     archive = store.archive_path(ident)
     data = bytearray(open(archive, "rb").read())
     data[len(data) // 2] ^= 0xFF
@@ -89,7 +89,7 @@ def test_flipped_bytes_are_caught(store, tree):
 
 
 def test_not_enough_space_writes_nothing_and_keeps_the_latest(store, tree, monkeypatch):
-    first, _ = take(store, tree)
+    first, _manifest = take(store, tree)
     monkeypatch.setattr(_backup, "free_bytes", lambda directory: 10)
     with pytest.raises(BackupError, match="not enough space .* the latest backup is unchanged"):
         take(store, tree, moment=T0 + datetime.timedelta(hours=1))
@@ -97,7 +97,7 @@ def test_not_enough_space_writes_nothing_and_keeps_the_latest(store, tree, monke
 
 
 def test_a_disk_that_fills_up_midway_leaves_no_partial_archive(store, tree, monkeypatch):
-    first, _ = take(store, tree)
+    first, _manifest = take(store, tree)
     real_open = _backup.tarfile.open
 
     def filling(*args, **kwargs):

@@ -26,10 +26,10 @@ def test_latency_summary_figures():
 
 def test_mann_whitney_sees_a_slower_candidate():
     rng = random.Random(7)
-    baseline = [rng.gauss(0.010, 0.002) for _ in range(200)]
+    baseline = [rng.gauss(0.010, 0.002) for _index in range(200)]
     slower = [v + 0.300 for v in baseline[:100]]
     assert mann_whitney_greater(slower, baseline)["p"] < 1e-6
-    same = [rng.gauss(0.010, 0.002) for _ in range(100)]
+    same = [rng.gauss(0.010, 0.002) for _index in range(100)]
     assert mann_whitney_greater(same, baseline)["p"] > 0.01
 
 
