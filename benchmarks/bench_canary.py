@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from support.load import Load, versions_by_key  # noqa: E402  (path set just above)
-from support.playbook import ledger, ledger_time, run_playbook, simhosts, write_inventory  # noqa: E402
+from support.playbook import ledger, ledger_time, run_playbook, simulated_hosts  # noqa: E402
 
 PREFIX, BASE_PORT = "nr-bench-cn", 18980
 HOST = PREFIX + "-1"
@@ -110,33 +110,26 @@ def measure_baseline(inventory, seconds):
 
 
 def main():
-    print("==> starting simulated host %s" % HOST, flush=True)
-    simhosts("down", "--prefix", PREFIX)
-    simhosts("up", "--count", "1", "--prefix", PREFIX, "--base-port", str(BASE_PORT))
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            inventory = write_inventory(os.path.join(tmp, "hosts.json"), [HOST])
-            checked(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}), "first deploy")
-            print("==> split at 10 / 25 / 50 %", flush=True)
-            split_error, split_rows = measure_split(inventory)
-            print("==> abort of a candidate with 5 % errors", flush=True)
-            abort_s, exposed, abort_step = measure_abort(inventory, {"FAULT_ERROR_RATE": "0.05"})
-            print("==> baseline: the same version switched live blue-green for %.1f s" % abort_s, flush=True)
-            baseline_exposed = measure_baseline(inventory, abort_s)
-            print("==> abort of a candidate 300 ms slower", flush=True)
-            latency_abort_s, latency_failed, _latency_step = measure_abort(inventory, {"FAULT_LATENCY_MS": "300"})
-            print("==> %d healthy canaries" % RUNS, flush=True)
-            false_aborts, healthy_failed, healthy_s = 0, 0, []
-            for _run in range(RUNS):
-                target = other_version()
-                result, load = under_load(lambda: run_playbook("blue-green-deploy.yml", inventory, profile(
-                    target_version=target, canary_steps=[{"share": 10, "pause": 6}, {"share": 50, "pause": 6},
-                                                         {"share": 100, "pause": 0}])))
-                false_aborts += int(result.rc != 0)
-                healthy_failed += load.summary()["failed"]
-                healthy_s.append(result.seconds)
-    finally:
-        simhosts("down", "--prefix", PREFIX)
+    print("==> starting simulated host %s, first release 1.0.0" % HOST, flush=True)
+    with tempfile.TemporaryDirectory() as tmp, simulated_hosts(PREFIX, 1, BASE_PORT, tmp, "1.0.0") as inventory:
+        print("==> split at 10 / 25 / 50 %", flush=True)
+        split_error, split_rows = measure_split(inventory)
+        print("==> abort of a candidate with 5 % errors", flush=True)
+        abort_s, exposed, abort_step = measure_abort(inventory, {"FAULT_ERROR_RATE": "0.05"})
+        print("==> baseline: the same version switched live blue-green for %.1f s" % abort_s, flush=True)
+        baseline_exposed = measure_baseline(inventory, abort_s)
+        print("==> abort of a candidate 300 ms slower", flush=True)
+        latency_abort_s, latency_failed, _latency_step = measure_abort(inventory, {"FAULT_LATENCY_MS": "300"})
+        print("==> %d healthy canaries" % RUNS, flush=True)
+        false_aborts, healthy_failed, healthy_s = 0, 0, []
+        for _run in range(RUNS):
+            target = other_version()
+            result, load = under_load(lambda: run_playbook("blue-green-deploy.yml", inventory, profile(
+                target_version=target, canary_steps=[{"share": 10, "pause": 6}, {"share": 50, "pause": 6},
+                                                     {"share": 100, "pause": 0}])))
+            false_aborts += int(result.rc != 0)
+            healthy_failed += load.summary()["failed"]
+            healthy_s.append(result.seconds)
 
     figures = {
         "split_error_pp": round(split_error, 3),

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 from support.load import Load  # noqa: E402  (path set just above)
-from support.playbook import host_exec, ledger, ledger_time, run_playbook, simhosts, write_inventory  # noqa: E402
+from support.playbook import host_exec, ledger, ledger_time, run_playbook, simulated_hosts  # noqa: E402
 
 PREFIX, BASE_PORT = "nr-bench", 18960
 NAIVE, OURS = PREFIX + "-1", PREFIX + "-2"
@@ -72,28 +72,20 @@ def checked(result, what):
 
 
 def main():
-    print("==> starting simulated hosts %s (naive) and %s (nextgen.rollout)" % (NAIVE, OURS), flush=True)
-    simhosts("down", "--prefix", PREFIX)
-    simhosts("up", "--count", "2", "--prefix", PREFIX, "--base-port", str(BASE_PORT))
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            inventory = write_inventory(os.path.join(tmp, "hosts.json"), [NAIVE, OURS])
-            print("==> first release %s on both (no load)" % OLD, flush=True)
-            checked(run_playbook("blue-green-deploy.yml", inventory, {"target_version": OLD}), "first deploy")
-            ours_only = {"rollout_hosts": OURS}
-
-            print("==> naive in-place update under load", flush=True)
-            naive_wall, _outcome, naive, naive_records = under_load(1, naive_update)
-            print("==> blue-green deploy under load", flush=True)
-            deploy_wall, _outcome, deploy, deploy_records = under_load(2, lambda: checked(run_playbook(
-                "blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW)), "blue-green deploy"))
-            deployed = ledger(OURS)["history"][-1]
-            print("==> warm rollback under load", flush=True)
-            rollback_wall, _outcome, rollback, rollback_records = under_load(2, lambda: checked(run_playbook(
-                "rollback.yml", inventory, ours_only), "rollback"))
-            rolled_back = ledger(OURS)["history"][-1]
-    finally:
-        simhosts("down", "--prefix", PREFIX)
+    print("==> starting simulated hosts %s (naive) and %s (nextgen.rollout), first release %s on both"
+          % (NAIVE, OURS, OLD), flush=True)
+    with tempfile.TemporaryDirectory() as tmp, simulated_hosts(PREFIX, 2, BASE_PORT, tmp, OLD) as inventory:
+        ours_only = {"rollout_hosts": OURS}
+        print("==> naive in-place update under load", flush=True)
+        naive_wall, _outcome, naive, naive_records = under_load(1, naive_update)
+        print("==> blue-green deploy under load", flush=True)
+        deploy_wall, _outcome, deploy, deploy_records = under_load(2, lambda: checked(run_playbook(
+            "blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW)), "blue-green deploy"))
+        deployed = ledger(OURS)["history"][-1]
+        print("==> warm rollback under load", flush=True)
+        rollback_wall, _outcome, rollback, rollback_records = under_load(2, lambda: checked(run_playbook(
+            "rollback.yml", inventory, ours_only), "rollback"))
+        rolled_back = ledger(OURS)["history"][-1]
 
     deploy_cutover = cutover(deploy_records, ledger_time(deployed["details"]["switch_started"]), NEW)
     rollback_cutover = cutover(rollback_records, ledger_time(rolled_back["details"]["switch_started"]), OLD)

@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
-MOLECULE_SCENARIOS=(nginx blue_green canary)
+MOLECULE_SCENARIOS=(nginx blue_green canary backup)
 SANITY_DIR="$ROOT/build/ansible_collections/nextgen/rollout"
 
 stage_lint() {

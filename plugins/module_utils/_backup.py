@@ -305,7 +305,7 @@ class BackupStore(object):
 # Docker named volumes, read and written through a throw-away container --------------------------
 def export_volume(run, image, volume, out_dir):
     """Tar the content of ``volume`` into ``out_dir/<volume>.tar`` with a read-only mount."""
-    argv = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "tar",
+    argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "tar",
             "-v", "%s:/volume:ro" % volume, "-v", "%s:/out" % out_dir, image,
             "-C", "/volume", "-cf", "/out/%s.tar" % volume, "."]
     rc, out, err = run(argv)
@@ -317,7 +317,7 @@ def export_volume(run, image, volume, out_dir):
 def import_volume(run, image, volume, tar_path):
     """Replace the content of ``volume`` with the tar at ``tar_path``."""
     directory, name = os.path.split(tar_path)
-    argv = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh",
+    argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh",
             "-v", "%s:/volume" % volume, "-v", "%s:/in:ro" % directory, image,
             "-c", 'find /volume -mindepth 1 -delete && tar -C /volume -xpf "/in/$0"', name]
     rc, out, err = run(argv)

@@ -57,7 +57,9 @@ options:
     elements: str
     default: []
   pre_backup_command:
-    description: Command (argv) whose standard output is archived, for example a database dump.
+    description:
+      - Command (argv) whose standard output is archived, for example a database dump.
+      - Treated as a secret (it may carry credentials) and never shown in output.
     type: list
     elements: str
   live_version:
@@ -176,8 +178,8 @@ def create(module, store, run):
         if p["pre_backup_command"]:
             rc, out, err = run(p["pre_backup_command"])
             if rc != 0:
-                raise BackupError("the pre-backup command %s failed (rc=%d): %s"
-                                  % (" ".join(p["pre_backup_command"]), rc, (err or out).strip()[-500:]))
+                raise BackupError("the pre-backup command (%s) failed (rc=%d): %s"
+                                  % (p["pre_backup_command"][0], rc, (err or out).strip()[-500:]))
             output = os.path.join(work, "pre-backup.out")
             with open(output, "w") as handle:
                 handle.write(out)
@@ -250,7 +252,7 @@ def main():
             volumes=dict(type="list", elements="str", default=[]),
             volume_image=dict(type="str"),
             stop_containers=dict(type="list", elements="str", default=[]),
-            pre_backup_command=dict(type="list", elements="str"),
+            pre_backup_command=dict(type="list", elements="str", no_log=True),
             live_version=dict(type="str"),
             min_free_mb=dict(type="int", default=0),
             keep=dict(type="int"),

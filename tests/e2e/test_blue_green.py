@@ -4,7 +4,7 @@ import os
 import pytest
 
 from support.load import Load
-from support.playbook import host_exec, ledger, run_playbook, simhosts, write_inventory
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
 
 PREFIX = "nr-e2e-bg"
 HOST = PREFIX + "-1"
@@ -15,16 +15,8 @@ BROKEN_TEMPLATE = os.path.join(os.path.dirname(__file__), "files", "broken-site.
 
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
-    simhosts("down", "--prefix", PREFIX)
-    simhosts("up", "--count", "1", "--prefix", PREFIX, "--base-port", str(BASE_PORT))
-    path = write_inventory(str(tmp_path_factory.mktemp("inv") / "hosts.json"), [HOST])
-    yield path
-    simhosts("down", "--prefix", PREFIX)
-
-
-def must(result):
-    assert result.rc == 0, result.output[-3000:]
-    return result
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("inv")) as path:
+        yield path
 
 
 def serving_version():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from support.load import Load, versions_by_key
-from support.playbook import host_exec, ledger, run_playbook, simhosts, write_inventory
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
 from support.prometheus import start_prometheus
 
 PREFIX = "nr-e2e-cn"
@@ -30,17 +30,8 @@ def fast_profile(**overrides):
 
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
-    simhosts("down", "--prefix", PREFIX)
-    simhosts("up", "--count", "1", "--prefix", PREFIX, "--base-port", str(BASE_PORT))
-    path = write_inventory(str(tmp_path_factory.mktemp("inv") / "hosts.json"), [HOST])
-    must(run_playbook("blue-green-deploy.yml", path, {"target_version": "1.0.0"}))
-    yield path
-    simhosts("down", "--prefix", PREFIX)
-
-
-def must(result):
-    assert result.rc == 0, result.output[-3000:]
-    return result
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("inv"), first_version="1.0.0") as path:
+        yield path
 
 
 def live_version():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from support.load import Load
-from support.playbook import ledger, run_playbook, simhosts, write_inventory
+from support.playbook import ledger, run_playbook, simulated_hosts
 
 PREFIX = "nr-e2e-cp"
 BASE_PORT = 18940
@@ -21,13 +21,8 @@ FAST = os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")
 
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
-    simhosts("down", "--prefix", PREFIX)
-    simhosts("up", "--count", str(len(HOSTS)), "--prefix", PREFIX, "--base-port", str(BASE_PORT))
-    path = write_inventory(str(tmp_path_factory.mktemp("inv") / "hosts.json"), HOSTS)
-    first = run_playbook("blue-green-deploy.yml", path, {"target_version": "1.0.0"})
-    assert first.rc == 0, first.output[-3000:]
-    yield path
-    simhosts("down", "--prefix", PREFIX)
+    with simulated_hosts(PREFIX, len(HOSTS), BASE_PORT, tmp_path_factory.mktemp("inv"), first_version="1.0.0") as path:
+        yield path
 
 
 def test_a_healthy_candidate_is_promoted_in_20_of_20_runs(inventory):

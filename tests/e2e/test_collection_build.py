@@ -7,6 +7,8 @@ from support.playbook import ROOT
 
 BIN = os.path.join(ROOT, ".venv", "bin")
 MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")))
+ROLES = sorted(os.path.basename(os.path.dirname(os.path.dirname(p)))
+               for p in glob.glob(os.path.join(ROOT, "roles", "*", "meta", "argument_specs.yml")))
 FILTERS = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(ROOT, "plugins", "filter", "*.yml")))
 
 
@@ -30,13 +32,15 @@ def test_build_install_and_document_every_plugin(tmp_path):
     run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
-    assert MODULES == ["deploy_lock", "http_probe", "release_ledger"] and FILTERS == ["version_problem"]
+    assert MODULES == ["backup", "canary_analysis", "deploy_lock", "http_probe", "nginx_site", "release_ledger"]
+    assert FILTERS == ["canary_share_problem", "canary_split_lines", "rollback_decision", "version_problem"]
     for module in MODULES:
         doc = run(os.path.join(BIN, "ansible-doc"), "-t", "module", "nextgen.rollout." + module, env=env, cwd=str(tmp_path))
         assert "EXAMPLES" in doc and "RETURN VALUES" in doc and str(installed) in doc
     for name in FILTERS:
         doc = run(os.path.join(BIN, "ansible-doc"), "-t", "filter", "nextgen.rollout." + name, env=env, cwd=str(tmp_path))
         assert "EXAMPLES" in doc
-    for role in ("blue_green", "nginx"):
+    assert ROLES == sorted(os.listdir(os.path.join(ROOT, "roles")))  # every role documents its inputs
+    for role in ROLES:
         assert "ENTRY POINT" in run(os.path.join(BIN, "ansible-doc"), "-t", "role", "nextgen.rollout." + role,
                                     env=env, cwd=str(tmp_path))

@@ -1,4 +1,5 @@
 """Run the collection's playbooks against simulated hosts, as an operator would."""
+import contextlib
 import datetime
 import json
 import os
@@ -11,6 +12,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def simhosts(*args):
     subprocess.run(["python3", os.path.join(ROOT, "scripts", "simhosts.py")] + list(args), check=True,
                    capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None):
+    """Fresh simulated hosts <prefix>-1..N (nginx on 127.0.0.1:base_port+i) and their inventory,
+    with ``first_version`` deployed blue-green when given; removed afterwards."""
+    simhosts("down", "--prefix", prefix)
+    simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port))
+    try:
+        path = write_inventory(os.path.join(str(directory), "hosts.json"),
+                               ["%s-%d" % (prefix, i) for i in range(1, count + 1)])
+        if first_version:
+            must(run_playbook("blue-green-deploy.yml", path, dict(extra_vars or {}, target_version=first_version)))
+        yield path
+    finally:
+        simhosts("down", "--prefix", prefix)
+
+
+def must(result):
+    """The result of a playbook that has to succeed; its output tail otherwise."""
+    assert result.rc == 0, result.output[-3000:]
+    return result
 
 
 def write_inventory(path, hosts):

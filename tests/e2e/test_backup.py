@@ -1,0 +1,131 @@
+"""Backups and restores on a simulated host: byte-identical restore, refusals, full disk,
+retention, permissions and secrets."""
+import json
+
+import pytest
+
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+
+PREFIX = "nr-e2e-bk"
+HOST = PREFIX + "-1"
+BASE_PORT = 18960 - 10
+BACKUPS = "/var/backups/nextgen-rollout/agent-loop"
+DATA_DIR = "/srv/agent-data"
+SECRET = "token-5f1d-never-shown"
+DB_PASSWORD = "db-password-7c2e-never-shown"
+VOLUME_IMAGE = "agent-loop:1.0.0"
+
+
+def sh(script):
+    result = host_exec(HOST, "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("inv"), first_version="1.0.0",
+                         extra_vars={"blue_green_secret_env": {"AGENT_API_TOKEN": SECRET}}) as path:
+        prepare_data()
+        yield path
+
+
+def prepare_data():
+    sh("mkdir -p %s/nested && head -c 200000 /dev/urandom > %s/blob.bin && echo config > %s/nested/app.conf"
+       % (DATA_DIR, DATA_DIR, DATA_DIR))
+    sh("docker volume create agent-data >/dev/null && docker run --rm --user 0 -v agent-data:/data --entrypoint sh %s -c "
+       "'mkdir -p /data/db && head -c 100000 /dev/urandom > /data/db/table.dat && echo v1 > /data/version'"
+       % VOLUME_IMAGE)
+
+
+def backup_vars(**extra):
+    values = {"backup_extra_paths": [DATA_DIR], "backup_volumes": ["agent-data"], "backup_keep": 3,
+              "backup_pre_command": ["sh", "-c", "echo dump-with-%s" % DB_PASSWORD]}
+    values.update(extra)
+    return values
+
+
+def state_digests():
+    """sha256 of every backed-up file, and of every file in the volume, as the host sees them."""
+    files = sh("find %s /opt/nextgen-rollout/agent-loop /etc/nginx/conf.d/agent-loop.conf "
+               "/var/lib/nextgen-rollout/agent-loop/ledger.json -type f | sort | xargs sha256sum" % DATA_DIR)
+    volume = sh("docker run --rm --user 0 -v agent-data:/data:ro --entrypoint sh %s -c "
+                "'cd /data && find . -type f | sort | xargs sha256sum'" % VOLUME_IMAGE)
+    return files, volume
+
+
+def test_restore_brings_back_every_file_and_volume_byte_identical(inventory):
+    result = must(run_playbook("backup.yml", inventory, backup_vars()))
+    assert SECRET not in result.output and DB_PASSWORD not in result.output
+    ident = json.loads(sh("ls %s/*.manifest.json | tail -n 1 | xargs cat" % BACKUPS))["id"]
+    assert ident in result.output
+    before = state_digests()
+    sh("echo changed > %s/nested/app.conf && rm %s/blob.bin && rm /opt/nextgen-rollout/agent-loop/blue.env"
+       % (DATA_DIR, DATA_DIR))
+    sh("docker run --rm --user 0 -v agent-data:/data --entrypoint sh %s -c 'rm -r /data/db && echo v2 > /data/version "
+       "&& echo extra > /data/new'" % VOLUME_IMAGE)
+    assert state_digests() != before
+    restored = must(run_playbook("restore.yml", inventory, {"backup_id": ident}))
+    assert SECRET not in restored.output
+    assert state_digests() == before
+    manifest = json.loads(sh("cat %s/%s.manifest.json" % (BACKUPS, ident)))
+    members = dict((m["name"], m["sha256"]) for m in manifest["members"])
+    for line in before[0].splitlines():  # the test's checksums agree with the manifest's
+        digest, path = line.split()
+        assert members["files" + path] == digest
+    assert "commands/pre-backup.out" in members and manifest["live_version"] == "1.0.0"
+
+
+def test_a_corrupted_or_truncated_archive_is_refused_and_nothing_changes(inventory):
+    must(run_playbook("backup.yml", inventory, backup_vars()))
+    ident = sh("ls %s/*.manifest.json | tail -n 1" % BACKUPS).strip().rsplit("/", 1)[1][:-len(".manifest.json")]
+    archive = "%s/%s.tar.gz" % (BACKUPS, ident)
+    sh("cp %s /root/good.tar.gz" % archive)
+    sh("echo changed-after-backup > %s/nested/app.conf" % DATA_DIR)
+    before = state_digests()
+    sh("size=$(stat -c %%s %s); head -c $((size / 2)) /root/good.tar.gz > %s" % (archive, archive))
+    result = run_playbook("restore.yml", inventory, {"backup_id": ident})
+    assert result.rc != 0 and "member files/" in result.output and "is corrupted or truncated" in result.output
+    assert state_digests() == before
+    sh("cp /root/good.tar.gz %s && printf 'X' | dd of=%s bs=1 seek=2000 conv=notrunc 2>/dev/null" % (archive, archive))
+    result = run_playbook("restore.yml", inventory, {"backup_id": ident})
+    assert result.rc != 0 and "member " in result.output, result.output[-2000:]
+    assert state_digests() == before
+    sh("cp /root/good.tar.gz %s" % archive)
+
+
+def test_a_full_disk_fails_cleanly_and_the_latest_backup_stays(inventory):
+    sh("mkdir -p /mnt/tiny && mount -t tmpfs -o size=2m tmpfs /mnt/tiny")
+    try:
+        small = {"backup_dir": "/mnt/tiny", "backup_extra_paths": [], "backup_volumes": [], "backup_min_free_mb": 0}
+        must(run_playbook("backup.yml", inventory, small))
+        latest = sh("ls /mnt/tiny/agent-loop")
+        sh("head -c 3000000 /dev/urandom > %s/big.bin" % DATA_DIR)
+        result = run_playbook("backup.yml", inventory, dict(small, backup_extra_paths=[DATA_DIR]))
+        assert result.rc != 0 and "not enough space in /mnt/tiny/agent-loop" in result.output, result.output[-2000:]
+        assert sh("ls -a /mnt/tiny/agent-loop") == ".\n..\n" + latest  # no partial file, latest unchanged
+        deploy = run_playbook("blue-green-deploy.yml", inventory, dict(small, target_version="1.1.0",
+                                                                       backup_extra_paths=[DATA_DIR]))
+        assert deploy.rc != 0 and "not enough space" in deploy.output
+        assert ledger(HOST)["live"]["version"] == "1.0.0"  # the deploy changed nothing
+    finally:
+        sh("rm -f %s/big.bin; umount /mnt/tiny" % DATA_DIR)
+
+
+def test_retention_keeps_exactly_the_newest_and_files_stay_private(inventory):
+    for _run in range(4):
+        must(run_playbook("backup.yml", inventory, {"backup_keep": 2}))
+    names = sh("ls %s" % BACKUPS).split()
+    assert len([n for n in names if n.endswith(".manifest.json")]) == 2
+    assert len([n for n in names if n.endswith(".tar.gz")]) == 2
+    assert sh("stat -c %%a %s" % BACKUPS).strip() == "700"
+    assert set(sh("stat -c %%a %s/*" % BACKUPS).split()) == {"600"}
+    denied = host_exec(HOST, "su", "nobody", "-s", "/bin/sh", "-c", "cat %s/*.manifest.json" % BACKUPS)
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr
+
+
+def test_a_deploy_names_its_backup(inventory):
+    result = must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.1.0"}))
+    ident = sh("ls %s/*.manifest.json | tail -n 1" % BACKUPS).strip().rsplit("/", 1)[1][:-len(".manifest.json")]
+    assert ident.endswith("-1.0.0") and "backup_id: %s" % ident in result.output
+    assert SECRET not in result.output
