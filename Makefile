@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
 	@echo "make test          the whole suite: unit, lint, sanity, molecule, end-to-end"
-	@echo "make demo          a blue-green deploy and rollback under live load on a simulated host"
+	@echo "make demo          blue-green deploys, a canary and rollbacks under live load on a simulated host"
 	@echo "make bench-switch  naive compose up -d vs blue-green deploy vs warm rollback, same load"
 	@echo "make bench-canary  split accuracy, abort time and exposure vs a plain switch, false aborts"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"

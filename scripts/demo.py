@@ -1,7 +1,8 @@
 """make demo: a real blue-green deploy and rollback under live load on a simulated host.
 
 Starts the simulated host of inventories/local (nr-host-1, nginx on 127.0.0.1:18081), deploys
-1.0.0, then under continuous load deploys 1.1.0 and rolls back, and prints what was served.
+1.0.0, then under continuous load deploys 1.1.0, rolls back, runs a canary of 1.2.0 (analysed at
+10 % and 50 %, then promoted) and rolls back again, and prints what was served.
 A previous nr-host-1 is replaced by a fresh one; the host stays up afterwards (make hosts-down
 removes it).
 """
@@ -15,6 +16,14 @@ from support.playbook import ROOT, run_playbook, simhosts  # noqa: E402
 
 INVENTORY = os.path.join(ROOT, "inventories", "local")
 URL = "http://127.0.0.1:18081/"
+# A short canary: clients are told apart by the X-Client-Id header the load sends.
+CANARY = {
+    "target_version": "1.2.0", "rollout_strategy": "canary", "canary_hash_key": "$http_x_client_id",
+    "canary_interval": 2, "canary_steps": [{"share": 10, "pause": 10}, {"share": 50, "pause": 10},
+                                           {"share": 100, "pause": 0}],
+    "canary_policy": {"min_requests": 20, "rules": {"error_rate": {"for": "4s"}, "error_rate_vs_baseline": {"for": "4s"},
+                                                    "p95_vs_baseline": {"for": "4s"}}},
+}
 
 
 def step(title, playbook, extra):
@@ -36,10 +45,13 @@ def main():
     simhosts("up", "--count", "1")
     rows = [("deploy 1.0.0 (first release, no traffic yet)",
              step("deploy 1.0.0", "blue-green-deploy.yml", {"target_version": "1.0.0"}))]
-    load = Load(URL, rate_per_s=100, max_requests=50000, max_seconds=300, workers=8).start()
-    print("==> live load started: 100 requests/s through nginx", flush=True)
+    load = Load(URL, rate_per_s=100, max_requests=50000, max_seconds=300, workers=8, key_header="X-Client-Id").start()
+    print("==> live load started: 100 requests/s through nginx, each request from its own client id", flush=True)
     try:
         rows.append(("deploy 1.1.0 under load", step("deploy 1.1.0", "blue-green-deploy.yml", {"target_version": "1.1.0"})))
+        rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
+        rows.append(("canary 1.2.0: 10 % then 50 %, analysed, promoted",
+                     step("canary 1.2.0 (10 % -> 50 % -> 100 %, 10 s per step)", "blue-green-deploy.yml", CANARY)))
         rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
     finally:
         summary = load.stop()
