@@ -134,4 +134,5 @@ def test_a_candidate_with_300_ms_more_latency_is_aborted_by_the_latency_rule(inv
     assert step["result"] == "rollback" and step["share"] == 10
     assert [r.split(":")[0] for r in step["reasons"]] == ["p95_vs_baseline"], step["reasons"]
     assert step["details"]["figures"]["candidate"]["latency_ms"]["p95"] >= 300
+    assert step["details"]["judge"]["latency"] < 0.01  # the Mann-Whitney judge confirmed it
     assert load.summary()["failed"] == 0 and live_version() == stable

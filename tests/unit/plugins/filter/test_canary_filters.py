@@ -1,0 +1,23 @@
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nextgen.rollout.plugins.filter.canary import FilterModule
+
+
+FILTERS = FilterModule().filters()
+
+
+def test_split_lines_filter_refuses_a_bad_share_with_the_reason():
+    assert FILTERS["canary_split_lines"](25, "c", "s") == ["25% c;", "* s;"]
+    with pytest.raises(AnsibleFilterError, match="150 % is outside 0 to 100 %"):
+        FILTERS["canary_split_lines"](150, "c", "s")
+    assert FILTERS["canary_share_problem"]("12.5") == ""
+
+
+def test_rollback_decision_filter_turns_policy_errors_into_filter_errors():
+    samples = [{"t": 0, "error_rate": 0.5}]
+    assert FILTERS["rollback_decision"](samples, {"rules": {"error_rate": {"for": 0}}})["decision"] == "rollback"
+    with pytest.raises(AnsibleFilterError, match="rollback_decision: rule x lacks"):
+        FILTERS["rollback_decision"](samples, {"rules": {"x": {"metric": "m"}}})
+    with pytest.raises(AnsibleFilterError, match="rollback_decision"):
+        FILTERS["rollback_decision"]([{"error_rate": 0.5}])  # a sample without its time
