@@ -30,6 +30,8 @@ import tarfile
 import tempfile
 import zlib
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 CHUNK = 1024 * 1024
@@ -181,18 +183,8 @@ class BackupStore(object):
         return manifest
 
     def _write_manifest(self, ident, manifest):
-        fd, tmp = tempfile.mkstemp(prefix=".partial-%s.manifest." % ident, dir=self.directory)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                os.fchmod(handle.fileno(), FILE_MODE)
-                json.dump(manifest, handle, indent=2, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.rename(tmp, self.manifest_path(ident))
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(self.manifest_path(ident), json.dumps(manifest, indent=2, sort_keys=True), FILE_MODE,
+                          prefix=".partial-%s.manifest." % ident)
 
     # Retention ------------------------------------------------------------------------------
     def expired(self, keep=None, max_age_days=None, now=None, protect=()):

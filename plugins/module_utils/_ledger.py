@@ -20,7 +20,8 @@ import datetime
 import errno
 import json
 import os
-import tempfile
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 
 COLOURS = ("blue", "green")
 HISTORY_LIMIT = 500
@@ -57,21 +58,8 @@ def ensure_dir(path):
 
 
 def atomic_write_json(path, document):
-    directory = os.path.dirname(path) or "."
-    ensure_dir(directory)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            json.dump(document, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    ensure_dir(os.path.dirname(path) or ".")
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n", FILE_MODE)
 
 
 def read_json(path):

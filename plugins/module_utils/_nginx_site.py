@@ -17,8 +17,9 @@ which ``conf.d/*.conf`` does not include.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 
 SITE_MODE = 0o644
 
@@ -33,22 +34,6 @@ def read_text(path):
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def atomic_write_text(path, text, mode=SITE_MODE):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def nginx_workers(pid_file, proc="/proc"):
@@ -105,7 +90,7 @@ class SiteSwitch(object):
         if not changed:
             return {"changed": False, "reloaded": False}
         if before is not None:
-            atomic_write_text(self.previous_path, before)
+            atomic_write_text(self.previous_path, before, SITE_MODE)
         self._install(content)
         rc, out, err = self.run(self.test_command)
         if rc != 0:
@@ -131,7 +116,7 @@ class SiteSwitch(object):
             if os.path.exists(self.path):
                 os.unlink(self.path)
         else:
-            atomic_write_text(self.path, content)
+            atomic_write_text(self.path, content, SITE_MODE)
 
     def _restore(self, before):
         self._install(before)
