@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary hosts-up hosts-down build clean
+.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging hosts-up hosts-down build clean
 
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo          blue-green deploys, a canary and rollbacks under live load on a simulated host"
 	@echo "make bench-switch  naive compose up -d vs blue-green deploy vs warm rollback, same load"
 	@echo "make bench-canary  split accuracy, abort time and exposure vs a plain switch, false aborts"
+	@echo "make bench-logging a log call: installed async profile vs plain synchronous file logging"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"
 
 setup:
@@ -36,6 +37,9 @@ bench-switch: setup
 
 bench-canary: setup
 	$(BIN)/python benchmarks/bench_canary.py
+
+bench-logging: setup
+	$(BIN)/python benchmarks/bench_logging.py
 
 hosts-up: setup
 	$(BIN)/python scripts/simhosts.py up --count 1

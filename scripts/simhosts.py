@@ -1,6 +1,6 @@
 """Start and stop simulated hosts: containers running systemd, their own Docker engine and nginx.
 
-    scripts/simhosts.py up [--count N] [--group NAME] [--prefix P] [--base-port PORT]
+    scripts/simhosts.py up [--count N] [--group NAME] [--prefix P] [--base-port PORT] [--network NET]
     scripts/simhosts.py down [--prefix P]
     scripts/simhosts.py list
 
@@ -86,6 +86,7 @@ def start_host(name, index, args, images):
            "--label", "%s=%s" % (LABEL, args.prefix),
            "--label", "nextgen.rollout.http_port=%d" % port,
            "--label", "nextgen.rollout.group=%s" % args.group,
+           *(["--network", args.network] if args.network else []),
            HOST_IMAGE)
     wait_until_ready(name)
     load_images(name, images)
@@ -95,6 +96,9 @@ def start_host(name, index, args, images):
 def up(args):
     if not docker_succeeds("image", "inspect", HOST_IMAGE):
         raise SimhostError("image %s is missing; run `make setup` first" % HOST_IMAGE)
+    if args.network and not docker_succeeds("network", "inspect", args.network):
+        raise SimhostError("docker network %s does not exist; create it with: docker network create %s"
+                           % (args.network, args.network))
     present = existing(args.prefix)
     names = ["%s-%d" % (args.prefix, i) for i in range(1, args.count + 1)]
     todo = [(i, n) for i, n in enumerate(names, 1) if n not in present]
@@ -132,6 +136,7 @@ def main(argv=None):
     p_up.add_argument("--group", default="agents_ia", help="inventory group of these hosts")
     p_up.add_argument("--base-port", type=int, default=18080, help="host i publishes nginx on base+i")
     p_up.add_argument("--image", action="append", help="image to load (default: every agent-loop tag)")
+    p_up.add_argument("--network", help="docker network to join (it must exist); hosts reach each other by name")
     p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")
     for p in (p_up, p_down):
         p.add_argument("--prefix", default="nr-host", help="host name prefix (also a label value)")

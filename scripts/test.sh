@@ -6,11 +6,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
-MOLECULE_SCENARIOS=(nginx blue_green canary backup)
+MOLECULE_SCENARIOS=(nginx blue_green canary backup logging)
 SANITY_DIR="$ROOT/build/ansible_collections/nextgen/rollout"
 
 stage_lint() {
   say "lint: yamllint and ansible-lint (production profile)"
+  # Molecule's ansible-compat installs a copy of this collection in ~/.ansible/collections; a copy
+  # left by an earlier run would shadow .collections (this checkout) in ansible-lint's syntax check.
+  rm -rf "$HOME/.ansible/collections/ansible_collections/nextgen/rollout"
   yamllint -s .
   ansible-lint --profile production
 }

@@ -129,10 +129,12 @@ class BackupStore(object):
         return sorted(os.path.join(self.directory, n) for n in os.listdir(self.directory) if n.startswith(".partial-"))
 
     # Creating --------------------------------------------------------------------------------
-    def create(self, ident, files, extra_members, live_version, service, min_free_bytes=0, now=None):
+    def create(self, ident, files, extra_members, live_version, service, min_free_bytes=0, now=None, requested=None):
         """Write backup ``ident``: ``files`` (absolute paths) and ``extra_members`` ({name: local path}).
 
-        Checks free space first (the sum of the inputs plus ``min_free_bytes``). Returns the manifest."""
+        ``requested`` are the paths asked for, including missing ones: an exact restore makes them
+        as they were, so what did not exist then is removed. Checks free space first (the sum of the
+        inputs plus ``min_free_bytes``). Returns the manifest."""
         ensure_private_dir(self.directory)
         inputs = []
         for path in files:
@@ -166,7 +168,8 @@ class BackupStore(object):
             manifest = {
                 "id": ident, "service": service, "live_version": live_version,
                 "created": (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(),
-                "members": members, "archive_sha256": sha256_file(partial),
+                "members": members, "paths": sorted(requested if requested is not None else files),
+                "archive_sha256": sha256_file(partial),
                 "archive_size": os.path.getsize(partial), "total_size": sum(m["size"] for m in members),
             }
             os.rename(partial, self.archive_path(ident))
@@ -261,11 +264,24 @@ class BackupStore(object):
                 os.fchmod(out.fileno(), FILE_MODE)
                 shutil.copyfileobj(source, out, CHUNK)
 
-    def restore_files(self, ident, manifest):
-        """Put every file member back at its path, atomically, with its mode and owner.
+    def extra_files(self, manifest):
+        """Files now under the paths a backup covered that it does not hold (they came later)."""
+        held = set(m["path"] for m in manifest["members"] if m.get("path"))
+        extra = []
+        for path in manifest.get("paths", []):
+            extra += [found for found in walk_files(path) if found not in held]
+        return extra
 
-        Returns the paths whose content changed."""
+    def restore_files(self, ident, manifest, exact=False):
+        """Put every file member back at its path, atomically, with its mode and owner; with
+        ``exact``, also remove the files under the backed-up paths that the backup does not hold.
+
+        Returns the paths that changed."""
         changed = []
+        if exact:
+            for path in self.extra_files(manifest):
+                os.unlink(path)
+                changed.append(path)
         with tarfile.open(self.archive_path(ident), "r:gz") as tar:
             for member in manifest["members"]:
                 if not member.get("path"):

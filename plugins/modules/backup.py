@@ -65,6 +65,12 @@ options:
   live_version:
     description: Version live when the backup is taken, recorded in the manifest.
     type: str
+  exact:
+    description:
+      - With V(restore), also remove the files that appeared under the backed-up O(paths) after the
+        backup (and the paths that did not exist then), so that they are exactly as they were.
+    type: bool
+    default: false
   min_free_mb:
     description: Space that must stay free on the backup disk besides the backup itself.
     type: int
@@ -134,7 +140,7 @@ skipped_paths:
   type: list
   elements: str
 restored:
-  description: Files whose content was put back, and volumes restored.
+  description: Files whose content was put back (or that O(exact) removed), and volumes restored.
   returned: with O(action=restore)
   type: list
   elements: str
@@ -198,7 +204,7 @@ def create(module, store, run):
                 for container in stopped:
                     run(["docker", "start", container])
         manifest = store.create(ident, [x for x in p["paths"] if x not in skipped], extra, p["live_version"],
-                                p["service"], min_free_bytes=p["min_free_mb"] * 1048576)
+                                p["service"], min_free_bytes=p["min_free_mb"] * 1048576, requested=p["paths"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     removed = store.expired(p["keep"], p["max_age_days"], protect=[ident])
@@ -221,11 +227,13 @@ def restore(module, store, run):
     manifest = store.verify(ident)
     pending = [m["path"] for m in manifest["members"] if m.get("path")
                and not (os.path.exists(m["path"]) and sha256_file(m["path"]) == m["sha256"])]
+    if p["exact"]:
+        pending += store.extra_files(manifest)
     volumes = [m["name"][len("volumes/"):-len(".tar")] for m in manifest["members"] if m["name"].startswith("volumes/")]
     if module.check_mode:
         return dict(changed=bool(pending or volumes), restored=pending + ["volume " + v for v in volumes],
                     **summary(store, ident, manifest))
-    restored = store.restore_files(ident, manifest)
+    restored = store.restore_files(ident, manifest, exact=p["exact"])
     if volumes:
         if not p["volume_image"]:
             raise BackupError("backup %s holds docker volumes: give volume_image to restore them" % ident)
@@ -254,6 +262,7 @@ def main():
             stop_containers=dict(type="list", elements="str", default=[]),
             pre_backup_command=dict(type="list", elements="str", no_log=True),
             live_version=dict(type="str"),
+            exact=dict(type="bool", default=False),
             min_free_mb=dict(type="int", default=0),
             keep=dict(type="int"),
             max_age_days=dict(type="float"),

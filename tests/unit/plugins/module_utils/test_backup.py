@@ -139,3 +139,23 @@ def test_extra_members_and_volume_commands(store, tree, tmp_path):
     assert "data:/volume" in calls[1] and calls[1][-1] == "data.tar"
     with pytest.raises(BackupError, match="cannot read docker volume data"):
         export_volume(lambda argv: (1, "", "no such volume"), "img:1", "data", "/tmp/w")
+
+
+def test_an_exact_restore_removes_what_came_later_and_what_did_not_exist(store, tree, tmp_path):
+    missing = tmp_path / "etc-later"
+    ident = backup_id("1.0.0", T0)
+    manifest = store.create(ident, [str(tree)], {}, "1.0.0", "agent-loop", now=T0,
+                            requested=[str(tree), str(missing)])
+    assert manifest["paths"] == sorted([str(tree), str(missing)])
+    (tree / "sub" / "new.conf").write_text("added by a migration\n")
+    missing.mkdir()
+    (missing / "state.json").write_text("{}")
+    (tree / "site.conf").write_text("changed\n")
+
+    kept = store.restore_files(ident, store.verify(ident))
+    assert (tree / "sub" / "new.conf").exists() and kept == [str(tree / "site.conf")]
+
+    changed = store.restore_files(ident, store.verify(ident), exact=True)
+    assert sorted(changed) == sorted([str(tree / "sub" / "new.conf"), str(missing / "state.json")])
+    assert not (tree / "sub" / "new.conf").exists() and not (missing / "state.json").exists()
+    assert (tree / "sub" / "app.env").read_text() == "TOKEN=s3cret\n"

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._logging_profile import (
+    ProfileError, resolve_profile, service_logging_config)
+from ansible_collections.nextgen.rollout.plugins.module_utils._waves import WavePlanError, wave_plan, wave_sizes
+
+
+def logging_profile(group_names, profiles, agent_type=""):
+    try:
+        return resolve_profile(group_names, profiles, agent_type)
+    except ProfileError as exc:
+        raise AnsibleFilterError("logging_profile: %s" % exc)
+
+
+def logging_service_config(resolved, service, host, log_file, level="INFO", queue_size=10000):
+    try:
+        return service_logging_config(service, host, resolved, log_file, level, queue_size)
+    except (ProfileError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("logging_service_config: %s" % exc)
+
+
+def rollout_wave_sizes(total, pilot=1, percents=(20, 50, 30)):
+    try:
+        return wave_sizes(total, pilot, percents)
+    except WavePlanError as exc:
+        raise AnsibleFilterError("wave_sizes: %s" % exc)
+
+
+def rollout_wave_plan(hosts, pilot=1, percents=(20, 50, 30)):
+    try:
+        return wave_plan(hosts, pilot, percents)
+    except WavePlanError as exc:
+        raise AnsibleFilterError("wave_plan: %s" % exc)
+
+
+class FilterModule(object):
+    """Logging profiles by agent type, and the pilot-then-waves plan of a rollout."""
+
+    def filters(self):
+        return {
+            "logging_profile": logging_profile,
+            "logging_service_config": logging_service_config,
+            "wave_sizes": rollout_wave_sizes,
+            "wave_plan": rollout_wave_plan,
+        }

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Logging profiles by agent type, and the service logging config a profile produces."""
+
+from __future__ import annotations
+
+PROFILE_FLAGS = ("elasticsearch", "encryption", "async", "monitoring", "alerting")
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def check_profiles(profiles):
+    """Raise ProfileError when a profile is not a mapping of the known flags to booleans."""
+    if not isinstance(profiles, dict) or not profiles:
+        raise ProfileError("logging_profiles must map agent types (inventory groups) to profiles")
+    for name, profile in profiles.items():
+        if not isinstance(profile, dict):
+            raise ProfileError("profile %s must be a mapping of %s to true/false" % (name, ", ".join(PROFILE_FLAGS)))
+        unknown = sorted(set(profile) - set(PROFILE_FLAGS))
+        if unknown:
+            raise ProfileError("profile %s has unknown setting(s) %s; the settings are %s"
+                               % (name, ", ".join(unknown), ", ".join(PROFILE_FLAGS)))
+        for flag, value in profile.items():
+            if not isinstance(value, bool):
+                raise ProfileError("profile %s: %s must be true or false, got %r" % (name, flag, value))
+
+
+def resolve_profile(group_names, profiles, agent_type=""):
+    """The agent type of a host and its full profile (every flag present).
+
+    ``agent_type`` wins when given; otherwise the host must be in exactly one profile group."""
+    check_profiles(profiles)
+    if agent_type:
+        if agent_type not in profiles:
+            raise ProfileError("agent type %r has no profile; known types: %s" % (agent_type, ", ".join(sorted(profiles))))
+        chosen = agent_type
+    else:
+        matches = [name for name in sorted(profiles) if name in (group_names or [])]
+        if not matches:
+            raise ProfileError("the host is in none of the agent type groups (%s): add it to one in the inventory, "
+                               "or set logging_agent_type" % ", ".join(sorted(profiles)))
+        if len(matches) > 1:
+            raise ProfileError("the host is in several agent type groups (%s): keep one, or set logging_agent_type"
+                               % ", ".join(matches))
+        chosen = matches[0]
+    profile = dict((flag, False) for flag in PROFILE_FLAGS)
+    profile.update(profiles[chosen])
+    return {"agent_type": chosen, "profile": profile}
+
+
+def service_logging_config(service, host, resolved, log_file, level="INFO", queue_size=10000):
+    """The structured logging config a Python service loads (nextgen_logging.configure)."""
+    if not isinstance(queue_size, int) or isinstance(queue_size, bool) or queue_size < 0:
+        raise ProfileError("the queue size must be a whole number >= 0 (0: unbounded), got %r" % (queue_size,))
+    if str(level).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ProfileError("level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got %r" % (level,))
+    profile = resolved["profile"]
+    return {
+        "version": 1,
+        "service": service,
+        "log_file": log_file,
+        "level": str(level).upper(),
+        "format": "json",
+        "async": profile["async"],
+        "queue_size": queue_size,
+        "monitoring": profile["monitoring"],
+        "caller_info": False,
+        "fields": {"service": service, "host": host, "agent_type": resolved["agent_type"]},
+    }

@@ -1,0 +1,249 @@
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Structured JSON logging for a Python service, configured by the file the logging role installs.
+
+In the service:
+
+    import nextgen_logging
+    nextgen_logging.configure("/etc/nextgen-rollout/logging/agent-loop.json")
+    logging.getLogger("agent").info("run finished", extra={"fields": {"run_id": 42}})
+
+Every record becomes one JSON line in the config's ``log_file`` (the forwarder reads that file).
+With ``async`` the caller only puts the record on a queue; a listener thread formats and writes
+it. A full queue makes the caller wait: a record is never dropped. With ``monitoring`` the
+records are counted by level, and ``metrics_text()`` gives them in Prometheus text format.
+
+From a shell: ``nextgen_logging.py --config FILE --check`` loads the config, and
+``--emit-validation MARKER`` writes one validation record through it and waits until it is on disk.
+Only the standard library is used.
+"""
+
+import argparse
+import atexit
+import datetime
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+import threading
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path):
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("cannot read the logging config %s: %s" % (path, exc))
+    missing = [key for key in ("service", "log_file", "level", "async", "queue_size", "fields") if key not in config]
+    if missing:
+        raise ConfigError("the logging config %s lacks %s" % (path, ", ".join(missing)))
+    if config["level"] not in LEVELS:
+        raise ConfigError("the logging config %s has level %r; use one of %s" % (path, config["level"], ", ".join(LEVELS)))
+    return config
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ms), level, logger, message, the config's fields and
+    the record's own ``fields`` (passed as ``extra={"fields": {...}}``)."""
+
+    def __init__(self, fields):
+        super().__init__()
+        self.fields = dict(fields)
+
+    def format(self, record):
+        moment = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        entry = {"ts": moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (record.msecs,),
+                 "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        entry.update(self.fields)
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+class LevelCounter(logging.Filter):
+    """Counts the records that reach the file, by level (the profile's monitoring)."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = dict((level, 0) for level in LEVELS)
+        self.lock = threading.Lock()
+
+    def filter(self, record):
+        with self.lock:
+            self.counts[record.levelname] = self.counts.get(record.levelname, 0) + 1
+        return True
+
+
+class BlockingQueueHandler(logging.handlers.QueueHandler):
+    """Puts records on the queue, waiting when it is full instead of dropping them. The caller's
+    work is only to merge the message with its arguments; JSON is made in the listener thread."""
+
+    def handle(self, record):
+        # The queue is thread-safe: no handler lock around each record.
+        if self.filter(record):
+            self.emit(record)
+            return True
+        return False
+
+    def enqueue(self, record):
+        self.queue.put(record)
+
+    def prepare(self, record):
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
+class BatchWriter(object):
+    """The listener thread of the async profile: takes what the queue holds (up to ``batch``
+    records), formats it, and writes it with one write and one flush, so that the thread holds
+    the interpreter as little as possible while callers log."""
+
+    _stop = object()
+
+    def __init__(self, records, file_handler, batch=512):
+        self.queue = records
+        self.file_handler = file_handler
+        self.batch = batch
+        self.thread = threading.Thread(target=self._run, name="nextgen-logging-writer", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        if self.thread.is_alive():
+            self.queue.put(self._stop)  # waits for room: what is queued before it is written
+            self.thread.join()
+
+    def _run(self):
+        handler, get, get_nowait = self.file_handler, self.queue.get, self.queue.get_nowait
+        running = True
+        while running:
+            pending = [get()]
+            try:
+                while len(pending) < self.batch:
+                    pending.append(get_nowait())
+            except queue.Empty:
+                pass
+            lines = []
+            for record in pending:
+                if record is self._stop:
+                    running = False
+                elif record.levelno >= handler.level and handler.filter(record):
+                    lines.append(handler.format(record))
+            if lines:
+                handler.acquire()
+                try:
+                    handler.reopenIfNeeded()
+                    handler.stream.write("\n".join(lines) + "\n")
+                    handler.stream.flush()
+                except Exception:  # pylint: disable=broad-except
+                    handler.handleError(pending[0])
+                finally:
+                    handler.release()
+
+
+class Installed(object):
+    """What configure() set up; stop() flushes and detaches it."""
+
+    def __init__(self, config, handler, listener, counter, file_handler):
+        self.config = config
+        self.handler = handler
+        self.listener = listener
+        self.counter = counter
+        self.file_handler = file_handler
+
+    def stop(self):
+        root = logging.getLogger()
+        if self.handler in root.handlers:
+            root.removeHandler(self.handler)
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        self.file_handler.close()
+
+    def metrics_text(self):
+        if self.counter is None:
+            return ""
+        lines = ["# HELP nextgen_log_records_total Log records written, by level.",
+                 "# TYPE nextgen_log_records_total counter"]
+        with self.counter.lock:
+            for level, count in sorted(self.counter.counts.items()):
+                lines.append('nextgen_log_records_total{service="%s",level="%s"} %d'
+                             % (self.config["service"], level, count))
+        if self.listener is not None:
+            lines += ["# HELP nextgen_log_queue_depth Records waiting for the writer thread.",
+                      "# TYPE nextgen_log_queue_depth gauge",
+                      'nextgen_log_queue_depth{service="%s"} %d' % (self.config["service"], self.listener.queue.qsize())]
+        return "\n".join(lines) + "\n"
+
+
+def configure(path, logger=None):
+    """Install the config at ``path`` on ``logger`` (default the root logger); returns Installed."""
+    config = load_config(path)
+    file_handler = logging.handlers.WatchedFileHandler(config["log_file"], encoding="utf-8")
+    file_handler.setFormatter(JsonFormatter(config["fields"]))
+    counter = None
+    if config.get("monitoring"):
+        counter = LevelCounter()
+        file_handler.addFilter(counter)
+    listener = None
+    if config["async"]:
+        records = queue.Queue(maxsize=config["queue_size"])
+        handler = BlockingQueueHandler(records)
+        listener = BatchWriter(records, file_handler)
+        listener.start()
+    else:
+        handler = file_handler
+    if not config.get("caller_info", True):
+        # The records never show file, line, thread or process: skip looking them up (process-wide).
+        logging._srcfile = None  # pylint: disable=protected-access
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
+    target = logger or logging.getLogger()
+    target.setLevel(config["level"])
+    target.addHandler(handler)
+    installed = Installed(config, handler, listener, counter, file_handler)
+    atexit.register(installed.stop)
+    return installed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Check a logging config, or send a validation record through it.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--check", action="store_true", help="load the config and open its log file, then stop")
+    parser.add_argument("--emit-validation", metavar="MARKER", help="write one validation record carrying MARKER")
+    args = parser.parse_args(argv)
+    try:
+        installed = configure(args.config, logging.getLogger("nextgen_logging.validation"))
+    except (ConfigError, OSError) as exc:
+        sys.stderr.write("ERROR: %s\n" % exc)
+        return 2
+    if args.emit_validation:
+        logging.getLogger("nextgen_logging.validation").warning(
+            "logging validation record", extra={"fields": {"event": "nextgen-logging-validation",
+                                                           "marker": args.emit_validation}})
+    installed.stop()
+    print(json.dumps({"config": args.config, "log_file": installed.config["log_file"],
+                      "async": installed.config["async"], "marker": args.emit_validation}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
