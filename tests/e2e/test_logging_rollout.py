@@ -67,7 +67,7 @@ def write_inventory(path, tls_dir, unreachable_port=None):
     children["logging_pilot"] = {"hosts": {AGENTS[0]: {}}}
     inventory = {"all": {"vars": {"ansible_connection": "community.docker.docker",
                                   "ansible_python_interpreter": "/usr/bin/python3",
-                                  "logging_tls_local_dir": tls_dir, "logging_validate_timeout": 15,
+                                  "logging_tls_local_dir": tls_dir, "logging_validate_timeout": 10,
                                   "logging_legacy_files": [LEGACY_FILE]},
                          "children": children}}
     with open(path, "w") as handle:

@@ -20,13 +20,13 @@ Only the standard library is used.
 
 import argparse
 import atexit
-import datetime
 import json
 import logging
 import logging.handlers
 import queue
 import sys
 import threading
+import time
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -56,11 +56,16 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, fields):
         super().__init__()
         self.fields = dict(fields)
+        self.encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        self.second = None
+        self.second_text = ""
 
     def format(self, record):
-        moment = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
-        entry = {"ts": moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (record.msecs,),
-                 "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        second = int(record.created)
+        if second != self.second:  # one strftime a second, not one a record
+            self.second, self.second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        entry = {"ts": "%s.%03dZ" % (self.second_text, record.msecs), "level": record.levelname,
+                 "logger": record.name, "msg": record.getMessage()}
         entry.update(self.fields)
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
@@ -69,7 +74,7 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return self.encode(entry)
 
 
 class LevelCounter(logging.Filter):
