@@ -67,7 +67,7 @@ def write_inventory(path, tls_dir, unreachable_port=None):
     children["logging_pilot"] = {"hosts": {AGENTS[0]: {}}}
     inventory = {"all": {"vars": {"ansible_connection": "community.docker.docker",
                                   "ansible_python_interpreter": "/usr/bin/python3",
-                                  "logging_tls_local_dir": tls_dir, "logging_validate_timeout": 10,
+                                  "logging_tls_local_dir": tls_dir, "logging_validate_timeout": 20,
                                   "logging_legacy_files": [LEGACY_FILE]},
                          "children": children}}
     with open(path, "w") as handle:
@@ -138,6 +138,16 @@ def collected(host):
     return counts
 
 
+def still_shipping(hosts, before, deadline_s=30):
+    """How many numbers the collector holds for each host, once each holds more than ``before``."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        now = dict((host, len(collected(host))) for host in hosts)
+        if all(now[host] > before[host] for host in hosts) or time.monotonic() > deadline:
+            return now
+        time.sleep(1)
+
+
 def forwarder_files(host):
     return sh(host, "ls /etc/rsyslog.d").split()
 
@@ -147,9 +157,13 @@ def rollouts(fleet):
     restarts = []
     legacy_digest = sh(AGENTS[2], "sha256sum %s" % LEGACY_FILE)
 
+    # A plan whose waves do not add up to 100 % is refused before anything changes.
+    inventory = write_inventory(os.path.join(fleet["dir"], "first.json"), fleet["tls"], unreachable_port=2599)
+    bad_plan = run_playbook("logging-rollout.yml", inventory, {"logging_wave_percents": [20, 50]})
+    after_bad_plan = dict((host, forwarder_files(host)) for host in AGENTS + [COLLECTOR])
+
     # Rollout 1: wave 2 holds a host that cannot reach the collector; the collector restarts once
     # the pilot and wave 1 are done.
-    inventory = write_inventory(os.path.join(fleet["dir"], "first.json"), fleet["tls"], unreachable_port=2599)
     watcher = restart_collector_when(lambda: enabled(AGENTS[1]), restarts)
     first = run_playbook("logging-rollout.yml", inventory)
     watcher.join(timeout=1)
@@ -157,8 +171,7 @@ def rollouts(fleet):
                                "rsyslog": host_exec(host, "systemctl", "is-active", "rsyslog").stdout.strip()})
                        for host in AGENTS)
     shipped_at_first_end = dict((host, len(collected(host))) for host in AGENTS[:2])
-    time.sleep(5)
-    shipped_later = dict((host, len(collected(host))) for host in AGENTS[:2])
+    shipped_later = still_shipping(AGENTS[:2], shipped_at_first_end)
     legacy_after = sh(AGENTS[2], "sha256sum %s" % LEGACY_FILE)
 
     # Rollout 2: everything reachable; the collector restarts again while wave 2 is done and wave 3 runs.
@@ -166,9 +179,17 @@ def rollouts(fleet):
     watcher = restart_collector_when(lambda: enabled(AGENTS[2]), restarts)
     second = run_playbook("logging-rollout.yml", inventory)
     watcher.join(timeout=1)
-    return {"first": first, "second": second, "after_first": after_first, "restarts": restarts,
+    return {"bad_plan": bad_plan, "after_bad_plan": after_bad_plan, "first": first, "second": second,
+            "after_first": after_first, "restarts": restarts,
             "shipped_at_first_end": shipped_at_first_end, "shipped_later": shipped_later,
             "legacy_before": legacy_digest, "legacy_after": legacy_after, "inventory": inventory}
+
+
+def test_a_bad_plan_is_refused_before_anything_changes(rollouts):
+    bad = rollouts["bad_plan"]
+    assert bad.rc != 0 and "must add up to 100" in bad.output, bad.output[-2000:]
+    for host, files in rollouts["after_bad_plan"].items():
+        assert files == ([] if host == COLLECTOR else ["50-legacy-agent.conf"]), (host, files)
 
 
 def test_a_failed_wave_goes_back_and_earlier_waves_keep_shipping(rollouts):
@@ -217,7 +238,9 @@ def test_the_second_rollout_completes_and_no_line_is_lost(rollouts):
     totals = {"agents": len(AGENTS), "emitted": sum(r["emitted"] for r in report.values()),
               "lost": sum(r["lost"] for r in report.values()),
               "duplicates": sum(r["duplicates"] for r in report.values()),
-              "collector_restarts": len(rollouts["restarts"])}
+              "collector_restarts": len(rollouts["restarts"]),
+              "first_rollout_s": round(rollouts["first"].seconds, 1),
+              "second_rollout_s": round(rollouts["second"].seconds, 1)}
     print("logging rollout: %s" % json.dumps(report, sort_keys=True))
     print(json.dumps(totals, sort_keys=True))
     assert totals["emitted"] > 1000, totals
@@ -264,3 +287,15 @@ def test_the_alert_rules_fire_on_an_error_burst(rollouts, tmp_path):
     result = subprocess.run(["promtool", "test", "rules", str(tmp_path / "burst.yml")], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_restore_puts_the_previous_setup_back(rollouts):
+    must(rollouts["second"])
+    host = AGENTS[4]
+    result = must(run_playbook("logging-rollout.yml", rollouts["inventory"],
+                               {"logging_rollout_action": "restore", "logging_agent_pattern": host}))
+    assert forwarder_files(host) == ["50-legacy-agent.conf"]
+    assert not enabled(host)
+    assert host_exec(host, "systemctl", "is-active", "rsyslog").stdout.strip() == "active"
+    assert host_exec(host, "test", "-e", "/etc/nextgen-rollout/logging/agent-loop.json").returncode != 0
+    assert enabled(AGENTS[0]), "the other agents keep the new setup"
