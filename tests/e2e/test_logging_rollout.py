@@ -61,13 +61,13 @@ def sh(host, script):
 def write_inventory(path, tls_dir, unreachable_port=None):
     agent_vars = {}
     if unreachable_port:
-        agent_vars[UNREACHABLE] = {"logging_relp_port": unreachable_port}
+        agent_vars[UNREACHABLE] = {"logging_relp_port": unreachable_port, "logging_validate_timeout": 15}
     children = dict((group, {"hosts": dict((h, agent_vars.get(h, {})) for h in hosts)}) for group, hosts in GROUPS.items())
     children["logging_collectors"] = {"hosts": {COLLECTOR: {}}}
     children["logging_pilot"] = {"hosts": {AGENTS[0]: {}}}
     inventory = {"all": {"vars": {"ansible_connection": "community.docker.docker",
                                   "ansible_python_interpreter": "/usr/bin/python3",
-                                  "logging_tls_local_dir": tls_dir, "logging_validate_timeout": 20,
+                                  "logging_tls_local_dir": tls_dir,
                                   "logging_legacy_files": [LEGACY_FILE]},
                          "children": children}}
     with open(path, "w") as handle:

@@ -14,7 +14,8 @@ it. A full queue makes the caller wait: a record is never dropped. With ``monito
 records are counted by level, and ``metrics_text()`` gives them in Prometheus text format.
 
 From a shell: ``nextgen_logging.py --config FILE --check`` loads the config, and
-``--emit-validation MARKER`` writes one validation record through it and waits until it is on disk.
+``--emit-validation MARKER [--log-file FILE]`` writes one validation record through it and waits
+until it is on disk.
 Only the standard library is used.
 """
 
@@ -198,9 +199,12 @@ class Installed(object):
         return "\n".join(lines) + "\n"
 
 
-def configure(path, logger=None):
-    """Install the config at ``path`` on ``logger`` (default the root logger); returns Installed."""
+def configure(path, logger=None, log_file=None):
+    """Install the config at ``path`` on ``logger`` (default the root logger); returns Installed.
+    ``log_file`` writes elsewhere than the config says (the validation file)."""
     config = load_config(path)
+    if log_file:
+        config["log_file"] = log_file
     file_handler = logging.handlers.WatchedFileHandler(config["log_file"], encoding="utf-8")
     file_handler.setFormatter(JsonFormatter(config["fields"]))
     counter = None
@@ -234,9 +238,10 @@ def main(argv=None):
     parser.add_argument("--config", required=True)
     parser.add_argument("--check", action="store_true", help="load the config and open its log file, then stop")
     parser.add_argument("--emit-validation", metavar="MARKER", help="write one validation record carrying MARKER")
+    parser.add_argument("--log-file", help="write to this file instead of the config's (the forwarder's validation file)")
     args = parser.parse_args(argv)
     try:
-        installed = configure(args.config, logging.getLogger("nextgen_logging.validation"))
+        installed = configure(args.config, logging.getLogger("nextgen_logging.validation"), args.log_file)
     except (ConfigError, OSError) as exc:
         sys.stderr.write("ERROR: %s\n" % exc)
         return 2

@@ -84,7 +84,10 @@ def test_a_bad_config_is_refused_with_the_reason(tmp_path, logger):
 
 
 def test_the_validation_record_carries_its_marker(tmp_path, capsys):
-    assert nextgen_logging.main(["--config", write_config(tmp_path), "--emit-validation", "marker-42"]) == 0
-    record = lines(tmp_path)[0]
+    validation = tmp_path / "validation.log"
+    assert nextgen_logging.main(["--config", write_config(tmp_path), "--emit-validation", "marker-42",
+                                 "--log-file", str(validation)]) == 0
+    assert not (tmp_path / "agent-loop.log").exists() or not (tmp_path / "agent-loop.log").read_text()
+    record = json.loads(validation.read_text().splitlines()[0])
     assert record["marker"] == "marker-42" and record["event"] == "nextgen-logging-validation"
     assert json.loads(capsys.readouterr().out)["marker"] == "marker-42"
