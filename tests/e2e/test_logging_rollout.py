@@ -148,6 +148,19 @@ def still_shipping(hosts, before, deadline_s=30):
         time.sleep(1)
 
 
+def collector_stat(name):
+    """The latest impstats record called ``name`` in the collector's stats file."""
+    records = []
+    for line in sh(COLLECTOR, "cat /var/log/nextgen-collector-stats.json").splitlines():
+        try:  # impstats puts a timestamp and a colon before the JSON object
+            records.append(json.loads(line[line.index("{"):]))
+        except ValueError:
+            continue
+    named = [record for record in records if record.get("name") == name]
+    assert named, "no %r in the collector's stats: %s" % (name, sorted(set(r.get("name") for r in records)))
+    return named[-1]
+
+
 def forwarder_files(host):
     return sh(host, "ls /etc/rsyslog.d").split()
 
@@ -262,6 +275,10 @@ def test_profiles_shape_the_forwarders_and_the_collector(rollouts):
     assert all(host in es_line for host in (AGENTS[0], AGENTS[1], AGENTS[4]))
     assert AGENTS[2] not in es_line and AGENTS[3] not in es_line
     assert host_exec(COLLECTOR, "rsyslogd", "-N1").returncode == 0
+    # Elasticsearch is away for the whole test: its documents wait on disk, far more than the 1,000
+    # a memory queue held before it stalled the whole collector, and the files still got every line.
+    es_queue = collector_stat("nextgen_elasticsearch queue")
+    assert es_queue["size"] > 1000 and es_queue["discarded.full"] == 0, es_queue
     # Only the coordination profile alerts.
     assert host_exec(AGENTS[4], "test", "-f", "/etc/nextgen-rollout/logging/alerts/agent-loop.rules.yml").returncode == 0
     assert host_exec(AGENTS[0], "test", "-f", "/etc/nextgen-rollout/logging/alerts/agent-loop.rules.yml").returncode != 0

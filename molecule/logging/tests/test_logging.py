@@ -42,19 +42,45 @@ def test_the_previous_setup_is_in_a_private_backup():
     assert "files/etc/rsyslog.d/50-legacy-agent.conf" in [m["name"] for m in members]
 
 
-def test_a_service_record_travels_to_the_collector():
-    agent, collector = on(AGENT), on(COLLECTOR)
-    marker = "molecule-verify-%d" % time.time()
-    agent.check_output(
+def log_through_the_helper(message):
+    """Write one ERROR record through the installed helper and config, as the service would."""
+    on(AGENT).check_output(
         "python3 -c 'import logging, sys; sys.path.insert(0, \"/opt/nextgen-rollout/lib\"); import nextgen_logging; "
         "i = nextgen_logging.configure(\"/etc/nextgen-rollout/logging/agent-loop.json\"); "
-        "logging.getLogger(\"agent\").error(\"%s\"); i.stop()'" % marker)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not collector.file(COLLECTED).contains(marker):
+        "logging.getLogger(\"agent\").error(\"%s\"); i.stop()'" % message)
+
+
+def collected_line(marker, path=COLLECTED, wait_s=20):
+    collector = on(COLLECTOR)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and not collector.file(path).contains(marker):
         time.sleep(0.5)
-    line = [x for x in collector.file(COLLECTED).content_string.splitlines() if marker in x][0]
-    record = json.loads(line)
+    lines = [x for x in collector.file(path).content_string.splitlines() if marker in x]
+    assert lines, "%s never reached %s" % (marker, path)
+    return lines[0]
+
+
+def test_a_service_record_travels_to_the_collector():
+    marker = "molecule-verify-%d" % time.time()
+    log_through_the_helper(marker)
+    record = json.loads(collected_line(marker))
     assert record["level"] == "ERROR" and record["agent_type"] == "agents_coordination" and record["host"] == AGENT
+
+
+def test_rotation_on_both_sides_loses_nothing():
+    agent, collector = on(AGENT), on(COLLECTOR)
+    before = "molecule-before-rotation-%d" % time.time()
+    log_through_the_helper(before)
+    collected_line(before)
+    agent.check_output("logrotate -f /etc/logrotate.d/nextgen-agent-loop")
+    collector.check_output("logrotate -f /etc/logrotate.d/nextgen-collector")
+    assert agent.file("/var/log/agent-loop/agent-loop.log.1").contains(before)
+    assert collector.file(COLLECTED + ".1").contains(before)
+    after = "molecule-after-rotation-%d" % time.time()
+    log_through_the_helper(after)
+    # The forwarder follows the service's new file, and the collector writes to its new file.
+    assert json.loads(collected_line(after))["msg"] == after
+    assert not collector.file(COLLECTED + ".1").contains(after)
 
 
 def test_the_collector_config_loads_with_elasticsearch():
