@@ -148,7 +148,7 @@ class CanaryAnalysis(object):
                  min_bucket_requests=10, judge=False, alpha=0.01, fetch=None, health_url=None,
                  metrics_url=None, memory_limit_mb=None, prometheus_url=None, prometheus_queries=None,
                  prometheus_window="30s",
-                 candidate_version=None, max_extensions=0, clock=time.time, sleep=time.sleep):
+                 candidate_version=None, max_extensions=0, clock=time.time, sleep=time.sleep, on_sample=None):
         self.reader = reader
         self.pool_of = dict((upstreams[pool], pool) for pool in POOLS)
         self.since, self.duration, self.interval = float(since), float(duration), float(interval)
@@ -163,6 +163,8 @@ class CanaryAnalysis(object):
         self.candidate_version = candidate_version
         self.max_extensions = int(max_extensions)
         self.clock, self.sleep = clock, sleep
+        # Called once per sample: the module renews the deploy lock's lease there.
+        self.on_sample = on_sample or (lambda: None)
         self.buckets = {}
         self.window = dict((pool, PoolStats()) for pool in POOLS)
         self.extras = {}
@@ -241,6 +243,7 @@ class CanaryAnalysis(object):
             wait = due - self.clock()
             if wait > 0:
                 self.sleep(wait)
+            self.on_sample()
             self.probe(completed - 1)
             self.take_log()
             rows = self.samples(completed)

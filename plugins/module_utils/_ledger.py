@@ -3,58 +3,46 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to the nextgen.rollout collection: no compatibility promise outside it.
-"""The per-host release ledger and deploy lock.
+"""The per-host release ledger of a service, and its transitions.
 
-Layout, one directory per service (mode 0700, root only):
-    ledger.json  what is live, what each colour holds, and the history of every decision
-    lock.json    present while a deploy or rollback runs: holder, reason, time
+``ledger.json`` (mode 0600, in a 0700 directory) says what is live, what each colour holds, the
+canary in progress, the transition in progress (``pending``) and the history of every decision
+with its figures. Writes are atomic (temporary file, fsync, rename).
 
-Every write goes to a temporary file in the same directory, is fsynced, then renamed over the
-old one, so a reader sees the old or the new file, never half of one. The lock file is created
-with O_EXCL, so two runs racing for it cannot both win.
+Every change goes through one of the verbs below, which return a new document: ``begin`` writes
+the intended transition before any container or traffic moves, ``switched`` says traffic moved,
+``succeeded`` / ``failed`` close the transition, ``canary_share`` / ``canary_verdict`` /
+``canary_end`` follow a canary, ``retired`` a warm colour taken down. What "a release happened"
+means (new colour live, old colour warm until its retirement, canary cleared) is written once,
+in ``succeeded``.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import errno
 import json
 import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
+    DIR_MODE, FILE_MODE, ensure_dir, iso, parse_iso, utc_now)
 
 COLOURS = ("blue", "green")
 HISTORY_LIMIT = 500
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+OPERATIONS = ("deploy", "rollback", "canary", "restore")
+
+__all__ = ["COLOURS", "DIR_MODE", "FILE_MODE", "Ledger", "LedgerError", "TransitionError", "iso",
+           "other_colour", "parse_iso", "summary", "utc_now"]
 
 
 class LedgerError(Exception):
     pass
 
 
-class LockHeld(LedgerError):
-    def __init__(self, message, lock):
-        super(LockHeld, self).__init__(message)
-        self.lock = lock
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso(text):
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-
-
-def ensure_dir(path):
-    if not os.path.isdir(path):
-        os.makedirs(path, DIR_MODE)
-    os.chmod(path, DIR_MODE)
+class TransitionError(LedgerError):
+    """A verb that does not fit the state of the ledger."""
 
 
 def atomic_write_json(path, document):
@@ -82,6 +70,7 @@ def empty_ledger(service):
         "colours": dict((c, {"version": None, "state": "empty"}) for c in COLOURS),
         "history": [],
         "canary": None,
+        "pending": None,
     }
 
 
@@ -108,7 +97,206 @@ def summary(ledger):
         "idle_state": idle.get("state"),
         "deployed_versions": versions,
         "canary": ledger.get("canary"),
+        "pending": ledger.get("pending"),
     }
+
+
+# The verbs ------------------------------------------------------------------------------------
+def _copy(doc):
+    doc = copy.deepcopy(doc)
+    doc.setdefault("pending", None)
+    doc.setdefault("canary", None)
+    return doc
+
+
+def _append(doc, entry, now):
+    entry = dict((k, v) for k, v in entry.items() if v is not None)
+    entry.setdefault("time", iso(now))
+    entry["id"] = (doc["history"][-1]["id"] + 1) if doc["history"] else 1
+    doc["history"] = (doc["history"] + [entry])[-HISTORY_LIMIT:]
+    return entry
+
+
+def _set_colour(doc, colour, now, **facts):
+    if colour not in COLOURS:
+        raise TransitionError("unknown colour %r (expected one of %s)" % (colour, ", ".join(COLOURS)))
+    merged = dict(doc["colours"].get(colour) or {})
+    merged.update(facts)
+    if merged.get("state") != "warm":
+        merged.pop("retire_at", None)
+    merged["updated"] = iso(now)
+    doc["colours"][colour] = merged
+
+
+def _pending(doc):
+    if not doc.get("pending"):
+        raise TransitionError("no transition is in progress in the ledger of %s" % doc["service"])
+    return doc["pending"]
+
+
+def begin(doc, op, holder, colour, version, fresh, now, details=None):
+    """Write the intended transition before anything moves: ``op`` puts ``version`` live on
+    ``colour``; ``fresh`` when the colour's containers are (re)created for it."""
+    if op not in OPERATIONS:
+        raise TransitionError("unknown operation %r (expected one of %s)" % (op, ", ".join(OPERATIONS)))
+    doc = _copy(doc)
+    if doc["pending"]:
+        raise TransitionError("a %s of %s is still pending in the ledger: reconcile first"
+                              % (doc["pending"]["op"], doc["pending"]["version"]))
+    live = doc.get("live") or {}
+    doc["pending"] = {"op": op, "holder": holder, "colour": colour, "version": version, "fresh": bool(fresh),
+                      "from_colour": live.get("colour"), "from_version": live.get("version"),
+                      "phase": "begun", "started": iso(now), "details": details or {}}
+    if fresh:
+        _set_colour(doc, colour, now, version=version, state="starting")
+    return doc
+
+
+def phase(doc, name, now, **facts):
+    """Note how far the pending transition got (for example ``switching`` just before nginx moves)."""
+    doc = _copy(doc)
+    pending = _pending(doc)
+    pending.update(facts, phase=name, phase_at=iso(now))
+    return doc
+
+
+def switched(doc, colour, version, now):
+    """Traffic is on ``colour`` now: the ledger follows it at once, before any verification."""
+    doc = _copy(doc)
+    live = doc.get("live") or {}
+    if live.get("colour") == colour and live.get("version") == version:
+        return doc
+    old_colour, old_version = live.get("colour"), live.get("version")
+    previous = old_version if old_version != version else live.get("previous_version")
+    doc["live"] = {"colour": colour, "version": version, "since": iso(now), "previous_version": previous}
+    _set_colour(doc, colour, now, version=version, state="live")
+    if old_colour and old_colour != colour:
+        _set_colour(doc, old_colour, now, state="warm")
+    if doc["pending"]:
+        doc["pending"].update(phase="switched", phase_at=iso(now))
+    return doc
+
+
+def succeeded(doc, warm_seconds, now, details=None):
+    """The pending release is done: its colour live, the old one warm until its retirement
+    (``warm_seconds`` from now; 0 retires it at once), the canary cleared."""
+    doc = _copy(doc)
+    pending = _pending(doc)
+    doc = switched(doc, pending["colour"], pending["version"], now)
+    old = pending["from_colour"]
+    if old and old != pending["colour"]:
+        if warm_seconds > 0:
+            _set_colour(doc, old, now, state="warm",
+                        retire_at=iso(now + datetime.timedelta(seconds=warm_seconds)))
+        else:
+            _set_colour(doc, old, now, state="retired")
+    doc["canary"] = None
+    _append(doc, {"action": pending["op"], "version": pending["version"], "from_version": pending["from_version"],
+                  "colour": pending["colour"], "result": "succeeded", "started": pending["started"],
+                  "holder": pending["holder"], "details": dict(pending.get("details") or {}, **(details or {}))}, now)
+    doc["pending"] = None
+    return doc
+
+
+def failed(doc, message, now, failed_task=None, details=None):
+    """The pending transition failed; traffic stays where it is (the ledger's ``live``)."""
+    doc = _copy(doc)
+    pending = _pending(doc)
+    live = doc.get("live") or {}
+    if pending["fresh"] and live.get("colour") != pending["colour"]:
+        _set_colour(doc, pending["colour"], now, version=pending["version"], state="failed")
+    if pending["op"] == "canary" and doc["canary"]:
+        doc["canary"] = None
+    _append(doc, {"action": pending["op"], "version": pending["version"], "from_version": pending["from_version"],
+                  "colour": pending["colour"], "result": "failed", "started": pending["started"],
+                  "holder": pending["holder"], "message": message, "failed_task": failed_task,
+                  "details": dict(pending.get("details") or {}, **(details or {}))}, now)
+    doc["pending"] = None
+    return doc
+
+
+def canary_share(doc, step, share, steps, hash_key, now):
+    """The canary of the pending transition is about to get ``share`` % (written before nginx)."""
+    doc = _copy(doc)
+    pending = _pending(doc)
+    if pending["op"] != "canary":
+        raise TransitionError("the pending %s is not a canary" % pending["op"])
+    canary = dict(doc["canary"] or {}, version=pending["version"], colour=pending["colour"],
+                  stable_version=pending["from_version"], stable_colour=pending["from_colour"],
+                  steps=steps, hash_key=hash_key)
+    canary.update(step=step, share=share, state="running", updated=iso(now))
+    doc["canary"] = canary
+    _set_colour(doc, pending["colour"], now, version=pending["version"], state="canary")
+    pending.update(phase="step", phase_at=iso(now))
+    return doc
+
+
+def canary_verdict(doc, analysis, hold, now):
+    """Record the analysis of the current step; ``hold`` stops the canary there for an operator."""
+    doc = _copy(doc)
+    pending = _pending(doc)
+    canary = doc["canary"]
+    if not canary:
+        raise TransitionError("no canary is in progress in the ledger of %s" % doc["service"])
+    analysis = analysis or {}
+    _append(doc, {"action": "canary-step", "version": canary["version"], "from_version": canary["stable_version"],
+                  "colour": canary["colour"], "share": canary["share"], "result": analysis.get("decision"),
+                  "holder": pending["holder"], "reasons": analysis.get("reasons", []),
+                  "details": {"started_at": analysis.get("since"), "figures": analysis.get("figures", {}),
+                              "last_sample": (analysis.get("series") or [None])[-1],
+                              "rules": analysis.get("rules", {}), "judge": analysis.get("judge"),
+                              "elapsed_s": analysis.get("elapsed_s", 0),
+                              "extensions": analysis.get("extensions", 0)}}, now)
+    canary["state"] = "held" if hold and analysis.get("decision") == "promote" else "running"
+    if canary["state"] == "held":
+        # A held canary outlives the run: nothing is pending until someone resumes or aborts it.
+        doc["pending"] = None
+    return doc
+
+
+def resume(doc, holder, now):
+    """Take up a canary left held or interrupted: it becomes the pending transition again."""
+    doc = _copy(doc)
+    canary = doc["canary"]
+    if not canary:
+        raise TransitionError("no canary is in progress in the ledger of %s" % doc["service"])
+    doc["pending"] = {"op": "canary", "holder": holder, "colour": canary["colour"], "version": canary["version"],
+                      "fresh": False, "from_colour": canary["stable_colour"],
+                      "from_version": canary["stable_version"], "phase": "resumed", "started": iso(now),
+                      "details": {}}
+    canary["state"] = "running"
+    return doc
+
+
+def canary_end(doc, result, message, now, holder=None, details=None):
+    """The canary is over without promotion (``result`` aborted): share 0, candidate stopped."""
+    doc = _copy(doc)
+    canary = doc["canary"]
+    if not canary:
+        raise TransitionError("no canary is in progress in the ledger of %s" % doc["service"])
+    _set_colour(doc, canary["colour"], now, version=canary["version"], state=result)
+    _append(doc, {"action": "canary", "version": canary["version"], "from_version": canary["stable_version"],
+                  "colour": canary["colour"], "result": result, "message": message,
+                  "holder": holder or (doc["pending"] or {}).get("holder"), "details": details or {}}, now)
+    doc["canary"] = None
+    doc["pending"] = None
+    return doc
+
+
+def retired(doc, colour, reason, now):
+    doc = _copy(doc)
+    version = (doc["colours"].get(colour) or {}).get("version")
+    _set_colour(doc, colour, now, state="retired")
+    _append(doc, {"action": "retire", "colour": colour, "version": version, "result": "succeeded",
+                  "message": reason}, now)
+    return doc
+
+
+def note(doc, action, result, message, now, details=None):
+    """A history entry that changes no state (a reconciliation's findings, for example)."""
+    doc = _copy(doc)
+    _append(doc, {"action": action, "result": result, "message": message, "details": details}, now)
+    return doc
 
 
 class Ledger(object):
@@ -116,7 +304,6 @@ class Ledger(object):
         self.directory = directory
         self.service = service
         self.path = os.path.join(directory, "ledger.json")
-        self.lock_path = os.path.join(directory, "lock.json")
 
     def load(self):
         document = read_json(self.path)
@@ -124,83 +311,9 @@ class Ledger(object):
             return empty_ledger(self.service)
         if document.get("service") != self.service:
             raise LedgerError("%s belongs to service %r, not %r" % (self.path, document.get("service"), self.service))
+        document.setdefault("pending", None)
+        document.setdefault("canary", None)
         return document
-
-    def record(self, ledger, entry, live=None, colours=None, canary=None, now=None):
-        """Return a new ledger with ``entry`` appended and live/colour facts updated.
-
-        ``canary`` sets the canary in progress (a dict), or clears it (an empty dict)."""
-        now = now or utc_now()
-        updated = json.loads(json.dumps(ledger))
-        entry = dict(entry)
-        entry.setdefault("time", iso(now))
-        entry["id"] = (updated["history"][-1]["id"] + 1) if updated["history"] else 1
-        updated["history"] = (updated["history"] + [entry])[-HISTORY_LIMIT:]
-        for colour, facts in (colours or {}).items():
-            if colour not in COLOURS:
-                raise LedgerError("unknown colour %r (expected one of %s)" % (colour, ", ".join(COLOURS)))
-            merged = dict(updated["colours"].get(colour, {}))
-            merged.update(facts)
-            merged["updated"] = iso(now)
-            updated["colours"][colour] = merged
-        if canary is not None:
-            updated["canary"] = dict(canary, updated=iso(now)) if canary else None
-        if live:
-            old = updated.get("live") or {}
-            previous = old.get("version") if old.get("version") != live["version"] else old.get("previous_version")
-            updated["live"] = {"colour": live["colour"], "version": live["version"],
-                               "since": iso(now), "previous_version": previous}
-        return updated
 
     def save(self, ledger):
         atomic_write_json(self.path, ledger)
-
-    # The lock -----------------------------------------------------------------------------
-    def read_lock(self):
-        return read_json(self.lock_path)
-
-    def acquire(self, holder, reason, break_stale=False, stale_after_s=900, now=None):
-        """Take the lock. Returns (changed, broken_lock_or_None). Raises LockHeld if refused."""
-        now = now or utc_now()
-        ensure_dir(self.directory)
-        current = self.read_lock()
-        broken = None
-        if current is not None:
-            if current.get("holder") == holder:
-                return False, None
-            age = (now - parse_iso(current["time"])).total_seconds()
-            described = "deploy lock of %s is held by %r since %s (%.0f s ago) for: %s" % (
-                self.service, current.get("holder"), current.get("time"), age, current.get("reason"))
-            if not break_stale:
-                raise LockHeld("%s. Another deploy or rollback is running: wait for it to end. If that run "
-                               "died, break the lock with -e rollout_break_lock=true once it is older than %d s."
-                               % (described, stale_after_s), current)
-            if age < stale_after_s:
-                raise LockHeld("%s. It is not stale yet (stale after %d s): refusing to break it."
-                               % (described, stale_after_s), current)
-            os.unlink(self.lock_path)
-            broken = current
-        document = {"holder": holder, "reason": reason, "time": iso(now), "service": self.service}
-        try:
-            fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                raise LockHeld("deploy lock of %s was taken by another run a moment ago: wait for it to end"
-                               % self.service, self.read_lock())
-            raise
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True, broken
-
-    def release(self, holder, force=False):
-        """Drop the lock if ``holder`` owns it (or ``force``). Returns whether it was removed."""
-        current = self.read_lock()
-        if current is None:
-            return False
-        if current.get("holder") != holder and not force:
-            raise LockHeld("deploy lock of %s is held by %r, not by %r: not releasing it"
-                           % (self.service, current.get("holder"), holder), current)
-        os.unlink(self.lock_path)
-        return True

@@ -12,16 +12,27 @@ that cannot apply it keeps its old workers and only says so in its error log). W
 reload or the hand-over fails, the previous file is put back (nginx never stopped serving it) and
 the error says what failed. The previous content is kept next to the site as ``<name>.previous``,
 which ``conf.d/*.conf`` does not include.
+
+After a reload that took, the sha256 of the content nginx now runs is written to ``<name>.loaded``.
+A site file whose content differs from that stamp was written by a run that died before its
+reload finished: ``apply`` and ``ensure_loaded`` then test and reload it, so no later run leaves
+nginx on a config other than the file.
+
+The rollout's sites carry their routing on one comment line (``ROUTE_MARKER`` and JSON), so that a
+later run reads where traffic goes without parsing nginx syntax.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 
 SITE_MODE = 0o644
+ROUTE_MARKER = "# nextgen-rollout-route: "
 
 
 class SiteRefused(Exception):
@@ -34,6 +45,24 @@ def read_text(path):
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def digest(text):
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def site_route(text):
+    """The routing a rollout site declares ({live_port, canary_port, share, hash_key}); None when
+    there is no site, {} when the site carries no route line."""
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith(ROUTE_MARKER):
+            try:
+                return json.loads(line[len(ROUTE_MARKER):])
+            except ValueError:
+                return {}
+    return {}
 
 
 def nginx_workers(pid_file, proc="/proc"):
@@ -71,6 +100,7 @@ class SiteSwitch(object):
                  sleep=time.sleep):
         self.path = path
         self.previous_path = path + ".previous"
+        self.loaded_path = path + ".loaded"
         self.run = run
         self.workers = workers
         self.test_command = list(test_command)
@@ -84,11 +114,50 @@ class SiteSwitch(object):
         before = read_text(self.path)
         return before != content, before
 
+    def current(self):
+        return read_text(self.path)
+
+    def loaded(self):
+        """Whether nginx runs the content of the site file (a reload of it took)."""
+        return read_text(self.loaded_path) == (digest(read_text(self.path)) or "absent")
+
+    def ensure_loaded(self):
+        """Reload nginx when the site file is not what it runs (a run died between the write and
+        the reload). A file that fails the test is replaced by the previous one, then reloaded."""
+        if self.loaded():
+            return {"changed": False, "reloaded": False}
+        content = read_text(self.path)
+        rc, out, err = self.run(self.test_command)
+        if rc != 0:
+            previous = read_text(self.previous_path)
+            self._install(previous)
+            self._test_or_fail(previous, "the previous site of %s after the current one failed" % self.path)
+        started = self.clock()
+        self._reload_and_wait()
+        self._stamp()
+        return {"changed": True, "reloaded": True, "reload_s": round(self.clock() - started, 3),
+                "reloaded_at": round(time.time(), 3), "replaced_untested": rc != 0,
+                "test_output": (err or out).strip(), "site_was": digest(content)}
+
+    def _test_or_fail(self, content, what):
+        rc, out, err = self.run(self.test_command)
+        if rc != 0:
+            raise SiteRefused("nginx -t rejects %s: %s. Fix the nginx config by hand (nginx -t shows it), then "
+                              "run again" % (what, (err or out).strip() or "rc=%d" % rc))
+
+    def _stamp(self):
+        atomic_write_text(self.loaded_path, digest(read_text(self.path)) or "absent", SITE_MODE)
+
     def apply(self, content):
         """Put ``content`` live (None removes the site). Returns the figures of the switch."""
         changed, before = self.plan(content)
         if not changed:
-            return {"changed": False, "reloaded": False}
+            if self.loaded():
+                return {"changed": False, "reloaded": False}
+            result = self.ensure_loaded()
+            if self.plan(content)[0]:
+                return self.apply(content)
+            return result
         if before is not None:
             atomic_write_text(self.previous_path, before, SITE_MODE)
         self._install(content)
@@ -104,10 +173,12 @@ class SiteSwitch(object):
             self._restore(before)
             try:
                 self._reload_and_wait()
+                self._stamp()
             except SiteRefused as again:
                 raise SiteRefused("%s. The previous config is back in %s but reloading it failed too: %s"
                                   % (exc, self.path, again))
             raise SiteRefused("%s. The previous config is back and serving." % exc)
+        self._stamp()
         return {"changed": True, "reloaded": True, "reload_s": round(self.clock() - started, 3),
                 "reloaded_at": round(time.time(), 3), "test_output": (err or out).strip()}
 

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: deploy_lock
-short_description: Take or release the per-host deploy lock of a service
+short_description: Take, renew or release the per-host deploy lock (a lease) of a service
 version_added: 1.0.0
 description:
-  - A deploy or rollback holds this lock on every host it changes, so that a second run refuses
-    to start instead of interleaving with the first.
-  - The lock is a JSON file created atomically (O_EXCL) that records the holder, the reason and
-    the time. A lock held by someone else is never taken over silently; a stale one (older than
-    O(stale_after)) can be broken only with O(break_stale=true).
+  - A deploy, canary, rollback or restore holds this lock on every host it changes, so that a second
+    run refuses to start instead of interleaving with the first.
+  - The lock is a lease. It names the holder (a run id), the controller and process of that run,
+    why it is held, and when it expires. Taking it again as its holder renews it, and so does every
+    write of M(nextgen.rollout.release_ledger) and every sample of M(nextgen.rollout.canary_analysis),
+    so a lock stays held as long as its run is alive and counts as stale only once its lease expired.
+  - Every read-decide-write of the lock holds C(flock) on a guard file: breaking an expired lease is a
+    compare-and-swap, and of several runs breaking the same lease exactly one wins.
+  - A lease held by someone else is never taken over silently. An expired one is broken only with
+    O(break_stale=true); one whose holder is known to be gone (O(takeover), for example a process of
+    this controller that no longer exists) is taken over even before it expires.
 options:
   service:
     description: Service the lock belongs to.
@@ -25,28 +31,37 @@ options:
     type: path
     default: /var/lib/nextgen-rollout
   state:
-    description: V(present) takes the lock, V(absent) releases it.
+    description: V(present) takes (or renews) the lock, V(absent) releases it.
     type: str
     choices: [present, absent]
     default: present
   holder:
-    description: Who takes or releases the lock (a run identifier).
+    description: Who takes or releases the lock (a run id).
     type: str
     required: true
   reason:
     description: Why the lock is taken, recorded for whoever finds it held.
     type: str
     default: deploy
+  ttl:
+    description: Seconds the lease lasts from this call (and from every renewal).
+    type: int
+    default: 300
+  owner:
+    description:
+      - Where the holder runs, recorded in the lock, for example the C(controller) host name, the
+        C(pid) of ansible-playbook and its C(pid_start) (as the nextgen.rollout.controller_run lookup returns).
+    type: dict
+    default: {}
+  takeover:
+    description: Holder whose lease is taken over even before it expires, because its run is known to be gone.
+    type: str
   break_stale:
     description:
-      - Break a lock held by another holder when it is older than O(stale_after).
+      - Break a lease held by another holder once it has expired.
       - With O(state=absent), release the lock whoever holds it.
     type: bool
     default: false
-  stale_after:
-    description: Age in seconds after which a lock counts as stale.
-    type: int
-    default: 900
 attributes:
   check_mode:
     support: full
@@ -56,7 +71,7 @@ attributes:
     description: No diff.
   idempotent:
     support: full
-    description: Taking a lock one already holds, or releasing an absent lock, changes nothing.
+    description: Taking a lock one already holds (which renews its lease), or releasing an absent lock, changes nothing.
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
@@ -67,6 +82,8 @@ EXAMPLES = r"""
     service: agent-loop
     holder: "awx-job-{{ awx_job_id | default('manual') }}"
     reason: "deploy 1.1.0"
+    ttl: 300
+    owner: "{{ lookup('nextgen.rollout.controller_run') }}"
 
 - name: Release it
   nextgen.rollout.deploy_lock:
@@ -80,10 +97,12 @@ lock:
   description: The lock as it stands after the task (null when released).
   returned: always
   type: dict
-  sample: {"holder": "awx-job-42", "reason": "deploy 1.1.0", "time": "2026-11-21T05:00:00.000000Z"}
+  sample: {"holder": "run-42", "reason": "deploy 1.1.0", "acquired": "2026-11-21T05:00:00.000000Z",
+           "renewed": "2026-11-21T05:00:00.000000Z", "expires": "2026-11-21T05:05:00.000000Z", "ttl_s": 300,
+           "controller": "ops-1", "pid": 4242, "pid_start": 123456}
 broken_lock:
-  description: The stale lock that was broken, if any.
-  returned: when a stale lock was broken
+  description: The lease that was broken or taken over, if any.
+  returned: when a lease was broken
   type: dict
 """
 
@@ -91,8 +110,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import (
-    Ledger, LedgerError, LockHeld, iso, utc_now)
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
+    Lease, LockError, LockHeld, describe, utc_now)
 
 
 def main():
@@ -103,38 +122,42 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             holder=dict(type="str", required=True),
             reason=dict(type="str", default="deploy"),
+            ttl=dict(type="int", default=300),
+            owner=dict(type="dict", default={}),
+            takeover=dict(type="str"),
             break_stale=dict(type="bool", default=False),
-            stale_after=dict(type="int", default=900),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    ledger = Ledger(os.path.join(p["state_dir"], p["service"]), p["service"])
+    if p["ttl"] <= 0:
+        module.fail_json(msg="ttl must be above 0 s (got %s)" % p["ttl"])
+    lease = Lease(os.path.join(p["state_dir"], p["service"]), p["service"])
     try:
-        current = ledger.read_lock()
+        current = lease.read()
         if p["state"] == "present":
             if module.check_mode:
                 if current is not None and current.get("holder") != p["holder"]:
-                    module.fail_json(msg="deploy lock of %s is held by %r since %s for: %s"
-                                     % (p["service"], current.get("holder"), current.get("time"),
-                                        current.get("reason")), lock=current)
-                module.exit_json(changed=current is None,
-                                 lock=current or {"holder": p["holder"], "reason": p["reason"], "time": iso(utc_now())})
-            changed, broken = ledger.acquire(p["holder"], p["reason"], p["break_stale"], p["stale_after"])
-            result = dict(changed=changed, lock=ledger.read_lock())
+                    module.fail_json(msg="deploy lock of %s is %s" % (p["service"], describe(current, utc_now())),
+                                     lock=current)
+                module.exit_json(changed=current is None, lock=current)
+            changed, broken = lease.acquire(p["holder"], p["reason"], p["ttl"], p["owner"],
+                                            break_expired=p["break_stale"], takeover=p["takeover"])
+            result = dict(changed=changed, lock=lease.read())
             if broken:
                 result["broken_lock"] = broken
-                module.warn("broke a stale deploy lock held by %r since %s" % (broken.get("holder"), broken.get("time")))
+                module.warn("took over the deploy lock of %s from %r (%s)"
+                            % (p["service"], broken.get("holder"), describe(broken, utc_now())))
             module.exit_json(**result)
         if current is None:
             module.exit_json(changed=False, lock=None)
         if module.check_mode:
-            module.exit_json(changed=True, lock=None)
-        changed = ledger.release(p["holder"], force=p["break_stale"])
+            module.exit_json(changed=current.get("holder") == p["holder"] or p["break_stale"], lock=None)
+        changed = lease.release(p["holder"], force=p["break_stale"])
         module.exit_json(changed=changed, lock=None)
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
-    except (LedgerError, OSError) as exc:
+    except (LockError, OSError) as exc:
         module.fail_json(msg="deploy lock of %s: %s" % (p["service"], exc))
 
 

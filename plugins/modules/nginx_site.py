@@ -15,7 +15,11 @@ description:
   - When the test, the reload or the hand-over to new workers fails, the previous file is put
     back and nginx keeps serving it; the task fails and says what went wrong.
   - The previous content is kept as C(<name>.conf.previous) next to the site.
-  - Does nothing (no reload) when the site already has this content.
+  - Does nothing (no reload) when the site already has this content and nginx runs it. A site file
+    that a run killed between the write and the reload left behind (its content differs from the
+    C(<name>.conf.loaded) stamp written after every reload that took) is tested and reloaded.
+  - The rollout's sites declare their routing on a C(# nextgen-rollout-route:) comment line, which
+    M(nextgen.rollout.release_ledger) reads to reconcile the ledger with the traffic.
 options:
   name:
     description: Site name; the file is O(conf_dir)/C(<name>.conf).
@@ -131,15 +135,16 @@ def main():
     wanted = p["content"] if p["state"] == "present" else None
     changed, before = switch.plan(wanted)
     diff = dict(before=before or "", after=wanted or "", before_header=path, after_header=path)
-    if module.check_mode or not changed:
-        module.exit_json(changed=changed, path=path, reloaded=False, diff=diff)
+    loaded = switch.loaded()
+    if module.check_mode or (not changed and loaded):
+        module.exit_json(changed=changed or not loaded, path=path, reloaded=False, diff=diff)
     try:
         figures = switch.apply(wanted)
     except SiteRefused as exc:
         module.fail_json(msg="nginx refused the new site %s: %s" % (p["name"], exc), path=path, diff=diff)
     except OSError as exc:
         module.fail_json(msg="cannot write the site %s: %s" % (path, exc), path=path)
-    module.exit_json(path=path, diff=diff, **figures)
+    module.exit_json(path=path, diff=diff, **dict(figures, changed=figures["reloaded"] or figures["changed"]))
 
 
 if __name__ == "__main__":

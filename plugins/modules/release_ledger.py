@@ -7,15 +7,22 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: release_ledger
-short_description: Read or append to the per-host release ledger of a service
+short_description: Read, reconcile or move the per-host release ledger of a service
 version_added: 1.0.0
 description:
   - The ledger is a JSON file (mode 0600, directory 0700) that says which colour is live with which
-    version, what each colour holds, and keeps the history of every deploy, switch, rollback and
-    failure with its figures.
+    version, what each colour holds, the canary in progress, the transition in progress, and the
+    history of every deploy, switch, rollback, canary step, abort, retirement and failure with its figures.
+  - Every change is a verb (O(action)) applied by this module, never an entry assembled by the
+    caller. The intended transition is written with V(begin) before any container or traffic moves,
+    so that a run killed anywhere leaves a ledger the next run can reconcile.
+  - V(reconcile) reads what the host really does (the routing of the service's nginx site, the
+    running containers given in O(containers)) and brings the ledger in line; a site file left
+    unloaded by a killed run is tested and reloaded first. It returns the repairs still to apply
+    (O(ignore:route) to rewrite the site, O(ignore:stop) colours to take down). In check mode it
+    only reports: that is the read-only status.
+  - Every write checks that O(holder) still holds the deploy lock and renews its lease.
   - Writes are atomic (temporary file, fsync, rename).
-  - Both actions return the derived facts a playbook branches on (live and idle colour, versions,
-    the previous version).
 options:
   service:
     description: Service the ledger belongs to.
@@ -26,47 +33,112 @@ options:
     type: path
     default: /var/lib/nextgen-rollout
   action:
-    description: V(read) returns the ledger; V(record) appends O(entry) and updates O(live) and O(colours).
+    description:
+      - V(read) returns the ledger and the lock. V(reconcile) aligns the ledger with the host.
+      - V(begin) writes the intended transition (O(op) puts O(version) live on O(colour)).
+        V(phase) notes how far it got. V(switched) says traffic is on O(colour) now.
+        V(succeeded) closes it (new colour live, old colour warm for O(warm_seconds), canary cleared).
+        V(failed) closes it as failed (traffic stays where it is).
+      - V(canary_share) notes the share about to be sent to the candidate (before nginx changes);
+        V(canary_verdict) records a step's analysis (O(analysis)), holding when O(hold);
+        V(canary_resume) takes a held or interrupted canary up again; V(canary_end) ends it with O(result).
+      - V(retired) notes that the warm O(colour) was taken down.
     type: str
-    choices: [read, record]
+    choices: [read, reconcile, begin, phase, switched, succeeded, failed, canary_share, canary_verdict,
+              canary_resume, canary_end, retired]
     default: read
-  entry:
+  holder:
     description:
-      - History entry to append, for example C(action), C(version), C(from_version), C(colour),
-        C(result) (V(succeeded) or V(failed)), C(message), C(details).
-      - Required with O(action=record).
+      - Run id that holds the deploy lock (M(nextgen.rollout.deploy_lock)). Required for every action
+        but V(read) and a check-mode V(reconcile); the lease is renewed for O(lease_ttl) seconds.
+    type: str
+  lease_ttl:
+    description: Seconds the lease lasts from this call.
+    type: int
+    default: 300
+  op:
+    description: Operation of a V(begin).
+    type: str
+    choices: [deploy, rollback, canary, restore]
+  colour:
+    description: Colour of V(begin), V(switched) and V(retired).
+    type: str
+    choices: [blue, green]
+  version:
+    description: Version of V(begin) and V(switched).
+    type: str
+  fresh:
+    description: With V(begin), whether the colour's containers are (re)created for the transition.
+    type: bool
+    default: false
+  phase:
+    description: Name of the phase for V(phase), for example V(switching) or V(aborting).
+    type: str
+  details:
+    description: Figures kept with the history entry (V(begin), V(succeeded), V(failed), V(canary_end)), or facts of V(phase).
     type: dict
-  live:
-    description: New live colour and version, set with the entry.
+  message:
+    description: Why, for V(failed), V(canary_end) and V(retired).
+    type: str
+  failed_task:
+    description: Task that failed, for V(failed).
+    type: str
+  warm_seconds:
+    description: Seconds the old colour stays warm after V(succeeded) (0 retires it), and for V(reconcile).
+    type: float
+    default: 900
+  step:
+    description: Index of the canary step, for V(canary_share).
+    type: int
+  share:
+    description: Share of clients in %, for V(canary_share).
+    type: float
+  steps:
+    description: Steps of the canary, for V(canary_share).
+    type: list
+    elements: dict
+  hash_key:
+    description: nginx variable the canary split hashes, for V(canary_share).
+    type: str
+  analysis:
+    description: Result of M(nextgen.rollout.canary_analysis), for V(canary_verdict).
     type: dict
-    suboptions:
-      colour:
-        description: Live colour.
-        type: str
-        choices: [blue, green]
-        required: true
-      version:
-        description: Live version.
-        type: str
-        required: true
-  colours:
-    description: "Facts to merge into each colour's record, for example C({green: {version: 1.1.0, state: warm}})."
+  hold:
+    description: With V(canary_verdict), hold the canary at this step when it passed.
+    type: bool
+    default: false
+  result:
+    description: Result of V(canary_end).
+    type: str
+    default: aborted
+  containers:
+    description: Running containers, from community.docker.docker_host_info with C(verbose_output=true), for V(reconcile).
+    type: list
+    elements: dict
+    default: []
+  ports:
+    description: Loopback port of each colour, for V(reconcile).
     type: dict
-  canary:
-    description:
-      - The canary in progress (for example version, colour, step, share, state), set with the entry.
-        An empty dict clears it.
-    type: dict
+    default: {blue: 8001, green: 8002}
+  site_conf_dir:
+    description: Directory of the service's nginx site (C(<service>.conf)), for V(reconcile).
+    type: path
+    default: /etc/nginx/conf.d
+  nginx_test_command:
+    description: Command that tests the nginx config, when V(reconcile) reloads a site left unloaded.
+    type: list
+    elements: str
+    default: [nginx, -t]
 attributes:
   check_mode:
     support: full
-    description: With O(action=record), returns the ledger it would write without writing it.
+    description: Returns the ledger the action would write, without writing it or renewing the lease.
   diff_mode:
     support: none
     description: No diff.
   idempotent:
-    support: none
-    description: V(record) appends an entry each time it runs; V(read) never changes anything.
+    support: partial
+    description: V(read) and a V(reconcile) of a consistent host change nothing; the verbs append history.
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
@@ -77,27 +149,31 @@ EXAMPLES = r"""
     service: agent-loop
   register: ledger
 
-- name: Record a successful deploy
+- name: Write the intent before anything moves
   nextgen.rollout.release_ledger:
     service: agent-loop
-    action: record
-    entry:
-      action: deploy
-      version: 1.1.0
-      from_version: 1.0.0
-      colour: green
-      result: succeeded
-    live:
-      colour: green
-      version: 1.1.0
-    colours:
-      green: {version: 1.1.0, state: live}
-      blue: {version: 1.0.0, state: warm}
+    action: begin
+    holder: "{{ run_id }}"
+    op: deploy
+    colour: green
+    version: 1.1.0
+    fresh: true
+
+- name: Close it once traffic is verified
+  nextgen.rollout.release_ledger:
+    service: agent-loop
+    action: succeeded
+    holder: "{{ run_id }}"
+    warm_seconds: 900
 """
 
 RETURN = r"""
 ledger:
   description: The whole ledger after the task.
+  returned: always
+  type: dict
+lock:
+  description: The deploy lock (lease) of the service, null when free.
   returned: always
   type: dict
 live_colour:
@@ -121,7 +197,7 @@ idle_version:
   returned: always
   type: str
 idle_state:
-  description: State of the idle colour (V(empty), V(warm), V(retired), V(failed)).
+  description: State of the idle colour (V(empty), V(starting), V(warm), V(retired), V(failed), V(aborted)).
   returned: always
   type: str
 deployed_versions:
@@ -130,16 +206,47 @@ deployed_versions:
   type: list
   elements: str
 canary:
-  description: The canary in progress (held at a step, or running), null when there is none.
+  description: The canary in progress (held, running or interrupted), null when there is none.
   returned: always
   type: dict
+pending:
+  description: The transition in progress, null when there is none.
+  returned: always
+  type: dict
+findings:
+  description: What V(reconcile) found out of line, and how it was repaired.
+  returned: with O(action=reconcile)
+  type: list
+  elements: str
+route:
+  description: Routing the site must be rewritten to (C(live), C(canary), C(share)), null when it is right.
+  returned: with O(action=reconcile)
+  type: dict
+stop:
+  description: Colours whose containers must be taken down.
+  returned: with O(action=reconcile)
+  type: list
+  elements: str
+site_route:
+  description: Routing the service's nginx site declares.
+  returned: with O(action=reconcile)
+  type: dict
+nginx_loaded:
+  description: Whether nginx runs the content of the site file.
+  returned: with O(action=reconcile)
+  type: bool
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import Ledger, LedgerError, summary
+from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import LedgerError, summary
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
+    SiteRefused, SiteSwitch, nginx_workers)
+from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, TRANSITIONS
 
 
 def main():
@@ -147,32 +254,63 @@ def main():
         argument_spec=dict(
             service=dict(type="str", required=True),
             state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
-            action=dict(type="str", choices=["read", "record"], default="read"),
-            entry=dict(type="dict"),
-            live=dict(type="dict", options=dict(
-                colour=dict(type="str", choices=["blue", "green"], required=True),
-                version=dict(type="str", required=True),
-            )),
-            colours=dict(type="dict"),
-            canary=dict(type="dict"),
+            action=dict(type="str", default="read", choices=["read", "reconcile"] + list(TRANSITIONS)),
+            holder=dict(type="str"),
+            lease_ttl=dict(type="int", default=300),
+            op=dict(type="str", choices=["deploy", "rollback", "canary", "restore"]),
+            colour=dict(type="str", choices=["blue", "green"]),
+            version=dict(type="str"),
+            fresh=dict(type="bool", default=False),
+            phase=dict(type="str"),
+            details=dict(type="dict"),
+            message=dict(type="str"),
+            failed_task=dict(type="str"),
+            warm_seconds=dict(type="float", default=900),
+            step=dict(type="int"),
+            share=dict(type="float"),
+            steps=dict(type="list", elements="dict"),
+            hash_key=dict(type="str", no_log=False),
+            analysis=dict(type="dict"),
+            hold=dict(type="bool", default=False),
+            result=dict(type="str", default="aborted"),
+            containers=dict(type="list", elements="dict", default=[]),
+            ports=dict(type="dict", default={"blue": 8001, "green": 8002}),
+            site_conf_dir=dict(type="path", default="/etc/nginx/conf.d"),
+            nginx_test_command=dict(type="list", elements="str", default=["nginx", "-t"]),
         ),
-        required_if=[("action", "record", ("entry",))],
+        required_if=[
+            ("action", "begin", ("holder", "op", "colour", "version")),
+            ("action", "switched", ("holder", "colour", "version")),
+            ("action", "phase", ("holder", "phase")),
+            ("action", "canary_share", ("holder", "step", "share", "steps", "hash_key")),
+            ("action", "canary_verdict", ("holder", "analysis")),
+            ("action", "retired", ("holder", "colour")),
+        ],
         supports_check_mode=True,
     )
     p = module.params
-    ledger = Ledger(os.path.join(p["state_dir"], p["service"]), p["service"])
+    action = p["action"]
+    if action in TRANSITIONS and not p["holder"]:
+        module.fail_json(msg="action %s needs holder: the run id that holds the deploy lock" % action)
+    if action == "reconcile" and not p["holder"] and not module.check_mode:
+        module.fail_json(msg="a reconcile that repairs needs holder (the deploy lock); run it in check mode to only read")
+    site = None
+    if action == "reconcile":
+        site = SiteSwitch(os.path.join(p["site_conf_dir"], p["service"] + ".conf"), run=module.run_command,
+                          workers=lambda: nginx_workers("/run/nginx.pid"), test_command=p["nginx_test_command"])
+    release = Release(p["state_dir"], p["service"])
     try:
-        document = ledger.load()
-        changed = False
-        if p["action"] == "record":
-            document = ledger.record(document, p["entry"], live=p["live"], colours=p["colours"],
-                                     canary=p["canary"])
-            changed = True
-            if not module.check_mode:
-                ledger.save(document)
+        changed, document, extra = release.run(action, p, module.check_mode, site=site)
+    except Refused as exc:
+        module.fail_json(msg="%s on this host: %s. Nothing was changed." % (p["service"], exc))
+    except LockError as exc:
+        module.fail_json(msg=str(exc), lock=getattr(exc, "lock", None))
+    except SiteRefused as exc:
+        module.fail_json(msg="nginx site of %s: %s" % (p["service"], exc))
     except (LedgerError, OSError) as exc:
         module.fail_json(msg="release ledger of %s: %s" % (p["service"], exc))
-    module.exit_json(changed=changed, ledger=document, **summary(document))
+    result = dict(summary(document), **extra)
+    module.exit_json(changed=changed, ledger=document, **result)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,14 @@ import stat
 
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import (
-    Ledger, LedgerError, LockHeld, summary)
+from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
+from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import Ledger, LedgerError, TransitionError, summary
 
 T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def at(seconds):
+    return T0 + datetime.timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -16,119 +20,125 @@ def ledger(tmp_path):
     return Ledger(str(tmp_path / "agent-loop"), "agent-loop")
 
 
-def deploy(led, doc, version, colour, old=None, now=T0):
-    colours = {colour: {"version": version, "state": "live"}}
-    if old:
-        colours[old[0]] = {"version": old[1], "state": "warm"}
-    return led.record(doc, {"action": "deploy", "version": version, "result": "succeeded"},
-                      live={"colour": colour, "version": version}, colours=colours, now=now)
+def release(doc, op, colour, version, fresh=True, warm=900, now=T0):
+    doc = L.begin(doc, op, "run-1", colour, version, fresh, now)
+    doc = L.switched(doc, colour, version, now)
+    return L.succeeded(doc, warm, now)
 
 
 def test_empty_ledger_summary(ledger):
     assert summary(ledger.load()) == {
         "live_colour": None, "live_version": None, "previous_version": None, "idle_colour": "blue",
-        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None}
+        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None, "pending": None}
 
 
-def test_deploys_track_live_idle_and_previous(ledger):
-    doc = deploy(ledger, ledger.load(), "1.0.0", "blue")
-    doc = deploy(ledger, doc, "1.1.0", "green", old=("blue", "1.0.0"))
+def test_a_release_makes_the_new_colour_live_and_keeps_the_old_one_warm_until_its_retirement(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = release(doc, "deploy", "green", "1.1.0", now=at(10))
     facts = summary(doc)
-    assert facts["live_colour"] == "green" and facts["live_version"] == "1.1.0"
-    assert facts["idle_colour"] == "blue" and facts["idle_version"] == "1.0.0" and facts["idle_state"] == "warm"
-    assert facts["previous_version"] == "1.0.0"
-    assert facts["deployed_versions"] == ["1.0.0", "1.1.0"]
-    assert [e["id"] for e in doc["history"]] == [1, 2]
+    assert (facts["live_colour"], facts["live_version"], facts["previous_version"]) == ("green", "1.1.0", "1.0.0")
+    assert (facts["idle_colour"], facts["idle_version"], facts["idle_state"]) == ("blue", "1.0.0", "warm")
+    assert doc["colours"]["blue"]["retire_at"] == L.iso(at(910))
+    assert "retire_at" not in doc["colours"]["green"]
+    assert facts["deployed_versions"] == ["1.0.0", "1.1.0"] and facts["pending"] is None
+    assert [(e["id"], e["action"], e["result"]) for e in doc["history"]] == [(1, "deploy", "succeeded"),
+                                                                             (2, "deploy", "succeeded")]
 
 
-def test_redeploying_the_live_version_keeps_the_previous_one(ledger):
-    doc = deploy(ledger, ledger.load(), "1.0.0", "blue")
-    doc = deploy(ledger, doc, "1.1.0", "green")
-    doc = ledger.record(doc, {"action": "switch", "result": "succeeded"}, live={"colour": "green", "version": "1.1.0"})
-    assert summary(doc)["previous_version"] == "1.0.0"
+def test_warm_seconds_zero_retires_the_old_colour(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = release(doc, "deploy", "green", "1.1.0", warm=0)
+    assert doc["colours"]["blue"]["state"] == "retired"
 
 
-def test_failed_entries_do_not_count_as_deployed(ledger):
-    doc = deploy(ledger, ledger.load(), "1.0.0", "blue")
-    doc = ledger.record(doc, {"action": "deploy", "version": "9.9.9", "result": "failed"},
-                        colours={"green": {"version": "9.9.9", "state": "failed"}})
-    assert summary(doc)["deployed_versions"] == ["1.0.0"]
+@pytest.mark.parametrize("verb, args, message", [
+    ("switched", ("green", "1.1.0"), None),
+    ("succeeded", (900,), "no transition is in progress"),
+    ("failed", ("boom",), "no transition is in progress"),
+    ("canary_verdict", ({"decision": "promote"}, False), "no transition is in progress"),
+], ids=["switched-needs-no-intent", "succeeded", "failed", "canary-verdict"])
+def test_verbs_that_need_a_pending_transition(ledger, verb, args, message):
+    doc = ledger.load()
+    if message is None:
+        getattr(L, verb)(doc, *(args + (T0,)))
+        return
+    with pytest.raises(TransitionError, match=message):
+        getattr(L, verb)(doc, *(args + (T0,)))
+
+
+def test_begin_refuses_a_second_transition_and_an_unknown_operation(ledger):
+    doc = L.begin(ledger.load(), "deploy", "run-1", "blue", "1.0.0", True, T0)
+    with pytest.raises(TransitionError, match="still pending"):
+        L.begin(doc, "deploy", "run-2", "green", "1.1.0", True, T0)
+    with pytest.raises(TransitionError, match="unknown operation"):
+        L.begin(ledger.load(), "upgrade", "run-1", "blue", "1.0.0", True, T0)
+
+
+def test_the_intent_is_in_the_ledger_before_anything_moves(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = L.begin(doc, "deploy", "run-2", "green", "1.1.0", True, at(5))
+    assert doc["pending"]["colour"] == "green" and doc["pending"]["from_colour"] == "blue"
+    assert doc["colours"]["green"] == {"version": "1.1.0", "state": "starting", "updated": L.iso(at(5))}
     assert summary(doc)["live_version"] == "1.0.0"
+
+
+def test_a_failure_before_the_switch_leaves_the_live_colour_and_marks_the_fresh_one_failed(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = L.begin(doc, "deploy", "run-2", "green", "9.9.9", True, at(5))
+    doc = L.failed(doc, "never ready", at(6), failed_task="Wait until the colour is ready")
+    assert summary(doc)["live_version"] == "1.0.0" and summary(doc)["deployed_versions"] == ["1.0.0"]
+    assert doc["colours"]["green"]["state"] == "failed" and doc["pending"] is None
+    assert doc["history"][-1]["result"] == "failed" and doc["history"][-1]["failed_task"].startswith("Wait")
+
+
+def test_a_warm_rollback_does_not_mark_the_warm_colour_failed_when_it_fails(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = release(doc, "deploy", "green", "1.1.0")
+    doc = L.begin(doc, "rollback", "run-3", "blue", "1.0.0", False, at(5))
+    doc = L.failed(doc, "not ready", at(6))
+    assert doc["colours"]["blue"]["state"] == "warm"
+
+
+def test_a_canary_walks_its_steps_holds_resumes_and_is_promoted(ledger):
+    steps = [{"share": 10, "pause": 1, "hold": True}, {"share": 100, "pause": 0}]
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = L.begin(doc, "canary", "run-2", "green", "1.1.0", True, at(1))
+    doc = L.canary_share(doc, 0, 10.0, steps, "$remote_addr", at(2))
+    assert doc["canary"]["share"] == 10.0 and doc["colours"]["green"]["state"] == "canary"
+    doc = L.canary_verdict(doc, {"decision": "promote", "reasons": ["ok"], "figures": {"x": 1}}, True, at(3))
+    assert doc["canary"]["state"] == "held" and doc["pending"] is None
+    assert doc["history"][-1]["action"] == "canary-step" and doc["history"][-1]["share"] == 10.0
+    doc = L.resume(doc, "run-3", at(4))
+    assert doc["pending"]["op"] == "canary" and not doc["pending"]["fresh"]
+    doc = L.switched(doc, "green", "1.1.0", at(5))
+    doc = L.succeeded(doc, 900, at(6))
+    assert doc["canary"] is None and summary(doc)["live_version"] == "1.1.0"
+    assert doc["colours"]["blue"]["state"] == "warm" and doc["history"][-1]["action"] == "canary"
+
+
+def test_a_canary_end_stops_the_candidate_and_clears_everything(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = L.begin(doc, "canary", "run-2", "green", "1.1.0", True, at(1))
+    doc = L.canary_share(doc, 0, 10.0, [{"share": 10, "pause": 1}], "$remote_addr", at(2))
+    doc = L.canary_end(doc, "aborted", "error rate", at(3), details={"share_zero_at": 1.5})
+    assert doc["canary"] is None and doc["pending"] is None
+    assert doc["colours"]["green"]["state"] == "aborted"
+    assert doc["history"][-1]["result"] == "aborted" and doc["history"][-1]["holder"] == "run-2"
 
 
 def test_save_is_atomic_and_root_only(ledger):
-    ledger.save(deploy(ledger, ledger.load(), "1.0.0", "blue"))
-    assert stat.S_IMODE(os.stat(ledger.path).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(ledger.directory).st_mode) == 0o700
-    assert os.listdir(ledger.directory) == ["ledger.json"]  # no temporary file left behind
-    assert ledger.load()["live"]["version"] == "1.0.0"
+    ledger.save(release(ledger.load(), "deploy", "blue", "1.0.0"))
+    mode = stat.S_IMODE(os.stat(ledger.path).st_mode)
+    assert mode == 0o600 and stat.S_IMODE(os.stat(ledger.directory).st_mode) == 0o700
+    assert [n for n in os.listdir(ledger.directory) if n.startswith(".")] == []
+    assert json.load(open(ledger.path))["live"]["version"] == "1.0.0"
 
 
-def test_corrupt_ledger_is_reported_not_overwritten(ledger):
-    os.makedirs(ledger.directory)
+def test_a_ledger_of_another_service_or_broken_json_is_refused(ledger, tmp_path):
+    ledger.save(release(ledger.load(), "deploy", "blue", "1.0.0"))
+    with pytest.raises(LedgerError, match="belongs to service"):
+        Ledger(ledger.directory, "other").load()
     with open(ledger.path, "w") as handle:
-        handle.write("{not json")
+        handle.write("{")
     with pytest.raises(LedgerError, match="not valid JSON"):
         ledger.load()
-
-
-def test_unknown_colour_is_refused(ledger):
-    with pytest.raises(LedgerError, match="unknown colour 'red'"):
-        ledger.record(ledger.load(), {"action": "x"}, colours={"red": {}})
-
-
-def test_lock_refuses_a_second_holder_with_the_facts(ledger):
-    assert ledger.acquire("run-a", "deploy 1.1.0", now=T0) == (True, None)
-    assert ledger.acquire("run-a", "deploy 1.1.0", now=T0) == (False, None)
-    with pytest.raises(LockHeld) as caught:
-        ledger.acquire("run-b", "deploy 1.2.0", now=T0 + datetime.timedelta(seconds=30))
-    message = str(caught.value)
-    assert "'run-a'" in message and "deploy 1.1.0" in message and "30 s ago" in message
-    assert stat.S_IMODE(os.stat(ledger.lock_path).st_mode) == 0o600
-
-
-@pytest.mark.parametrize("age_s,break_stale,outcome", [
-    (60, False, "refused"),
-    (60, True, "refused"),
-    (1000, False, "refused"),
-    (1000, True, "broken"),
-], ids=["fresh", "fresh-with-break", "stale-without-break", "stale-with-break"])
-def test_stale_lock_breaks_only_on_request(ledger, age_s, break_stale, outcome):
-    ledger.acquire("run-a", "deploy", now=T0)
-    later = T0 + datetime.timedelta(seconds=age_s)
-    if outcome == "refused":
-        with pytest.raises(LockHeld):
-            ledger.acquire("run-b", "deploy", break_stale=break_stale, stale_after_s=900, now=later)
-        assert ledger.read_lock()["holder"] == "run-a"
-    else:
-        changed, broken = ledger.acquire("run-b", "deploy", break_stale=True, stale_after_s=900, now=later)
-        assert changed and broken["holder"] == "run-a"
-        assert ledger.read_lock()["holder"] == "run-b"
-
-
-def test_release_only_by_holder_unless_forced(ledger):
-    ledger.acquire("run-a", "deploy", now=T0)
-    with pytest.raises(LockHeld):
-        ledger.release("run-b")
-    assert ledger.release("run-b", force=True) is True
-    assert ledger.release("run-a") is False
-    assert ledger.read_lock() is None
-
-
-def test_history_is_bounded(ledger):
-    doc = ledger.load()
-    for number in range(510):
-        doc = ledger.record(doc, {"action": "deploy", "version": "1.0.%d" % number, "result": "failed"})
-    assert len(doc["history"]) == 500
-    assert doc["history"][-1]["id"] == 510
-    json.dumps(doc)
-
-
-def test_a_canary_in_progress_is_set_and_cleared(ledger):
-    doc = deploy(ledger, ledger.load(), "1.0.0", "blue")
-    doc = ledger.record(doc, {"action": "canary-step", "version": "1.1.0", "result": "held"},
-                        canary={"version": "1.1.0", "colour": "green", "step": 1, "share": 25, "state": "held"}, now=T0)
-    assert summary(doc)["canary"]["share"] == 25 and summary(doc)["canary"]["updated"] == "2026-11-21T05:00:00.000000Z"
-    assert summary(doc)["live_version"] == "1.0.0"
-    doc = ledger.record(doc, {"action": "canary", "version": "1.1.0", "result": "aborted"}, canary={}, now=T0)
-    assert summary(doc)["canary"] is None

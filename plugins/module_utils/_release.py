@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""The release_ledger module's work, without Ansible: one call reads the ledger, checks that the
+run still holds the lease and renews it, applies one transition verb, and saves."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import site_route
+from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import reconcile
+
+TRANSITIONS = ("begin", "phase", "switched", "succeeded", "failed", "canary_share", "canary_verdict",
+               "canary_resume", "canary_end", "retired")
+
+
+def transition(doc, action, p, now):
+    """Apply the verb ``action`` with the module parameters ``p``."""
+    if action == "begin":
+        return L.begin(doc, p["op"], p["holder"], p["colour"], p["version"], p["fresh"], now, p["details"])
+    if action == "phase":
+        return L.phase(doc, p["phase"], now, **(p["details"] or {}))
+    if action == "switched":
+        return L.switched(doc, p["colour"], p["version"], now)
+    if action == "succeeded":
+        return L.succeeded(doc, p["warm_seconds"], now, p["details"])
+    if action == "failed":
+        return L.failed(doc, p["message"] or "failed", now, p["failed_task"], p["details"])
+    if action == "canary_share":
+        return L.canary_share(doc, p["step"], p["share"], p["steps"], p["hash_key"], now)
+    if action == "canary_verdict":
+        return L.canary_verdict(doc, p["analysis"], p["hold"], now)
+    if action == "canary_resume":
+        return L.resume(doc, p["holder"], now)
+    if action == "canary_end":
+        return L.canary_end(doc, p["result"] or "aborted", p["message"] or "", now, p["holder"], p["details"])
+    if action == "retired":
+        return L.retired(doc, p["colour"], p["message"] or "retired", now)
+    raise L.TransitionError("unknown action %r" % action)
+
+
+def running_colours(containers, service):
+    """{colour: {running, version}} from docker_host_info's verbose list of running containers."""
+    found = {}
+    for container in containers or []:
+        labels = container.get("Labels") or container.get("Config", {}).get("Labels") or {}
+        if labels.get("nextgen.rollout.service") != service or labels.get("nextgen.rollout.colour") not in L.COLOURS:
+            continue
+        found[labels["nextgen.rollout.colour"]] = {"running": True, "version": labels.get("nextgen.rollout.version")}
+    return found
+
+
+def service_paths(state_dir, service):
+    """The host paths of a service, in one place."""
+    directory = os.path.join(state_dir, service)
+    return {"dir": directory, "ledger": os.path.join(directory, "ledger.json"),
+            "lock": os.path.join(directory, "lock.json")}
+
+
+class Release(object):
+    def __init__(self, state_dir, service, clock=L.utc_now):
+        self.service = service
+        self.paths = service_paths(state_dir, service)
+        self.ledger = L.Ledger(self.paths["dir"], service)
+        self.lease = Lease(self.paths["dir"], service, clock=clock)
+        self.clock = clock
+
+    def run(self, action, p, check_mode, site=None):
+        """Returns (changed, document, extra result). ``site`` is the SiteSwitch of the service's
+        nginx site, for the reconciliation."""
+        doc = self.ledger.load()
+        extra = {"lock": self.lease.read()}
+        if action == "read":
+            return False, doc, extra
+        if p["holder"] and not check_mode:
+            extra["lock"] = self.lease.renew(p["holder"], p["lease_ttl"])
+        now = self.clock()
+        if action == "reconcile":
+            if site is not None and not check_mode:
+                extra["nginx"] = site.ensure_loaded()
+            route = site_route(site.current()) if site is not None else None
+            extra["nginx_loaded"] = site.loaded() if site is not None else None
+            outcome = reconcile(doc, route, running_colours(p["containers"], self.service), p["ports"],
+                                p["warm_seconds"], now)
+            extra.update(findings=outcome["findings"], route=outcome["route"], stop=outcome["stop"],
+                         site_route=route, running=running_colours(p["containers"], self.service))
+            new = outcome["doc"]
+        else:
+            new = transition(doc, action, p, now)
+        changed = new != doc
+        if changed and not check_mode:
+            self.ledger.save(new)
+        return changed, new, extra

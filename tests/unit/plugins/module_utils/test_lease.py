@@ -1,0 +1,115 @@
+import datetime
+import multiprocessing
+import os
+import stat
+
+import pytest
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld, iso
+
+T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += datetime.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def lease(tmp_path, clock):
+    return Lease(str(tmp_path / "agent-loop"), "agent-loop", clock=clock)
+
+
+def test_take_renew_release(lease, clock):
+    assert lease.acquire("run-1", "deploy 1.1.0", ttl_s=30, owner={"controller": "ops", "pid": 7}) == (True, None)
+    lock = lease.read()
+    assert lock["holder"] == "run-1" and lock["controller"] == "ops" and lock["expires"] == iso(T0 + datetime.timedelta(seconds=30))
+    assert stat.S_IMODE(os.stat(lease.path).st_mode) == 0o600
+    clock.advance(20)
+    assert lease.acquire("run-1", "deploy 1.1.0", ttl_s=30) == (False, None)
+    assert lease.renew("run-1", 30)["expires"] == iso(T0 + datetime.timedelta(seconds=50))
+    assert lease.release("run-1") and lease.read() is None and not lease.release("run-1")
+
+
+def test_a_renewed_lease_outlives_any_fixed_stale_age(lease, clock):
+    lease.acquire("run-1", "canary", ttl_s=10)
+    for _ in range(200):  # 1,000 s in all, far past the old 900 s stale age
+        clock.advance(5)
+        lease.renew("run-1", 10)
+    with pytest.raises(LockHeld, match="lease expires in 10 s"):
+        lease.acquire("run-2", "deploy", ttl_s=10, break_expired=True)
+
+
+def test_an_expired_lease_is_broken_only_on_request(lease, clock):
+    lease.acquire("run-1", "deploy", ttl_s=10)
+    clock.advance(11)
+    with pytest.raises(LockHeld, match="EXPIRED 1 s ago.*rollout_break_lock=true"):
+        lease.acquire("run-2", "deploy", ttl_s=10)
+    changed, broken = lease.acquire("run-2", "deploy", ttl_s=10, break_expired=True)
+    assert changed and broken["holder"] == "run-1" and lease.read()["holder"] == "run-2"
+
+
+def test_a_holder_known_to_be_gone_is_taken_over_before_expiry(lease):
+    lease.acquire("run-1", "deploy", ttl_s=300)
+    with pytest.raises(LockHeld):
+        lease.acquire("run-2", "deploy", takeover="run-0")
+    assert lease.acquire("run-2", "deploy", takeover="run-1")[1]["holder"] == "run-1"
+
+
+def test_a_run_that_lost_its_lock_cannot_renew_or_release_it(lease, clock):
+    lease.acquire("run-1", "deploy", ttl_s=10)
+    clock.advance(11)
+    lease.acquire("run-2", "deploy", ttl_s=10, break_expired=True)
+    with pytest.raises(LockHeld, match="lost the deploy lock"):
+        lease.renew("run-1", 10)
+    with pytest.raises(LockHeld, match="not releasing it"):
+        lease.release("run-1")
+
+
+def test_a_lock_of_the_first_layout_expires_900_s_after_it_was_taken(lease, clock):
+    os.makedirs(lease.directory)
+    with open(lease.path, "w") as handle:
+        handle.write('{"holder": "old", "reason": "deploy", "time": "%s"}' % iso(T0))
+    clock.advance(899)
+    with pytest.raises(LockHeld):
+        lease.acquire("run-2", "deploy", break_expired=True)
+    clock.advance(2)
+    assert lease.acquire("run-2", "deploy", break_expired=True)[0]
+
+
+def _break(args):
+    directory, index, barrier = args
+    barrier.wait()
+    try:
+        Lease(directory, "agent-loop").acquire("breaker-%d" % index, "deploy", ttl_s=60, break_expired=True)
+        return index
+    except LockHeld:
+        return None
+
+
+def test_several_processes_breaking_the_same_expired_lease_exactly_one_wins(tmp_path):
+    directory = str(tmp_path / "agent-loop")
+    past = Clock()
+    past.now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    Lease(directory, "agent-loop", clock=past).acquire("dead-run", "deploy", ttl_s=10)
+    for _ in range(5):
+        with multiprocessing.Manager() as manager:
+            barrier = manager.Barrier(8)
+            with multiprocessing.Pool(8) as pool:
+                winners = [w for w in pool.map(_break, [(directory, i, barrier) for i in range(8)]) if w is not None]
+        assert len(winners) == 1, winners
+        assert Lease(directory, "agent-loop").read()["holder"] == "breaker-%d" % winners[0]
+        # Expire the winner's lease for the next round.
+        Lease(directory, "agent-loop").release("breaker-%d" % winners[0])
+        Lease(directory, "agent-loop", clock=past).acquire("dead-run", "deploy", ttl_s=10)
