@@ -264,27 +264,28 @@ class BackupStore(object):
                 os.fchmod(out.fileno(), FILE_MODE)
                 shutil.copyfileobj(source, out, CHUNK)
 
-    def extra_files(self, manifest):
+    def extra_files(self, manifest, keep=()):
         """Files now under the paths a backup covered that it does not hold (they came later)."""
         held = set(m["path"] for m in manifest["members"] if m.get("path"))
         extra = []
         for path in manifest.get("paths", []):
-            extra += [found for found in walk_files(path) if found not in held]
+            extra += [found for found in walk_files(path) if found not in held and found not in keep]
         return extra
 
-    def restore_files(self, ident, manifest, exact=False):
+    def restore_files(self, ident, manifest, exact=False, keep=()):
         """Put every file member back at its path, atomically, with its mode and owner; with
         ``exact``, also remove the files under the backed-up paths that the backup does not hold.
+        Paths in ``keep`` are left as they are.
 
         Returns the paths that changed."""
         changed = []
         if exact:
-            for path in self.extra_files(manifest):
+            for path in self.extra_files(manifest, keep):
                 os.unlink(path)
                 changed.append(path)
         with tarfile.open(self.archive_path(ident), "r:gz") as tar:
             for member in manifest["members"]:
-                if not member.get("path"):
+                if not member.get("path") or member["path"] in keep:
                     continue
                 path = member["path"]
                 if os.path.exists(path) and sha256_file(path) == member["sha256"] \

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
@@ -53,7 +54,7 @@ def digest(text):
 
 def site_route(text):
     """The routing a rollout site declares ({live_port, canary_port, share, hash_key}); None when
-    there is no site, {} when the site carries no route line."""
+    there is no site. A site written before the route line existed is read from its upstreams."""
     if text is None:
         return None
     for line in text.splitlines():
@@ -61,8 +62,13 @@ def site_route(text):
             try:
                 return json.loads(line[len(ROUTE_MARKER):])
             except ValueError:
-                return {}
-    return {}
+                break
+    live = re.search(r"upstream \S+_live \{\s*server 127\.0\.0\.1:(\d+)", text)
+    canary = re.search(r"upstream \S+_canary \{\s*server 127\.0\.0\.1:(\d+)", text)
+    share = re.search(r'"?([0-9.]+)%"?\s+\S+_canary;', text)
+    return {"live_port": int(live.group(1)) if live else None,
+            "canary_port": int(canary.group(1)) if canary else None,
+            "share": float(share.group(1)) if canary and share else 0}
 
 
 def nginx_workers(pid_file, proc="/proc"):

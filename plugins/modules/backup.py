@@ -71,6 +71,13 @@ options:
         backup (and the paths that did not exist then), so that they are exactly as they were.
     type: bool
     default: false
+  keep_paths:
+    description:
+      - With V(restore), files left as they are although the backup holds them (the release ledger
+        and the nginx site, which a restore brings back through the gated release path instead).
+    type: list
+    elements: path
+    default: []
   min_free_mb:
     description: Space that must stay free on the backup disk besides the backup itself.
     type: int
@@ -225,15 +232,16 @@ def restore(module, store, run):
     p = module.params
     ident = chosen(module, store)
     manifest = store.verify(ident)
-    pending = [m["path"] for m in manifest["members"] if m.get("path")
+    keep = set(p["keep_paths"])
+    pending = [m["path"] for m in manifest["members"] if m.get("path") and m["path"] not in keep
                and not (os.path.exists(m["path"]) and sha256_file(m["path"]) == m["sha256"])]
     if p["exact"]:
-        pending += store.extra_files(manifest)
+        pending += store.extra_files(manifest, keep)
     volumes = [m["name"][len("volumes/"):-len(".tar")] for m in manifest["members"] if m["name"].startswith("volumes/")]
     if module.check_mode:
         return dict(changed=bool(pending or volumes), restored=pending + ["volume " + v for v in volumes],
                     **summary(store, ident, manifest))
-    restored = store.restore_files(ident, manifest, exact=p["exact"])
+    restored = store.restore_files(ident, manifest, exact=p["exact"], keep=keep)
     if volumes:
         if not p["volume_image"]:
             raise BackupError("backup %s holds docker volumes: give volume_image to restore them" % ident)
@@ -263,6 +271,7 @@ def main():
             pre_backup_command=dict(type="list", elements="str", no_log=True),
             live_version=dict(type="str"),
             exact=dict(type="bool", default=False),
+            keep_paths=dict(type="list", elements="path", default=[]),
             min_free_mb=dict(type="int", default=0),
             keep=dict(type="int"),
             max_age_days=dict(type="float"),

@@ -95,6 +95,23 @@ options:
     description: How many times a step that ends on V(hold) is extended by O(duration) before the module returns V(hold).
     type: int
     default: 0
+  service:
+    description: Service whose deploy lock the analysis renews (with O(holder)).
+    type: str
+  state_dir:
+    description: Directory of the services' ledgers and locks.
+    type: path
+    default: /var/lib/nextgen-rollout
+  holder:
+    description:
+      - Run id holding the deploy lock of O(service). The lease is renewed at every sample for
+        O(lease_ttl) seconds, so a canary keeps its lock however long it runs; the analysis fails
+        at once if the run lost the lock.
+    type: str
+  lease_ttl:
+    description: Seconds each renewal extends the lease by.
+    type: int
+    default: 300
 attributes:
   check_mode:
     support: full
@@ -166,12 +183,14 @@ extensions:
   type: int
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import AccessLogReader, CanaryAnalysis
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import fetch
 
 
@@ -197,7 +216,12 @@ def main():
             prometheus_window=dict(type="str", default="30s"),
             candidate_version=dict(type="str"),
             max_extensions=dict(type="int", default=0),
+            service=dict(type="str"),
+            state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
+            holder=dict(type="str"),
+            lease_ttl=dict(type="int", default=300),
         ),
+        required_by={"holder": ("service",)},
         supports_check_mode=True,
     )
     p = module.params
@@ -207,6 +231,14 @@ def main():
         effective_policy(p["policy"])
     except PolicyError as exc:
         module.fail_json(msg="canary policy: %s" % exc)
+    lease = None
+    if p["holder"]:
+        lease = Lease(os.path.join(p["state_dir"], p["service"]), p["service"])
+
+    def renew_lease():
+        if lease is not None and not module.check_mode:
+            lease.renew(p["holder"], p["lease_ttl"])
+
     analysis = CanaryAnalysis(
         AccessLogReader(p["access_log"]),
         {"candidate": p["candidate_upstream"], "stable": p["stable_upstream"]},
@@ -218,8 +250,12 @@ def main():
         prometheus_url=p["prometheus_url"], prometheus_queries=p["prometheus_queries"],
         prometheus_window=p["prometheus_window"],
         candidate_version=p["candidate_version"], max_extensions=p["max_extensions"],
+        on_sample=renew_lease,
     )
-    module.exit_json(changed=False, **analysis.run())
+    try:
+        module.exit_json(changed=False, **analysis.run())
+    except LockHeld as exc:
+        module.fail_json(msg=str(exc), lock=exc.lock)
 
 
 if __name__ == "__main__":

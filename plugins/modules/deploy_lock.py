@@ -43,7 +43,7 @@ options:
     description: Why the lock is taken, recorded for whoever finds it held.
     type: str
     default: deploy
-  ttl:
+  lease_ttl:
     description: Seconds the lease lasts from this call (and from every renewal).
     type: int
     default: 300
@@ -82,7 +82,7 @@ EXAMPLES = r"""
     service: agent-loop
     holder: "awx-job-{{ awx_job_id | default('manual') }}"
     reason: "deploy 1.1.0"
-    ttl: 300
+    lease_ttl: 300
     owner: "{{ lookup('nextgen.rollout.controller_run') }}"
 
 - name: Release it
@@ -122,7 +122,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             holder=dict(type="str", required=True),
             reason=dict(type="str", default="deploy"),
-            ttl=dict(type="int", default=300),
+            lease_ttl=dict(type="int", default=300),
             owner=dict(type="dict", default={}),
             takeover=dict(type="str"),
             break_stale=dict(type="bool", default=False),
@@ -130,8 +130,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["ttl"] <= 0:
-        module.fail_json(msg="ttl must be above 0 s (got %s)" % p["ttl"])
+    if p["lease_ttl"] <= 0:
+        module.fail_json(msg="lease_ttl must be above 0 s (got %s)" % p["lease_ttl"])
     lease = Lease(os.path.join(p["state_dir"], p["service"]), p["service"])
     try:
         current = lease.read()
@@ -141,7 +141,7 @@ def main():
                     module.fail_json(msg="deploy lock of %s is %s" % (p["service"], describe(current, utc_now())),
                                      lock=current)
                 module.exit_json(changed=current is None, lock=current)
-            changed, broken = lease.acquire(p["holder"], p["reason"], p["ttl"], p["owner"],
+            changed, broken = lease.acquire(p["holder"], p["reason"], p["lease_ttl"], p["owner"],
                                             break_expired=p["break_stale"], takeover=p["takeover"])
             result = dict(changed=changed, lock=lease.read())
             if broken:
