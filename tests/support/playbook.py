@@ -3,7 +3,9 @@ import contextlib
 import datetime
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,14 +54,9 @@ class Result(object):
 
 
 def run_playbook(name, inventory, extra_vars=None, check=False):
-    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", name),
-           "-i", inventory]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
+    cmd, env = playbook_command(name, inventory, extra_vars)
     if check:
         cmd += ["--check", "--diff"]
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     return Result(proc, time.monotonic() - started)
@@ -78,3 +75,45 @@ def ledger_time(iso_text):
 def ledger(host, service="agent-loop"):
     out = host_exec(host, "cat", "/var/lib/nextgen-rollout/%s/ledger.json" % service)
     return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def playbook_command(name, inventory, extra_vars=None):
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", name),
+           "-i", inventory]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PYTHONUNBUFFERED="1", PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
+    return cmd, env
+
+
+def kill_run(proc, host):
+    """The run dies as with SIGKILL and a lost connection: ansible-playbook and its workers on the
+    controller, and the module processes on the host (pipelined modules run as a bare python3)."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    host_exec(host, "pkill", "-9", "-f", "^/usr/bin/python3$")
+
+
+def run_playbook_until(name, inventory, extra_vars, trigger, host, timeout_s=300):
+    """Run a playbook and SIGKILL it the moment ``trigger(output so far)`` is true. Returns
+    (output, killed)."""
+    cmd, env = playbook_command(name, inventory, extra_vars)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            start_new_session=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if trigger("".join(lines)):
+                kill_run(proc, host)
+                reader.join(5)
+                return "".join(lines), True
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            kill_run(proc, host)
+    reader.join(5)
+    return "".join(lines), False

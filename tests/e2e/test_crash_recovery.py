@@ -1,0 +1,221 @@
+"""A run killed at any point is finished or undone by the next plain run.
+
+The kill matrix: a playbook is SIGKILLed (with its module processes on the host, as a lost SSH
+connection does) at each point of a release, under load through nginx from 127.0.0.1; then the
+command an operator would run next must converge: ledger, nginx and containers agree, the lock is
+free, and no request failed. The simulated host is also restarted during a warm window: it comes
+back serving, and the persistent timer still retires the warm colour when its window ends.
+"""
+import json
+import subprocess
+import time
+
+import pytest
+
+from support.load import Load
+from support.playbook import host_exec, ledger, must, run_playbook, run_playbook_until, simulated_hosts
+
+PREFIX = "nr-e2e-kill"
+HOST = PREFIX + "-1"
+BASE_PORT = 19000
+URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
+PORTS = {"blue": 8001, "green": 8002}
+FAST = {
+    "blue_green_backup_before_change": False, "blue_green_smoke_samples": 3, "blue_green_warm_seconds": 600,
+    "blue_green_retire_check_interval": 2, "blue_green_drain_seconds": 1,
+}
+CANARY = dict(FAST, rollout_strategy="canary", canary_interval=1, canary_hash_key="$http_x_client_id",
+              canary_policy={"min_requests": 0})
+ROWS = []
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("inv"), first_version="1.0.0",
+                         extra_vars=FAST) as path:
+        yield path
+    print_table()
+
+
+def print_table():
+    print("\n%-44s %-8s %-44s %-10s %8s %6s" % ("kill point", "killed", "next command", "converged", "requests",
+                                              "failed"))
+    for row in ROWS:
+        print("%-44s %-8s %-44s %-10s %8d %6d" % row)
+
+
+def banner(text):
+    return lambda output: ("TASK [" in output) and any(text in line for line in output.splitlines()
+                                                      if line.startswith("TASK ["))
+
+
+def site_route():
+    text = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+    line = [l for l in text.splitlines() if l.startswith("# nextgen-rollout-route: ")][0]
+    return json.loads(line.split(": ", 1)[1])
+
+
+def running_colours():
+    out = host_exec(HOST, "docker", "ps", "--filter", "label=nextgen.rollout.service=agent-loop",
+                    "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}}').stdout
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def serving_versions():
+    load = Load(URL, rate_per_s=50, max_requests=20, max_seconds=5, workers=2, key_header="X-Client-Id").start()
+    return load.stop()["versions"]
+
+
+def converged(version, canary=None):
+    """Ledger, nginx and containers agree, nothing is pending, the lock is free."""
+    doc = ledger(HOST)
+    route = site_route()
+    running = running_colours()
+    live = doc["live"]["colour"]
+    wanted = {live} | set(c for c, f in doc["colours"].items() if f["state"] == "warm")
+    if doc["canary"]:
+        wanted.add(doc["canary"]["colour"])
+    problems = []
+    if doc["live"]["version"] != version:
+        problems.append("ledger live %s, wanted %s" % (doc["live"]["version"], version))
+    if route["live_port"] != PORTS[live]:
+        problems.append("nginx serves port %s, ledger says %s" % (route["live_port"], live))
+    if running.get(live) != version:
+        problems.append("live colour %s runs %s" % (live, running.get(live)))
+    if set(running) != wanted:
+        problems.append("running %s, ledger keeps %s" % (sorted(running), sorted(wanted)))
+    if (doc["canary"] or {}).get("share", 0) != (canary or 0) or float(route["share"]) != float(canary or 0):
+        problems.append("canary ledger %s nginx %s wanted %s" % (doc["canary"], route["share"], canary))
+    if doc.get("pending"):
+        problems.append("pending %s" % doc["pending"])
+    if host_exec(HOST, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 0:
+        problems.append("the lock is held")
+    stamp = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf.loaded").stdout.strip()
+    digest = host_exec(HOST, "sha256sum", "/etc/nginx/conf.d/agent-loop.conf").stdout.split()[0]
+    if stamp != digest:
+        problems.append("nginx has not loaded the site file")
+    if serving_versions() != [version] and not canary:
+        problems.append("nginx answers with %s" % serving_versions())
+    return problems
+
+
+def kill_and_recover(inventory, point, playbook, extra, trigger, next_playbook, next_extra, version, canary=None):
+    load = Load(URL, rate_per_s=60, max_requests=20000, max_seconds=400, workers=6, key_header="X-Client-Id").start()
+    try:
+        output, killed = run_playbook_until(playbook, inventory, extra, trigger, HOST)
+        recovered = run_playbook(next_playbook, inventory, next_extra)
+        problems = converged(version, canary)
+    finally:
+        summary = load.stop()
+    label = "%s %s" % (next_playbook.replace(".yml", ""), " ".join("%s=%s" % kv for kv in next_extra.items()
+                                                                   if kv[0] in ("target_version", "canary_action")))
+    ROWS.append((point, "yes" if killed else "NO", label[:44], "yes" if not problems and recovered.rc == 0 else "NO",
+                 summary["requests"], summary["failed"]))
+    assert killed, "the run ended before the kill point %r: %s" % (point, output[-2000:])
+    assert recovered.rc == 0, recovered.output[-3000:]
+    assert problems == [], problems
+    assert summary["failed"] == 0, summary
+    return recovered
+
+
+def test_killed_after_the_idle_colour_starts_the_next_deploy_finishes_it(inventory):
+    out = kill_and_recover(inventory, "after the idle colour starts", "blue-green-deploy.yml",
+                           dict(FAST, target_version="1.1.0"), banner("Wait until the colour is ready"),
+                           "blue-green-deploy.yml", dict(FAST, target_version="1.1.0"), "1.1.0")
+    assert "ended before traffic moved" in out.output
+
+
+def test_killed_between_the_site_write_and_the_reload_the_next_rollback_converges(inventory):
+    slow_test = dict(FAST, target_version="1.0.0", nginx_test_command=["sh", "-c", "sleep 5; nginx -t"])
+
+    def site_written(output):
+        return banner("Point nginx at colour")(output) and site_route()["live_port"] == PORTS["blue"]
+    out = kill_and_recover(inventory, "site written, before the reload", "rollback.yml", slow_test, site_written,
+                           "rollback.yml", dict(FAST, target_version="1.0.0"), "1.0.0")
+    assert "reached traffic before its run ended" in out.output
+
+
+def test_killed_right_after_the_reload_a_rollback_goes_back(inventory):
+    seen = {}
+
+    def new_version_answers(output):
+        if "Point nginx at colour" not in output:
+            return False
+        seen.setdefault("versions", serving_versions())
+        seen["versions"] = serving_versions()
+        return seen["versions"] == ["1.1.0"]
+    kill_and_recover(inventory, "right after the reload", "blue-green-deploy.yml", dict(FAST, target_version="1.1.0"),
+                     new_version_answers, "rollback.yml", dict(FAST), "1.0.0")
+
+
+def test_killed_during_the_verification_the_next_deploy_converges(inventory):
+    kill_and_recover(inventory, "during the verification through nginx", "blue-green-deploy.yml",
+                     dict(FAST, target_version="1.1.0", blue_green_verify_timeout=30),
+                     banner("Wait until every answer through nginx"), "blue-green-deploy.yml",
+                     dict(FAST, target_version="1.1.0"), "1.1.0")
+
+
+def test_killed_during_a_canary_step_the_abort_knows_the_canary(inventory):
+    steps = {"canary_steps": [{"share": 10, "pause": 30}, {"share": 100, "pause": 0}]}
+    out = kill_and_recover(inventory, "during a canary step's analysis", "blue-green-deploy.yml",
+                           dict(CANARY, target_version="1.2.0", **steps),
+                           lambda output: banner("Watch the step")(output) and time.sleep(1.5) is None,
+                           "blue-green-deploy.yml", dict(CANARY, canary_action="abort"), "1.1.0")
+    assert "aborted" in out.output
+    assert ledger(HOST)["history"][-1]["result"] == "aborted"
+
+
+def test_killed_during_an_abort_the_next_abort_finishes_it(inventory):
+    held = {"canary_steps": [{"share": 20, "pause": 2, "hold": True}, {"share": 100, "pause": 0}]}
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(CANARY, target_version="1.2.0", **held)))
+    assert ledger(HOST)["canary"]["state"] == "held"
+    out = kill_and_recover(inventory, "during an abort", "blue-green-deploy.yml",
+                           dict(CANARY, canary_action="abort", blue_green_drain_seconds=20),
+                           banner("Let in-flight requests finish on the candidate"),
+                           "blue-green-deploy.yml", dict(CANARY, canary_action="abort"), "1.1.0")
+    assert "abort is finished" in out.output
+
+
+def test_killed_during_a_restore_the_next_restore_converges(inventory):
+    must(run_playbook("backup.yml", inventory, {}))
+    ident = host_exec(HOST, "sh", "-c", "ls /var/backups/nextgen-rollout/agent-loop/*.manifest.json | tail -n 1"
+                      ).stdout.strip().rsplit("/", 1)[1][:-len(".manifest.json")]
+    assert ident.endswith("-1.1.0")
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.2.0")))
+    kill_and_recover(inventory, "during a restore", "restore.yml", dict(FAST, backup_id=ident),
+                     banner("Check that the warm colour is still ready"), "restore.yml",
+                     dict(FAST, backup_id=ident), "1.1.0")
+
+
+def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inventory):
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.2.0",
+                                                                 blue_green_warm_seconds=45)))
+    warm = [c for c, f in ledger(HOST)["colours"].items() if f["state"] == "warm"]
+    assert len(warm) == 1 and running_colours()[warm[0]] == "1.1.0"
+    restarted = time.monotonic()
+    simhosts_restart()
+    assert serving_versions() == ["1.2.0"]
+    assert running_colours()[warm[0]] == "1.1.0"  # still warm after the reboot
+    recovered = must(run_playbook("status.yml", inventory, {}))
+    assert "consistent: true" in recovered.output, recovered.output[-2000:]
+    retire_at = ledger(HOST)["colours"][warm[0]]["retire_at"]
+    deadline = time.monotonic() + 90
+    while warm[0] in running_colours() and time.monotonic() < deadline:
+        time.sleep(2)
+    assert warm[0] not in running_colours(), "the timer did not retire %s (retire at %s)" % (warm[0], retire_at)
+    assert ledger(HOST)["colours"][warm[0]]["state"] == "retired"
+    assert converged("1.2.0") == []
+    ROWS.append(("host restarted in the warm window", "reboot", "none (the timer retires)", "yes",
+                 0, 0))
+    print("host restart to serving again: %.1f s" % (time.monotonic() - restarted))
+
+
+def simhosts_restart():
+    subprocess.run(["docker", "restart", HOST], check=True, capture_output=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if host_exec(HOST, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded") and \
+                serving_versions():
+            return
+        time.sleep(1)
+    raise AssertionError("the host did not come back within 120 s")
