@@ -7,7 +7,7 @@
    baseline  the same faulty version put live by a plain blue-green switch for the same time,
              then rolled back: baseline_exposed_failed, what users see without the canary.
 3. latency   a candidate 300 ms slower: latency_abort_s.
-4. healthy   BENCH_CANARY_RUNS (default 5) healthy canaries: false_aborts out of runs.
+4. healthy   BENCH_CANARY_RUNS (default 20) healthy canaries: false_aborts out of runs.
 
 All load goes to 127.0.0.1 and is bounded. The last line printed is one JSON object.
 """
@@ -29,7 +29,7 @@ PREFIX, BASE_PORT = "nr-bench-cn", 18980
 HOST = PREFIX + "-1"
 URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
 RATE = 150
-RUNS = int(os.environ.get("BENCH_CANARY_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_CANARY_RUNS", "20"))
 KEYS = ["client-%d" % i for i in range(5000)]
 
 

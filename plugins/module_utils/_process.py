@@ -41,8 +41,9 @@ def _parent_and_cmdline(pid, proc):
 
 
 def run_owner(pid=None, proc="/proc", hostname=None):
-    """{controller, pid, pid_start} of the ansible-playbook process above ``pid`` (default this
-    process); the topmost process when none is found."""
+    """{controller, pid, pid_start} of the outermost ansible-playbook (or ansible-runner) process
+    above ``pid`` (default this process): the workers ansible-playbook forks carry its command
+    line too, and live only for one task."""
     pid = pid or os.getpid()
     found = pid
     seen = 0
@@ -50,7 +51,6 @@ def run_owner(pid=None, proc="/proc", hostname=None):
         parent, cmdline = _parent_and_cmdline(pid, proc)
         if any(os.path.basename(part).startswith(RUNNERS) for part in cmdline[:2]):
             found = pid
-            break
         pid, seen = parent, seen + 1
     return {"controller": hostname or socket.gethostname(), "pid": found, "pid_start": process_start(found, proc)}
 

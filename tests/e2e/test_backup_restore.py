@@ -1,14 +1,17 @@
 """Backups and restores on a simulated host: byte-identical restore, refusals, full disk,
 retention, permissions and secrets."""
 import json
+import time
 
 import pytest
 
+from support.load import Load
 from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
 
 PREFIX = "nr-e2e-bk"
 HOST = PREFIX + "-1"
 BASE_PORT = 18960 - 10
+URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
 BACKUPS = "/var/backups/nextgen-rollout/agent-loop"
 DATA_DIR = "/srv/agent-data"
 SECRET = "token-5f1d-never-shown"
@@ -129,3 +132,29 @@ def test_a_deploy_names_its_backup(inventory):
     ident = sh("ls %s/*.manifest.json | tail -n 1" % BACKUPS).strip().rsplit("/", 1)[1][:-len(".manifest.json")]
     assert ident.endswith("-1.0.0") and "backup_id: %s" % ident in result.output
     assert SECRET not in result.output
+
+
+def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inventory):
+    window = 15
+    fast = {"blue_green_warm_seconds": window, "blue_green_retire_check_interval": 2,
+            "blue_green_backup_before_change": False, "blue_green_smoke_samples": 3}
+    live = ledger(HOST)["live"]["version"]
+    must(run_playbook("backup.yml", inventory, {}))
+    ident = sh("ls %s/*.manifest.json | tail -n 1" % BACKUPS).strip().rsplit("/", 1)[1][:-len(".manifest.json")]
+    target = "1.2.0" if live != "1.2.0" else "1.0.0"
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(fast, target_version=target)))
+    load = Load(URL, rate_per_s=50, max_requests=10000, max_seconds=120, workers=4).start()
+    try:
+        restored = must(run_playbook("restore.yml", inventory, dict(fast, backup_id=ident)))
+        restored_at = time.time()
+        time.sleep(2 * window)
+    finally:
+        summary = load.stop()
+    doc = ledger(HOST)
+    assert "warm_switch: true" in restored.output  # the warm colour went back to traffic, nothing restarted
+    assert doc["live"]["version"] == live and summary["failed"] == 0, summary
+    after = [r for r in load.snapshot() if r[0] > restored_at]
+    assert len(after) > 40 * window and set(r[2] for r in after) == {live}
+    other = "green" if doc["live"]["colour"] == "blue" else "blue"
+    assert doc["colours"][other]["state"] == "retired"  # the timer retired the other colour, not the restored one
+    assert doc["history"][-1]["action"] == "retire" and doc["history"][-1]["version"] == target

@@ -8,12 +8,14 @@ back serving, and the persistent timer still retires the warm colour when its wi
 """
 import json
 import subprocess
+import threading
 import time
 
 import pytest
 
 from support.load import Load
-from support.playbook import host_exec, ledger, must, run_playbook, run_playbook_until, simulated_hosts
+from support.playbook import (
+    host_exec, kill_run, ledger, must, playbook_command, run_playbook, run_playbook_until, simulated_hosts)
 
 PREFIX = "nr-e2e-kill"
 HOST = PREFIX + "-1"
@@ -185,6 +187,38 @@ def test_killed_during_a_restore_the_next_restore_converges(inventory):
     kill_and_recover(inventory, "during a restore", "restore.yml", dict(FAST, backup_id=ident),
                      banner("Check that the warm colour is still ready"), "restore.yml",
                      dict(FAST, backup_id=ident), "1.1.0")
+
+
+def test_a_canary_longer_than_its_lease_keeps_its_lock_until_its_holder_is_gone(inventory):
+    lease = {"blue_green_lease_ttl": 6}
+    steps = {"canary_steps": [{"share": 10, "pause": 25}, {"share": 100, "pause": 0}]}
+    abort = dict(CANARY, canary_action="abort", **lease)
+    cmd, env = playbook_command("blue-green-deploy.yml", inventory, dict(CANARY, target_version="1.2.0", **lease, **steps))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while not banner("Watch the step")("".join(lines)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(10)  # the canary now runs longer than its 6 s lease, renewing it at every sample
+        refused = run_playbook("blue-green-deploy.yml", inventory, dict(abort, rollout_break_lock=True))
+        assert refused.rc != 0 and "lease expires in" in refused.output, refused.output[-2000:]
+        assert proc.poll() is None and ledger(HOST)["canary"]["share"] == 10
+    finally:
+        kill_run(proc, HOST)
+    # The holder is gone. Seen from another controller (an AWX job's), only the lease tells.
+    host_exec(HOST, "sed", "-i", 's/"controller": "[^"]*"/"controller": "another-controller"/',
+              "/var/lib/nextgen-rollout/agent-loop/lock.json")
+    time.sleep(7)
+    plain = run_playbook("blue-green-deploy.yml", inventory, abort)
+    assert plain.rc != 0 and "EXPIRED" in plain.output and "rollout_break_lock=true" in plain.output
+    broken = must(run_playbook("blue-green-deploy.yml", inventory, dict(abort, rollout_break_lock=True)))
+    assert "took over the deploy lock" in broken.output
+    assert converged("1.1.0") == []
+    ROWS.append(("canary past its lease, then holder gone", "yes", "abort, then rollout_break_lock=true", "yes",
+                 0, 0))
 
 
 def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inventory):

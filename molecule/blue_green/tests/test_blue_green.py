@@ -43,8 +43,10 @@ def test_secret_env_file_is_root_only_and_reaches_the_container(host):
         "docker exec agent-loop-green-app-1 env")
 
 
-def test_old_colour_retirement_is_scheduled(host):
-    assert host.run("systemctl is-active nextgen-retire-agent-loop-blue.timer").stdout.strip() == "active"
+def test_old_colour_retirement_is_scheduled_and_survives_a_reboot(host):
+    timer = host.service("nextgen-rollout-retire-agent-loop.timer")
+    assert timer.is_running and timer.is_enabled
+    assert ledger(host)["colours"]["blue"]["retire_at"] > ledger(host)["live"]["since"]
 
 
 def test_json_access_log_records_version_and_upstream(host):

@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
-    SiteRefused, SiteSwitch, nginx_workers)
+    SiteRefused, SiteSwitch, digest, nginx_workers, site_route)
 
 GOOD = "upstream a { server 127.0.0.1:8001; }\n"
 NEW = "upstream a { server 127.0.0.1:8002; }\n"
@@ -56,6 +56,8 @@ def site(tmp_path):
     path = str(tmp_path / "agent-loop.conf")
     with open(path, "w") as handle:
         handle.write(GOOD)
+    with open(path + ".loaded", "w") as handle:  # nginx runs it
+        handle.write(digest(GOOD))
     return path
 
 
@@ -140,3 +142,46 @@ def test_workers_are_the_children_of_the_master(tmp_path):
     pid_file.write_text("100\n")
     assert nginx_workers(str(pid_file), proc=str(proc)) == (100, {101, 102})
     assert nginx_workers(str(tmp_path / "missing.pid"), proc=str(proc)) == (None, set())
+
+
+def test_a_site_written_by_a_run_killed_before_its_reload_is_reloaded(site):
+    with open(site, "w") as handle:  # the killed run wrote NEW, nginx still runs GOOD
+        handle.write(NEW)
+    nginx = FakeNginx(site)
+    switch = switch_for(site, nginx)
+    assert not switch.loaded()
+    assert switch.apply(NEW)["reloaded"] and switch.loaded()
+    assert nginx.calls == ["-t", "reload"]
+    assert switch.apply(NEW) == {"changed": False, "reloaded": False}
+
+
+def test_ensure_loaded_reloads_only_when_needed(site):
+    nginx = FakeNginx(site)
+    switch = switch_for(site, nginx)
+    assert switch.ensure_loaded() == {"changed": False, "reloaded": False} and nginx.calls == []
+    with open(site, "w") as handle:
+        handle.write(NEW)
+    assert switch.ensure_loaded()["reloaded"] and open(site + ".loaded").read() == digest(NEW)
+
+
+def test_an_unloaded_site_that_fails_the_test_gives_way_to_the_previous_one(site):
+    with open(site + ".previous", "w") as handle:
+        handle.write(GOOD)
+    with open(site, "w") as handle:
+        handle.write(BROKEN)
+    nginx = FakeNginx(site)
+    result = switch_for(site, nginx).ensure_loaded()
+    assert result["replaced_untested"] and open(site).read() == GOOD and nginx.calls == ["-t", "-t", "reload"]
+
+
+@pytest.mark.parametrize("text, route", [
+    (None, None),
+    ('# nextgen-rollout-route: {"live_port": 8002, "canary_port": 8001, "share": 25.0, "hash_key": "$remote_addr"}\n',
+     {"live_port": 8002, "canary_port": 8001, "share": 25.0, "hash_key": "$remote_addr"}),
+    ("upstream a_live {\n    server 127.0.0.1:8001 max_fails=0;\n}\n", {"live_port": 8001, "canary_port": None, "share": 0}),
+    ("upstream a_live {\n server 127.0.0.1:8001;\n}\nupstream a_canary {\n server 127.0.0.1:8002;\n}\n"
+     "split_clients \"$remote_addr\" $a_pool {\n    10.5%    a_canary;\n    *    a_live;\n}\n",
+     {"live_port": 8001, "canary_port": 8002, "share": 10.5}),
+], ids=["no-site", "route-line", "site-before-route-lines", "canary-before-route-lines"])
+def test_the_routing_of_a_site(text, route):
+    assert site_route(text) == route

@@ -1,0 +1,63 @@
+"""The release_ledger module's work: one call checks and renews the lease, then applies one verb."""
+import datetime
+
+import pytest
+
+from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, running_colours
+
+T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
+BASE = {"holder": "run-1", "lease_ttl": 60, "op": None, "colour": None, "version": None, "fresh": False,
+        "phase": None, "details": None, "message": None, "failed_task": None, "warm_seconds": 900.0, "step": None,
+        "share": None, "steps": None, "hash_key": None, "analysis": None, "hold": False, "result": "aborted",
+        "containers": [], "ports": {"blue": 8001, "green": 8002}}
+
+
+def params(**kwargs):
+    return dict(BASE, **kwargs)
+
+
+@pytest.fixture
+def release(tmp_path):
+    Lease(str(tmp_path / "agent-loop"), "agent-loop", clock=lambda: T0).acquire("run-1", "deploy", 60)
+    return Release(str(tmp_path), "agent-loop", clock=lambda: T0 + datetime.timedelta(seconds=30))
+
+
+@pytest.mark.parametrize("steps, live, pending_op", [
+    ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True))], None, "deploy"),
+    ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("succeeded", {})], "1.0.0", None),
+    ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("failed", dict(message="x"))],
+     None, None),
+    ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("phase", dict(phase="switching")),
+      ("switched", dict(colour="blue", version="1.0.0"))], "1.0.0", "deploy"),
+], ids=["begin", "begin-succeeded", "begin-failed", "begin-phase-switched"])
+def test_verbs_through_the_module_work(release, steps, live, pending_op):
+    for action, extra in steps:
+        changed, doc, extra_out = release.run(action, params(**extra), check_mode=False)
+        assert changed
+    assert (doc["live"] or {}).get("version") == live
+    assert (doc["pending"] or {}).get("op") == pending_op
+    assert extra_out["lock"]["expires"] == L.iso(T0 + datetime.timedelta(seconds=90))  # renewed
+
+
+def test_a_run_that_does_not_hold_the_lock_writes_nothing(release):
+    with pytest.raises(LockHeld, match="lost the deploy lock"):
+        release.run("begin", params(holder="run-2", op="deploy", colour="blue", version="1.0.0"), check_mode=False)
+    assert release.ledger.load()["pending"] is None
+
+
+def test_check_mode_writes_nothing_and_tolerates_what_earlier_verbs_did_not_write(release):
+    changed, doc, _extra = release.run("begin", params(op="deploy", colour="blue", version="1.0.0"), check_mode=True)
+    assert changed and doc["pending"]["op"] == "deploy" and release.ledger.load()["pending"] is None
+    assert release.run("succeeded", params(), check_mode=True)[0]
+
+
+def test_running_colours_come_from_the_labels_of_this_service():
+    containers = [
+        {"Labels": {"nextgen.rollout.service": "agent-loop", "nextgen.rollout.colour": "green",
+                    "nextgen.rollout.version": "1.1.0"}},
+        {"Labels": {"nextgen.rollout.service": "other", "nextgen.rollout.colour": "blue"}},
+        {"Labels": {}},
+    ]
+    assert running_colours(containers, "agent-loop") == {"green": {"running": True, "version": "1.1.0"}}
