@@ -16,7 +16,7 @@ description:
     why it is held, and when it expires. Taking it again as its holder renews it, and so does every
     write of M(nextgen.rollout.release_ledger) and every sample of M(nextgen.rollout.canary_analysis),
     so a lock stays held as long as its run is alive and counts as stale only once its lease expired.
-  - Every read-decide-write of the lock holds C(flock) on a guard file: breaking an expired lease is a
+  - Every read-decide-write of the lock holds C(flock) on a guard file. Breaking an expired lease is a
     compare-and-swap, and of several runs breaking the same lease exactly one wins.
   - A lease held by someone else is never taken over silently. An expired one is broken only with
     O(break_stale=true); one whose holder is known to be gone (O(takeover), for example a process of

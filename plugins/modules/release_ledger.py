@@ -19,8 +19,8 @@ description:
   - V(reconcile) reads what the host really does (the routing of the service's nginx site, the
     running containers given in O(containers)) and brings the ledger in line; a site file left
     unloaded by a killed run is tested and reloaded first. It returns the repairs still to apply
-    (O(ignore:route) to rewrite the site, O(ignore:stop) colours to take down). In check mode it
-    only reports: that is the read-only status.
+    (RV(route) to rewrite the site, RV(stop) colours to take down). In check mode it only
+    reports, which is the read-only status.
   - Every write checks that O(holder) still holds the deploy lock and renews its lease.
   - Writes are atomic (temporary file, fsync, rename).
 options:
