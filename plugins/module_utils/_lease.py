@@ -137,18 +137,26 @@ class Lease(object):
             if current is not None and current.get("holder") == holder:
                 self._write(dict(current, renewed=iso(now), expires=iso(now + datetime.timedelta(seconds=ttl_s))))
                 return False, None
-            if current is not None:
-                if takeover and current.get("holder") == takeover:
-                    pass
-                elif seconds_left(current, now) > 0:
-                    raise LockHeld("deploy lock of %s is %s. Another deploy, rollback or restore is running: "
-                                   "wait for it to end (ansible-playbook playbooks/status.yml shows it)"
-                                   % (self.service, describe(current, now)), current)
-                elif not break_expired:
-                    raise LockHeld("deploy lock of %s is %s. If that run is gone, take the lock over with "
-                                   "-e rollout_break_lock=true" % (self.service, describe(current, now)), current)
+            self._refuse(current, holder, now, break_expired, takeover)
             self._write(self._new(holder, reason, ttl_s, owner, now))
             return True, current
+
+    def check(self, holder, break_expired=False, takeover=None):
+        """Raise LockHeld exactly when ``acquire`` would, without writing anything."""
+        self._refuse(self.read(), holder, self.clock(), break_expired, takeover)
+
+    def _refuse(self, current, holder, now, break_expired, takeover):
+        if current is None or current.get("holder") == holder:
+            return
+        if takeover and current.get("holder") == takeover:
+            return
+        if seconds_left(current, now) > 0:
+            raise LockHeld("deploy lock of %s is %s. Another deploy, rollback or restore is running: "
+                           "wait for it to end (ansible-playbook playbooks/status.yml shows it)"
+                           % (self.service, describe(current, now)), current)
+        if not break_expired:
+            raise LockHeld("deploy lock of %s is %s. If that run is gone, take the lock over with "
+                           "-e rollout_break_lock=true" % (self.service, describe(current, now)), current)
 
     def renew(self, holder, ttl_s=DEFAULT_TTL_S):
         """Extend the lease of ``holder``; raises LockHeld when it no longer holds the lock."""

@@ -30,7 +30,7 @@ def transition(doc, action, p, now):
     if action == "succeeded":
         return L.succeeded(doc, p["warm_seconds"], now, p["details"])
     if action == "failed":
-        return L.failed(doc, p["message"] or "failed", now, p["failed_task"], p["details"])
+        return L.failed(doc, p["reason"] or "failed", now, p["failed_task"], p["details"])
     if action == "canary_share":
         return L.canary_share(doc, p["step"], p["share"], p["steps"], p["hash_key"], now)
     if action == "canary_verdict":
@@ -38,9 +38,9 @@ def transition(doc, action, p, now):
     if action == "canary_resume":
         return L.resume(doc, p["holder"], now)
     if action == "canary_end":
-        return L.canary_end(doc, p["result"] or "aborted", p["message"] or "", now, p["holder"], p["details"])
+        return L.canary_end(doc, p["result"] or "aborted", p["reason"] or "", now, p["holder"], p["details"])
     if action == "retired":
-        return L.retired(doc, p["colour"], p["message"] or "retired", now)
+        return L.retired(doc, p["colour"], p["reason"] or "retired", now)
     raise L.TransitionError("unknown action %r" % action)
 
 

@@ -137,9 +137,7 @@ def main():
         current = lease.read()
         if p["state"] == "present":
             if module.check_mode:
-                if current is not None and current.get("holder") != p["holder"]:
-                    module.fail_json(msg="deploy lock of %s is %s" % (p["service"], describe(current, utc_now())),
-                                     lock=current)
+                lease.check(p["holder"], break_expired=p["break_stale"], takeover=p["takeover"])
                 module.exit_json(changed=current is None, lock=current)
             changed, broken = lease.acquire(p["holder"], p["reason"], p["lease_ttl"], p["owner"],
                                             break_expired=p["break_stale"], takeover=p["takeover"])

@@ -144,7 +144,8 @@ def main():
         module.fail_json(msg="nginx refused the new site %s: %s" % (p["name"], exc), path=path, diff=diff)
     except OSError as exc:
         module.fail_json(msg="cannot write the site %s: %s" % (path, exc), path=path)
-    module.exit_json(path=path, diff=diff, **dict(figures, changed=figures["reloaded"] or figures["changed"]))
+    figures["changed"] = figures["reloaded"] or figures["changed"]
+    module.exit_json(path=path, diff=diff, **figures)
 
 
 if __name__ == "__main__":

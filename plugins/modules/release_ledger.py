@@ -77,7 +77,7 @@ options:
   details:
     description: Figures kept with the history entry (V(begin), V(succeeded), V(failed), V(canary_end)), or facts of V(phase).
     type: dict
-  message:
+  reason:
     description: Why, for V(failed), V(canary_end) and V(retired).
     type: str
   failed_task:
@@ -263,7 +263,7 @@ def main():
             fresh=dict(type="bool", default=False),
             phase=dict(type="str"),
             details=dict(type="dict"),
-            message=dict(type="str"),
+            reason=dict(type="str"),
             failed_task=dict(type="str"),
             warm_seconds=dict(type="float", default=900),
             step=dict(type="int"),

@@ -40,15 +40,16 @@ def inventory(tmp_path_factory):
 
 
 def print_table():
-    print("\n%-44s %-8s %-44s %-10s %8s %6s" % ("kill point", "killed", "next command", "converged", "requests",
-                                              "failed"))
+    header = ("kill point", "killed", "next command", "converged", "requests", "failed")
+    print("\n%-44s %-8s %-44s %-10s %8s %6s" % header)
     for row in ROWS:
         print("%-44s %-8s %-44s %-10s %8d %6d" % row)
 
 
 def banner(text):
-    return lambda output: ("TASK [" in output) and any(text in line for line in output.splitlines()
-                                                      if line.startswith("TASK ["))
+    def seen(output):
+        return any(text in line for line in output.splitlines() if line.startswith("TASK ["))
+    return seen
 
 
 def site_route():
@@ -222,8 +223,7 @@ def test_a_canary_longer_than_its_lease_keeps_its_lock_until_its_holder_is_gone(
 
 
 def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inventory):
-    must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.2.0",
-                                                                 blue_green_warm_seconds=45)))
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.2.0", blue_green_warm_seconds=45)))
     warm = [c for c, f in ledger(HOST)["colours"].items() if f["state"] == "warm"]
     assert len(warm) == 1 and running_colours()[warm[0]] == "1.1.0"
     restarted = time.monotonic()

@@ -44,7 +44,7 @@ def test_take_renew_release(lease, clock):
 
 def test_a_renewed_lease_outlives_any_fixed_stale_age(lease, clock):
     lease.acquire("run-1", "canary", ttl_s=10)
-    for _ in range(200):  # 1,000 s in all, far past the old 900 s stale age
+    for _renewal in range(200):  # 1,000 s in all, far past the old 900 s stale age
         clock.advance(5)
         lease.renew("run-1", 10)
     with pytest.raises(LockHeld, match="lease expires in 10 s"):
@@ -103,7 +103,7 @@ def test_several_processes_breaking_the_same_expired_lease_exactly_one_wins(tmp_
     past = Clock()
     past.now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
     Lease(directory, "agent-loop", clock=past).acquire("dead-run", "deploy", ttl_s=10)
-    for _ in range(5):
+    for _round in range(5):
         with multiprocessing.Manager() as manager:
             barrier = manager.Barrier(8)
             with multiprocessing.Pool(8) as pool:
@@ -113,3 +113,15 @@ def test_several_processes_breaking_the_same_expired_lease_exactly_one_wins(tmp_
         # Expire the winner's lease for the next round.
         Lease(directory, "agent-loop").release("breaker-%d" % winners[0])
         Lease(directory, "agent-loop", clock=past).acquire("dead-run", "deploy", ttl_s=10)
+
+
+def test_check_refuses_exactly_as_acquire_does_and_writes_nothing(lease, clock):
+    lease.acquire("run-1", "deploy", ttl_s=10)
+    with pytest.raises(LockHeld, match="lease expires in 10 s"):
+        lease.check("run-2", break_expired=True)
+    clock.advance(11)
+    with pytest.raises(LockHeld, match="EXPIRED.*rollout_break_lock=true"):
+        lease.check("run-2")
+    lease.check("run-2", break_expired=True)
+    lease.check("run-2", takeover="run-1")
+    assert lease.read()["holder"] == "run-1"

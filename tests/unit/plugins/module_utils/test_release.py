@@ -9,7 +9,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._release import Re
 
 T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
 BASE = {"holder": "run-1", "lease_ttl": 60, "op": None, "colour": None, "version": None, "fresh": False,
-        "phase": None, "details": None, "message": None, "failed_task": None, "warm_seconds": 900.0, "step": None,
+        "phase": None, "details": None, "reason": None, "failed_task": None, "warm_seconds": 900.0, "step": None,
         "share": None, "steps": None, "hash_key": None, "analysis": None, "hold": False, "result": "aborted",
         "containers": [], "ports": {"blue": 8001, "green": 8002}}
 
@@ -27,7 +27,7 @@ def release(tmp_path):
 @pytest.mark.parametrize("steps, live, pending_op", [
     ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True))], None, "deploy"),
     ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("succeeded", {})], "1.0.0", None),
-    ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("failed", dict(message="x"))],
+    ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("failed", dict(reason="x"))],
      None, None),
     ([("begin", dict(op="deploy", colour="blue", version="1.0.0", fresh=True)), ("phase", dict(phase="switching")),
       ("switched", dict(colour="blue", version="1.0.0"))], "1.0.0", "deploy"),
