@@ -2,7 +2,9 @@
 
 Starts the simulated host of inventories/local (nr-host-1, nginx on 127.0.0.1:18081), deploys
 1.0.0, then under continuous load deploys 1.1.0, rolls back, runs a canary of 1.2.0 (analysed at
-10 % and 50 %, then promoted) and rolls back again, and prints what was served.
+10 % and 50 %, then promoted) and rolls back again, then kills a deploy (SIGKILL) in the middle of
+its switch and shows that the plain re-run finishes it, and prints what was served and the
+reconciled status.
 A previous nr-host-1 is replaced by a fresh one; the host stays up afterwards (make hosts-down
 removes it).
 """
@@ -12,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 from support.load import Load  # noqa: E402  (path set just above)
-from support.playbook import ROOT, run_playbook, simhosts  # noqa: E402
+from support.playbook import ROOT, run_playbook, run_playbook_until, simhosts  # noqa: E402
 
 INVENTORY = os.path.join(ROOT, "inventories", "local")
 URL = "http://127.0.0.1:18081/"
@@ -55,6 +57,13 @@ def main():
         rows.append(("canary 1.2.0: 10 % then 50 %, analysed, promoted",
                      step("canary 1.2.0 (10 % -> 50 % -> 100 %, 10 s per step)", "blue-green-deploy.yml", CANARY)))
         rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
+        print("==> deploy 1.1.0, SIGKILLed as soon as nginx starts switching", flush=True)
+        _output, killed = run_playbook_until(
+            "blue-green-deploy.yml", INVENTORY, {"target_version": "1.1.0"},
+            lambda output: "TASK [nextgen.rollout.blue_green : Point nginx at colour" in output, "nr-host-1")
+        print("    killed: %s" % ("yes" if killed else "no (the run ended first)"), flush=True)
+        rows.append(("re-run of the killed deploy (reconciles, finishes)",
+                     step("re-run the deploy of 1.1.0", "blue-green-deploy.yml", {"target_version": "1.1.0"})))
     finally:
         summary = load.stop()
     print("")
@@ -66,6 +75,9 @@ def main():
     print("failed requests            : %d" % summary["failed"])
     print("keep-alive retries         : %d" % summary["retried"])
     print("versions seen              : %s" % ", ".join(summary["versions"]))
+    status = run_playbook("status.yml", INVENTORY, {})
+    lines = [line.strip() for line in status.output.splitlines() if line.strip().startswith(("live:", "consistent:"))]
+    print("status (playbooks/status.yml): %s" % "; ".join(lines[:2]))
     return 0 if summary["failed"] == 0 else 1
 
 

@@ -1,12 +1,13 @@
 """A healthy candidate is promoted on every host of a play, each under its own load, with no
 failed request. The statistical version (20 runs, false aborts) is `make bench-canary`."""
+import json
 import os
 
 import pytest
 import yaml
 
 from support.load import Load
-from support.playbook import ledger, run_playbook, simulated_hosts
+from support.playbook import host_exec, ledger, run_playbook, simulated_hosts
 
 PREFIX = "nr-e2e-cp"
 BASE_PORT = 18940
@@ -48,3 +49,21 @@ def test_a_healthy_candidate_is_promoted_on_every_host(inventory):
         assert result.rc == 0 or aborted, result.output[-3000:]
     assert (promoted, aborted) == (len(HOSTS) * ROUNDS, []), aborted
     assert failed_requests == 0
+
+
+def test_a_host_that_fails_releases_its_lock_and_does_not_stop_the_others(inventory, tmp_path):
+    with open(inventory) as handle:
+        doc = json.load(handle)
+    # The first host gets a version that never becomes ready; the second a healthy one.
+    doc["all"]["hosts"][HOSTS[0]].update(blue_green_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=5)
+    faulty = str(tmp_path / "hosts.json")
+    with open(faulty, "w") as handle:
+        json.dump(doc, handle)
+    before = ledger(HOSTS[0])["live"]["version"]
+    target = "1.2.0" if before != "1.2.0" else "1.1.0"
+    result = run_playbook("blue-green-deploy.yml", faulty, {"target_version": target, "blue_green_backup_before_change": False,
+                                                            "blue_green_smoke_samples": 3})
+    assert result.rc != 0 and "not healthy within 5 s" in result.output
+    assert ledger(HOSTS[0])["live"]["version"] == before and ledger(HOSTS[1])["live"]["version"] == target
+    for host in HOSTS:
+        assert host_exec(host, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 1, host
