@@ -60,16 +60,16 @@ def main():
         print("==> deploy 1.1.0, SIGKILLed as soon as nginx starts switching", flush=True)
         _output, killed = run_playbook_until(
             "blue-green-deploy.yml", INVENTORY, {"target_version": "1.1.0"},
-            lambda output: "TASK [nextgen.rollout.blue_green : Point nginx at colour" in output, "nr-host-1")
+            lambda output: "TASK [Point nginx at colour" in output, "nr-host-1")
         print("    killed: %s" % ("yes" if killed else "no (the run ended first)"), flush=True)
         rows.append(("re-run of the killed deploy (reconciles, finishes)",
                      step("re-run the deploy of 1.1.0", "blue-green-deploy.yml", {"target_version": "1.1.0"})))
     finally:
         summary = load.stop()
     print("")
-    print("%-45s %10s" % ("step", "seconds"))
+    print("%-52s %10s" % ("step", "seconds"))
     for title, seconds in rows:
-        print("%-45s %10.1f" % (title, seconds))
+        print("%-52s %10.1f" % (title, seconds))
     print("")
     print("requests served under load : %d (%.0f/s over %.0f s)" % (summary["requests"], summary["rate_per_s"], summary["seconds"]))
     print("failed requests            : %d" % summary["failed"])

@@ -102,10 +102,16 @@ def converged(version, canary=None):
     return problems
 
 
-def kill_and_recover(inventory, point, playbook, extra, trigger, next_playbook, next_extra, version, canary=None):
+def kill_and_recover(inventory, point, playbook, extra, trigger, next_playbook, next_extra, version, canary=None,
+                     status_says=None):
     load = Load(URL, rate_per_s=60, max_requests=20000, max_seconds=400, workers=6, key_header="X-Client-Id").start()
     try:
         output, killed = run_playbook_until(playbook, inventory, extra, trigger, HOST)
+        if status_says:
+            before = ledger(HOST)
+            status = must(run_playbook("status.yml", inventory, {}))
+            assert all(text in status.output for text in status_says), status.output[-3000:]
+            assert ledger(HOST) == before  # the status is read only
         recovered = run_playbook(next_playbook, inventory, next_extra)
         problems = converged(version, canary)
     finally:
@@ -134,7 +140,8 @@ def test_killed_between_the_site_write_and_the_reload_the_next_rollback_converge
     def site_written(output):
         return banner("Point nginx at colour")(output) and site_route()["live_port"] == PORTS["blue"]
     out = kill_and_recover(inventory, "site written, before the reload", "rollback.yml", slow_test, site_written,
-                           "rollback.yml", dict(FAST, target_version="1.0.0"), "1.0.0")
+                           "rollback.yml", dict(FAST, target_version="1.0.0"), "1.0.0",
+                           status_says=["nginx_loaded: false", "consistent: false", "the ledger now follows nginx"])
     assert "reached traffic before its run ended" in out.output
 
 
