@@ -60,11 +60,52 @@ stage_molecule() {
   fi
 }
 
+# End-to-end modules in two lanes that run at once, balanced by duration: each module starts its
+# own simulated hosts on its own ports, and most of their time is spent waiting on playbooks.
+E2E_LANES=(
+  "tests/e2e/test_crash_recovery.py tests/e2e/test_canary.py tests/e2e/test_reference_service.py tests/e2e/test_decision_matches_promtool.py tests/e2e/test_collection_build.py"
+  "tests/e2e/test_logging_rollout.py tests/e2e/test_blue_green.py tests/e2e/test_backup_restore.py tests/e2e/test_canary_promotion.py"
+)
+E2E_LOGS="$ROOT/build/e2e-logs"
+
 stage_unit() { pytest tests/unit; }
-stage_e2e() { pytest tests/e2e; }
+
+stage_e2e() {
+  local lane index=0 pids=() failed=0 listed
+  rm -rf "$E2E_LOGS" && mkdir -p "$E2E_LOGS"
+  listed="$(printf '%s ' "${E2E_LANES[@]}")"
+  for module in tests/e2e/test_*.py; do
+    case " $listed" in *" $module "*) ;; *) die "$module is in no e2e lane" "add it to E2E_LANES in scripts/test.sh";; esac
+  done
+  for lane in "${E2E_LANES[@]}"; do
+    index=$((index + 1))
+    say "e2e lane $index started (log: build/e2e-logs/lane-$index.log): $lane"
+    # shellcheck disable=SC2086  # a lane is a list of test modules
+    pytest -s $lane >"$E2E_LOGS/lane-$index.log" 2>&1 &
+    pids+=($!)
+  done
+  index=0
+  for lane in "${pids[@]}"; do
+    index=$((index + 1))
+    if wait "$lane"; then
+      say "e2e lane $index passed: $(tail -n 1 "$E2E_LOGS/lane-$index.log")"
+    else
+      failed=1
+      printf '\n----- e2e lane %d: last lines of build/e2e-logs/lane-%d.log -----\n' "$index" "$index"
+      tail -n 150 "$E2E_LOGS/lane-$index.log"
+    fi
+  done
+  for index in $(seq 1 ${#E2E_LANES[@]}); do
+    # The tables the tests print (the kill matrix, the logging figures) stay visible in the output.
+    if grep -q '^kill point ' "$E2E_LOGS/lane-$index.log"; then grep -A12 '^kill point ' "$E2E_LOGS/lane-$index.log"; fi
+  done
+  [ "$failed" = 0 ] || die "end-to-end tests failed" "read the lane logs above (build/e2e-logs/); run one module alone with: .venv/bin/pytest -s tests/e2e/<module>"
+}
+
 stage_pytest() {
-  say "pytest: unit and end-to-end tests"
-  pytest tests/unit tests/e2e
+  say "pytest: unit tests, then the end-to-end tests in two lanes"
+  stage_unit
+  stage_e2e
 }
 
 stages=("$@")
