@@ -33,8 +33,13 @@ def test_build_install_and_document_every_plugin(tmp_path):
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "deploy_lock", "http_probe", "nginx_site", "release_ledger"]
-    assert FILTERS == ["canary_share_problem", "canary_split_lines", "logging_profile", "logging_service_config",
-                       "rollback_decision", "version_problem", "wave_plan", "wave_sizes"]
+    assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "logging_profile",
+                       "logging_service_config", "rollback_decision", "version_problem", "wave_plan", "wave_sizes"]
+    doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
+    assert "EXAMPLES" in doc and "RETURN VALUES" in doc
+    # The retirement timer installs these from the collection onto the hosts.
+    for name in ("_files.py", "_lease.py", "_ledger.py", "_retire.py"):
+        assert "plugins/module_utils/" + name in listing
     for module in MODULES:
         doc = run(os.path.join(BIN, "ansible-doc"), "-t", "module", "nextgen.rollout." + module, env=env, cwd=str(tmp_path))
         assert "EXAMPLES" in doc and "RETURN VALUES" in doc and str(installed) in doc
