@@ -12,7 +12,7 @@ with its figures. Writes are atomic (temporary file, fsync, rename).
 Every change goes through one of the verbs below, which return a new document: ``begin`` writes
 the intended transition before any container or traffic moves, ``switched`` says traffic moved,
 ``succeeded`` / ``failed`` close the transition, ``canary_share`` / ``canary_verdict`` /
-``canary_end`` follow a canary, ``retired`` a warm colour taken down. What "a release happened"
+``canary_end`` follow a canary, ``retiring`` / ``retired`` a warm colour taken down. What "a release happened"
 means (new colour live, old colour warm until its retirement, canary cleared) is written once,
 in ``succeeded``.
 """
@@ -280,6 +280,13 @@ def canary_end(doc, result, message, now, holder=None, details=None):
                   "holder": holder or (doc["pending"] or {}).get("holder"), "details": details or {}}, now)
     doc["canary"] = None
     doc["pending"] = None
+    return doc
+
+
+def retiring(doc, colour, now):
+    """The warm ``colour`` is about to be taken down (written before its containers stop)."""
+    doc = _copy(doc)
+    _set_colour(doc, colour, now, state="retiring")
     return doc
 
 

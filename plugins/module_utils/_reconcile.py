@@ -150,6 +150,9 @@ def reconcile(doc, site, containers, ports, warm_seconds, now):
             elif facts.get("retire_at") and L.parse_iso(facts["retire_at"]) <= now:
                 stop.append(colour)
                 doc = L.retired(doc, colour, "warm window over (retire at %s)" % facts["retire_at"], now)
+        elif facts.get("state") == "retiring" and not running(colour):
+            findings.append("the retirement of colour %s was interrupted after its containers stopped: done" % colour)
+            doc = L.retired(doc, colour, "retirement finished by the reconciliation of a later run", now)
         elif running(colour):
             findings.append("colour %s runs %s, but nothing routes to it and it is not kept warm: stopped"
                             % (colour, label(colour)))

@@ -59,9 +59,12 @@ def retire_due(state_dir, service, stop=compose_down, clock=L.utc_now, ttl_s=120
     try:
         doc = ledger.load()
         for colour in due_colours(doc, clock()):
+            retire_at = doc["colours"][colour]["retire_at"]
+            # Intent first: a retirement killed half-way is finished by the next run's reconciliation.
+            doc = L.retiring(doc, colour, clock())
+            ledger.save(doc)
             stop(service, colour)
-            doc = L.retired(doc, colour, "warm window over (retire at %s)" % doc["colours"][colour]["retire_at"],
-                            clock())
+            doc = L.retired(doc, colour, "warm window over (retire at %s)" % retire_at, clock())
             ledger.save(doc)
             retired.append(colour)
     finally:

@@ -242,10 +242,12 @@ def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inven
     assert "consistent: true" in recovered.output, recovered.output[-2000:]
     retire_at = ledger(HOST)["colours"][warm[0]]["retire_at"]
     deadline = time.monotonic() + 90
-    while warm[0] in running_colours() and time.monotonic() < deadline:
+    while (warm[0] in running_colours() or ledger(HOST)["colours"][warm[0]]["state"] != "retired") \
+            and time.monotonic() < deadline:
         time.sleep(2)
     assert warm[0] not in running_colours(), "the timer did not retire %s (retire at %s)" % (warm[0], retire_at)
     assert ledger(HOST)["colours"][warm[0]]["state"] == "retired"
+    assert ledger(HOST)["history"][-1]["action"] == "retire"
     assert converged("1.2.0") == []
     ROWS.append(("host restarted in the warm window", "reboot", "none (the timer retires)", "yes",
                  0, 0))

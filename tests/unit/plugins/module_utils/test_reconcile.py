@@ -141,3 +141,13 @@ def test_a_host_restart_in_the_warm_window_keeps_everything_when_containers_came
     doc = L.succeeded(doc, 900, at(13))
     out = run(doc, site("green"), runs(blue="1.0.0", green="1.1.0"), now=at(100))
     assert out["findings"] == [] and out["doc"] == doc
+
+
+def test_a_retirement_killed_half_way_is_finished():
+    doc = L.switched(deploying("switching"), "green", "1.1.0", at(12))
+    doc = L.retiring(L.succeeded(doc, 60, at(13)), "blue", at(80))
+    out = run(doc, site("green"), runs(blue="1.0.0", green="1.1.0"), now=at(81))
+    assert out["stop"] == ["blue"] and out["doc"]["colours"]["blue"]["state"] == "retired"
+    out = run(doc, site("green"), runs(green="1.1.0"), now=at(81))
+    assert out["stop"] == [] and out["doc"]["colours"]["blue"]["state"] == "retired"
+    assert out["doc"]["history"][-2]["action"] == "retire"

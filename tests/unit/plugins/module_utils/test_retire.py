@@ -33,7 +33,11 @@ def test_retirement_stops_the_colour_and_records_it_under_the_lock(tmp_path):
     ledger = setup(tmp_path)
     stopped = []
     later = T0 + datetime.timedelta(seconds=61)
-    assert retire_due(str(tmp_path), "agent-loop", stop=lambda s, c: stopped.append((s, c)), clock=lambda: later) == ["blue"]
+
+    def stop(service, colour):
+        assert ledger.load()["colours"][colour]["state"] == "retiring"  # the intent is written first
+        stopped.append((service, colour))
+    assert retire_due(str(tmp_path), "agent-loop", stop=stop, clock=lambda: later) == ["blue"]
     assert stopped == [("agent-loop", "blue")]
     doc = ledger.load()
     assert doc["colours"]["blue"]["state"] == "retired" and doc["history"][-1]["action"] == "retire"
