@@ -27,14 +27,15 @@ import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
-    DIR_MODE, FILE_MODE, ensure_dir, iso, parse_iso, utc_now)
+    FILE_MODE, ensure_dir, iso, parse_iso, utc_now)
 
 COLOURS = ("blue", "green")
 HISTORY_LIMIT = 500
 OPERATIONS = ("deploy", "rollback", "canary", "restore")
 
-__all__ = ["COLOURS", "DIR_MODE", "FILE_MODE", "Ledger", "LedgerError", "TransitionError", "iso",
-           "other_colour", "parse_iso", "summary", "utc_now"]
+# iso, parse_iso and utc_now are the ledger's time helpers for its callers too.
+__all__ = ["COLOURS", "Ledger", "LedgerError", "TransitionError", "iso", "other_colour", "parse_iso", "summary",
+           "utc_now"]
 
 
 class LedgerError(Exception):

@@ -38,13 +38,14 @@ def _routing(site, by_port):
 
 
 def reconcile(doc, site, containers, ports, warm_seconds, now):
-    """Returns dict(doc=, findings=[...], route=None or {live, canary, share}, stop=[colours]).
+    """Returns dict(doc=, findings=[...], route=None or {live, canary, share}, stop=[colours],
+    canary_aborted=whether it finished the abort of a canary).
 
     ``site``: {live_port, canary_port, share} of the site nginx has loaded (None: no site);
     ``containers``: {colour: {running, version}}; ``ports``: {colour: port}."""
     service = doc["service"]
     doc = L._copy(doc)
-    findings, stop, route = [], [], None
+    findings, stop, route, canary_aborted = [], [], None, False
     by_port = dict((int(port), colour) for colour, port in ports.items())
 
     def running(colour):
@@ -67,7 +68,7 @@ def reconcile(doc, site, containers, ports, warm_seconds, now):
                             "(%s), which runs" % (service, lost, ledger_live, label(ledger_live)))
             served, canary_colour, share = ledger_live, None, 0.0
             route = {"live": served, "canary": None, "share": 0}
-        elif site is not None or ledger_live:
+        else:
             raise Refused("nginx sends %s traffic to colour %s, whose container is not running, and no other colour "
                           "of the ledger runs to take it: start it again (docker compose --project-name %s-%s up -d "
                           "on the host) or deploy a version with -e target_version=X"
@@ -115,6 +116,7 @@ def reconcile(doc, site, containers, ports, warm_seconds, now):
         if (pending and pending.get("phase") == "aborting") or not running(canary["colour"]):
             findings.append("the canary of %s had no share left in nginx: its abort is finished" % canary["version"])
             doc = L.canary_end(doc, "aborted", "abort finished by the reconciliation of a later run", now)
+            canary_aborted = True
             if running(canary["colour"]):
                 stop.append(canary["colour"])
         else:
@@ -162,4 +164,4 @@ def reconcile(doc, site, containers, ports, warm_seconds, now):
 
     if findings:
         doc = L.note(doc, "reconcile", "repaired", "; ".join(findings), now)
-    return {"doc": doc, "findings": findings, "route": route, "stop": stop}
+    return {"doc": doc, "findings": findings, "route": route, "stop": stop, "canary_aborted": canary_aborted}

@@ -55,19 +55,12 @@ def running_colours(containers, service):
     return found
 
 
-def service_paths(state_dir, service):
-    """The host paths of a service, in one place."""
-    directory = os.path.join(state_dir, service)
-    return {"dir": directory, "ledger": os.path.join(directory, "ledger.json"),
-            "lock": os.path.join(directory, "lock.json")}
-
-
 class Release(object):
     def __init__(self, state_dir, service, clock=L.utc_now):
         self.service = service
-        self.paths = service_paths(state_dir, service)
-        self.ledger = L.Ledger(self.paths["dir"], service)
-        self.lease = Lease(self.paths["dir"], service, clock=clock)
+        directory = os.path.join(state_dir, service)
+        self.ledger = L.Ledger(directory, service)
+        self.lease = Lease(directory, service, clock=clock)
         self.clock = clock
 
     def run(self, action, p, check_mode, site=None):
@@ -85,10 +78,10 @@ class Release(object):
                 extra["nginx"] = site.ensure_loaded()
             route = site_route(site.current()) if site is not None else None
             extra["nginx_loaded"] = site.loaded() if site is not None else None
-            outcome = reconcile(doc, route, running_colours(p["containers"], self.service), p["ports"],
-                                p["warm_seconds"], now)
+            running = running_colours(p["containers"], self.service)
+            outcome = reconcile(doc, route, running, p["ports"], p["warm_seconds"], now)
             extra.update(findings=outcome["findings"], route=outcome["route"], stop=outcome["stop"],
-                         site_route=route, running=running_colours(p["containers"], self.service))
+                         canary_aborted=outcome["canary_aborted"], site_route=route, running=running)
             new = outcome["doc"]
         else:
             try:

@@ -227,6 +227,10 @@ stop:
   returned: with O(action=reconcile)
   type: list
   elements: str
+canary_aborted:
+  description: Whether the reconciliation finished the abort of a canary that a killed run had begun.
+  returned: with O(action=reconcile)
+  type: bool
 site_route:
   description: Routing the service's nginx site declares.
   returned: with O(action=reconcile)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from support.load import Load
-from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
 
 PREFIX = "nr-e2e-bk"
 HOST = PREFIX + "-1"
@@ -147,7 +147,11 @@ def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inv
     try:
         restored = must(run_playbook("restore.yml", inventory, dict(fast, backup_id=ident)))
         restored_at = time.time()
-        time.sleep(2 * window)
+        # Traffic is watched until the timer retired the other colour (the old timer would have taken
+        # the restored one down at the end of the old window, before that) and for twice the window.
+        wait_until(lambda: ledger(HOST)["history"][-1]["action"] == "retire"
+                   and load.snapshot()[-1][0] >= restored_at + 2 * window, 4 * window,
+                   "the other colour retired and traffic watched for twice the window", interval=1)
     finally:
         summary = load.stop()
     doc = ledger(HOST)

@@ -8,14 +8,13 @@ back serving, and the persistent timer still retires the warm colour when its wi
 """
 import json
 import subprocess
-import threading
 import time
 
 import pytest
 
 from support.load import Load
 from support.playbook import (
-    host_exec, kill_run, ledger, must, playbook_command, run_playbook, run_playbook_until, simulated_hosts)
+    BackgroundRun, host_exec, ledger, ledger_time, must, run_playbook, run_playbook_until, simulated_hosts, wait_until)
 
 PREFIX = "nr-e2e-kill"
 HOST = PREFIX + "-1"
@@ -170,7 +169,7 @@ def test_killed_during_a_canary_step_the_abort_knows_the_canary(inventory):
     steps = {"canary_steps": [{"share": 10, "pause": 30}, {"share": 100, "pause": 0}]}
     out = kill_and_recover(inventory, "during a canary step's analysis", "blue-green-deploy.yml",
                            dict(CANARY, target_version="1.2.0", **steps),
-                           lambda output: banner("Watch the step")(output) and time.sleep(1.5) is None,
+                           banner("Watch the step"),
                            "blue-green-deploy.yml", dict(CANARY, canary_action="abort"), "1.1.0")
     assert "aborted" in out.output
     assert ledger(HOST)["history"][-1]["result"] == "aborted"
@@ -198,29 +197,35 @@ def test_killed_during_a_restore_the_next_restore_converges(inventory):
                      dict(FAST, backup_id=ident), "1.1.0")
 
 
+def lock():
+    out = host_exec(HOST, "cat", "/var/lib/nextgen-rollout/agent-loop/lock.json")
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def lock_time(lock_doc, field):
+    return ledger_time(lock_doc[field])
+
+
 def test_a_canary_longer_than_its_lease_keeps_its_lock_until_its_holder_is_gone(inventory):
-    lease = {"blue_green_lease_ttl": 6}
+    ttl = 6
+    lease = {"blue_green_lease_ttl": ttl}
     steps = {"canary_steps": [{"share": 10, "pause": 25}, {"share": 100, "pause": 0}]}
     abort = dict(CANARY, canary_action="abort", **lease)
-    cmd, env = playbook_command("blue-green-deploy.yml", inventory, dict(CANARY, target_version="1.2.0", **lease, **steps))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    canary = BackgroundRun("blue-green-deploy.yml", inventory, dict(CANARY, target_version="1.2.0", **lease, **steps))
     try:
-        deadline = time.monotonic() + 120
-        while not banner("Watch the step")("".join(lines)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(10)  # the canary now runs longer than its 6 s lease, renewing it at every sample
+        wait_until(lambda: banner("Watch the step")(canary.output()), 120, "the canary reaches its analysis")
+        # The canary runs on past twice its lease, renewing it at every sample.
+        wait_until(lambda: lock() and lock_time(lock(), "renewed") >= lock_time(lock(), "acquired") + 2 * ttl,
+                   60, "the canary renews its lease past twice its length")
         refused = run_playbook("blue-green-deploy.yml", inventory, dict(abort, rollout_break_lock=True))
         assert refused.rc != 0 and "lease expires in" in refused.output, refused.output[-2000:]
-        assert proc.poll() is None and ledger(HOST)["canary"]["share"] == 10
+        assert canary.running() and ledger(HOST)["canary"]["share"] == 10
     finally:
-        kill_run(proc, HOST)
+        canary.kill(HOST)
     # The holder is gone. Seen from another controller (an AWX job's), only the lease tells.
     host_exec(HOST, "sed", "-i", 's/"controller": "[^"]*"/"controller": "another-controller"/',
               "/var/lib/nextgen-rollout/agent-loop/lock.json")
-    time.sleep(7)
+    wait_until(lambda: lock_time(lock(), "expires") < time.time(), 3 * ttl, "the lease expires")
     plain = run_playbook("blue-green-deploy.yml", inventory, abort)
     assert plain.rc != 0 and "EXPIRED" in plain.output and "rollout_break_lock=true" in plain.output
     broken = must(run_playbook("blue-green-deploy.yml", inventory, dict(abort, rollout_break_lock=True)))
@@ -241,12 +246,8 @@ def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inven
     recovered = must(run_playbook("status.yml", inventory, {}))
     assert "consistent: true" in recovered.output, recovered.output[-2000:]
     retire_at = ledger(HOST)["colours"][warm[0]]["retire_at"]
-    deadline = time.monotonic() + 90
-    while (warm[0] in running_colours() or ledger(HOST)["colours"][warm[0]]["state"] != "retired") \
-            and time.monotonic() < deadline:
-        time.sleep(2)
-    assert warm[0] not in running_colours(), "the timer did not retire %s (retire at %s)" % (warm[0], retire_at)
-    assert ledger(HOST)["colours"][warm[0]]["state"] == "retired"
+    wait_until(lambda: warm[0] not in running_colours() and ledger(HOST)["colours"][warm[0]]["state"] == "retired",
+               90, "the timer retires %s (retire at %s)" % (warm[0], retire_at), interval=2)
     assert ledger(HOST)["history"][-1]["action"] == "retire"
     assert converged("1.2.0") == []
     ROWS.append(("host restarted in the warm window", "reboot", "none (the timer retires)", "yes",
@@ -256,10 +257,5 @@ def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inven
 
 def simhosts_restart():
     subprocess.run(["docker", "restart", HOST], check=True, capture_output=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if host_exec(HOST, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded") and \
-                serving_versions():
-            return
-        time.sleep(1)
-    raise AssertionError("the host did not come back within 120 s")
+    wait_until(lambda: host_exec(HOST, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded")
+               and serving_versions(), 120, "the host comes back and serves", interval=1)

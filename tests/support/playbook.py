@@ -95,25 +95,50 @@ def kill_run(proc, host):
     host_exec(host, "pkill", "-9", "-f", "^/usr/bin/python3$")
 
 
+class BackgroundRun(object):
+    """A playbook running in its own session while the test watches its output."""
+
+    def __init__(self, name, inventory, extra_vars=None):
+        cmd, env = playbook_command(name, inventory, extra_vars)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     cwd=ROOT, start_new_session=True)
+        self.lines = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stdout.readline, "")),
+                                       daemon=True)
+        self.reader.start()
+
+    def output(self):
+        return "".join(self.lines)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def kill(self, host):
+        if self.running():
+            kill_run(self.proc, host)
+        self.reader.join(5)
+
+
+def wait_until(condition, timeout_s, what, interval=0.5):
+    """Poll ``condition`` until it returns something true (returned), or fail saying ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s: not within %.0f s" % (what, timeout_s))
+        time.sleep(interval)
+
+
 def run_playbook_until(name, inventory, extra_vars, trigger, host, timeout_s=300):
     """Run a playbook and SIGKILL it the moment ``trigger(output so far)`` is true. Returns
     (output, killed)."""
-    cmd, env = playbook_command(name, inventory, extra_vars)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-                            start_new_session=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout_s
+    run = BackgroundRun(name, inventory, extra_vars)
     try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if trigger("".join(lines)):
-                kill_run(proc, host)
-                reader.join(5)
-                return "".join(lines), True
-            time.sleep(0.05)
+        wait_until(lambda: not run.running() or trigger(run.output()), timeout_s, "%s ends or reaches its kill point" % name,
+                   interval=0.05)
+        killed = run.running()
     finally:
-        if proc.poll() is None:
-            kill_run(proc, host)
-    reader.join(5)
-    return "".join(lines), False
+        run.kill(host)
+    return run.output(), killed

@@ -46,7 +46,7 @@ def run(doc, served, containers, now=at(20)):
 def test_a_consistent_host_changes_nothing():
     doc = blue_live()
     out = run(doc, site("blue"), runs(blue="1.0.0"))
-    assert out == {"doc": doc, "findings": [], "route": None, "stop": []}
+    assert out == {"doc": doc, "findings": [], "route": None, "stop": [], "canary_aborted": False}
 
 
 @pytest.mark.parametrize("name, doc, served, containers, live, stop, finding", [
@@ -96,7 +96,7 @@ def test_a_canary_whose_share_intent_never_reached_nginx_holds_at_0():
 def test_an_abort_killed_after_share_0_is_finished():
     doc = L.phase(canary_at(10.0), "aborting", at(12))
     out = run(doc, site("blue"), runs(blue="1.0.0", green="1.1.0"))
-    assert out["doc"]["canary"] is None and out["stop"] == ["green"]
+    assert out["doc"]["canary"] is None and out["stop"] == ["green"] and out["canary_aborted"]
     assert out["doc"]["colours"]["green"]["state"] == "aborted"
 
 
