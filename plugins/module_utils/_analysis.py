@@ -6,7 +6,8 @@
 """Canary analysis: candidate against stable over one step of a canary.
 
 Every ``interval`` seconds from the start of the step, the analysis reads the new lines of nginx's
-JSON access log (which upstream answered, status, upstream response time), probes the
+JSON access log (the colour/version that served, which nginx knows from the upstream that answered;
+status; upstream response time), probes the
 candidate's health, reads its memory, optionally asks Prometheus, and turns the interval that
 just ended into one sample per metric. The samples go through the rule engine of _decision, so
 the verdict at each evaluation is the one Prometheus alerts with the same rules would give. The
@@ -42,29 +43,24 @@ POOLS = ("candidate", "stable")
 # At most this much of an existing log is read back when the analysis starts.
 MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 RSS = re.compile(r"^process_resident_memory_bytes(?:\{[^}]*\})?\s+([0-9.eE+]+)\s*$", re.M)
-DEFAULT_PROMETHEUS_QUERIES = {
-    "prom_error_rate": 'sum(rate(agent_requests_total{{version="{version}",status=~"5.."}}[{window}])) / '
-                       'sum(rate(agent_requests_total{{version="{version}"}}[{window}]))',
-    "prom_p95_s": 'histogram_quantile(0.95, sum by (le) (rate(agent_request_duration_seconds_bucket'
-                  '{{version="{version}"}}[{window}])))',
-}
 
 
 def parse_line(line):
-    """One access-log record as (epoch seconds, upstream, status, upstream seconds or None), or None."""
+    """One access-log record as (epoch seconds, "colour/version" that served it, status, upstream
+    seconds or None), or None."""
     try:
         record = json.loads(line)
         moment = float(record["msec"])
         status = int(record["status"])
     except (ValueError, KeyError, TypeError):
         return None
-    upstream = (record.get("upstream_addr") or "").split(",")[-1].strip()
+    served = "%s/%s" % (record.get("colour") or "", record.get("version") or "")
     timing = (record.get("upstream_response_time") or "").split(",")[-1].strip()
     try:
         seconds = float(timing)
     except ValueError:
         seconds = None
-    return moment, upstream, status, seconds
+    return moment, served, status, seconds
 
 
 class AccessLogReader(object):
@@ -144,13 +140,13 @@ def memory_pct(metrics_text, limit_mb):
 class CanaryAnalysis(object):
     """One step's analysis. ``fetch(url, timeout) -> _probe.Response`` does every HTTP call."""
 
-    def __init__(self, reader, upstreams, since, duration, interval, policy=None, latency_factor=1.5,
+    def __init__(self, reader, served, since, duration, interval, policy=None, latency_factor=1.5,
                  min_bucket_requests=10, judge=False, alpha=0.01, fetch=None, health_url=None,
                  metrics_url=None, memory_limit_mb=None, prometheus_url=None, prometheus_queries=None,
                  prometheus_window="30s",
-                 candidate_version=None, max_extensions=0, clock=time.time, sleep=time.sleep, on_sample=None):
+                 placeholders=None, max_extensions=0, clock=time.time, sleep=time.sleep, on_sample=None):
         self.reader = reader
-        self.pool_of = dict((upstreams[pool], pool) for pool in POOLS)
+        self.pool_of = dict((served[pool], pool) for pool in POOLS)
         self.since, self.duration, self.interval = float(since), float(duration), float(interval)
         self.policy = policy
         self.latency_factor, self.min_bucket_requests = float(latency_factor), int(min_bucket_requests)
@@ -158,9 +154,10 @@ class CanaryAnalysis(object):
         self.fetch = fetch
         self.health_url, self.metrics_url, self.memory_limit_mb = health_url, metrics_url, memory_limit_mb
         self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
-        self.prometheus_queries = prometheus_queries or DEFAULT_PROMETHEUS_QUERIES
+        self.prometheus_queries = prometheus_queries or {}
         self.prometheus_window = prometheus_window
-        self.candidate_version = candidate_version
+        # Values of the {service}, {colour}, {version} placeholders of the queries; {window} is added.
+        self.placeholders = dict(placeholders or {}, window=prometheus_window)
         self.max_extensions = int(max_extensions)
         self.clock, self.sleep = clock, sleep
         # Called once per sample: the module renews the deploy lock's lease there.
@@ -173,8 +170,8 @@ class CanaryAnalysis(object):
 
     # Measurements --------------------------------------------------------------------------
     def take_log(self):
-        for moment, upstream, status, seconds in self.reader.read_new():
-            pool = self.pool_of.get(upstream)
+        for moment, served, status, seconds in self.reader.read_new():
+            pool = self.pool_of.get(served)
             if pool is None or moment < self.since:
                 continue
             index = int((moment - self.since) // self.interval)
@@ -193,10 +190,9 @@ class CanaryAnalysis(object):
             response = self.fetch(self.metrics_url, 2.0)
             if response.error is None and response.status == 200:
                 extras["memory_pct"] = memory_pct(response.body.decode("utf-8", "replace"), self.memory_limit_mb)
-        if self.prometheus_url and self.candidate_version:
+        if self.prometheus_url:
             for metric, template in sorted(self.prometheus_queries.items()):
-                extras[metric] = self.query_prometheus(template.format(
-                    version=self.candidate_version, window=self.prometheus_window))
+                extras[metric] = self.query_prometheus(template.format(**self.placeholders))
 
     def query_prometheus(self, query):
         response = self.fetch("%s/api/v1/query?%s" % (self.prometheus_url, urlencode({"query": query})), 5.0)

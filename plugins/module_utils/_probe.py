@@ -28,11 +28,11 @@ class Response(object):
         self.error = error
 
 
-def fetch(url, timeout, user_agent="nextgen.rollout-probe"):
+def fetch(url, timeout, user_agent="nextgen.rollout-probe", headers=None, validate_certs=True):
     """GET url with Ansible's open_url; an HTTP error status is an answer, not an exception."""
     try:
         handle = open_url(url, method="GET", timeout=timeout, follow_redirects="none",
-                          headers={"User-Agent": user_agent})
+                          headers=dict(headers or {}, **{"User-Agent": user_agent}), validate_certs=validate_certs)
         return Response(handle.getcode(), handle.read(), dict(handle.headers.items()))
     except HTTPError as exc:
         return Response(exc.code, exc.read() if exc.fp else b"", dict(exc.headers.items()) if exc.headers else {})
@@ -41,8 +41,11 @@ def fetch(url, timeout, user_agent="nextgen.rollout-probe"):
 class ProbeSpec(object):
     """What a healthy answer looks like."""
 
-    def __init__(self, url, expect_status=(200,), body_regex=None, expect_header=None, timeout=5.0):
+    def __init__(self, url, expect_status=(200,), body_regex=None, expect_header=None, timeout=5.0,
+                 version_header="X-Served-By"):
         self.url = url
+        # Header whose distinct values a sample reports as the versions that answered.
+        self.version_header = version_header.lower()
         self.expect_status = tuple(int(s) for s in expect_status)
         self.body_regex = re.compile(body_regex) if body_regex else None
         self.expect_header = dict((k.lower(), v) for k, v in (expect_header or {}).items())
@@ -76,7 +79,7 @@ def check_once(spec, fetch, clock=time.monotonic):
         "status": response.status,
         "latency_ms": round(elapsed_ms, 3),
         "problem": spec.judge(response),
-        "version": response.headers.get("x-app-version"),
+        "version": response.headers.get(spec.version_header),
     }
 
 

@@ -11,8 +11,9 @@ short_description: Measure a canary against the stable version over one step and
 version_added: 1.0.0
 description:
   - Every O(interval) seconds from O(since) until O(since) + O(duration), reads the new lines of
-    nginx's JSON access log (the C(rollout_json) format of the nginx role) and splits them by the
-    upstream that answered; probes the candidate's health; reads its memory from its metrics; and,
+    nginx's JSON access log (the format of the nginx role's sites) and splits them by the colour and
+    version that served each request, which nginx logs from the upstream that answered (not from
+    the app); probes the candidate's health; reads its memory from its metrics; and,
     when O(prometheus_url) is set, queries Prometheus for the candidate's error rate and p95.
   - Each interval becomes one sample, and the samples go through the rules of O(policy), evaluated
     like Prometheus alerts with a C(for) window (see the P(nextgen.rollout.rollback_decision#filter)
@@ -24,12 +25,12 @@ options:
     description: nginx JSON access log of the service.
     type: path
     required: true
-  candidate_upstream:
-    description: Address of the candidate as nginx logs it in C(upstream_addr), e.g. C(127.0.0.1:8002).
+  candidate:
+    description: The candidate as nginx logs what served a request, C(<colour>/<version>), e.g. C(green/1.1.0).
     type: str
     required: true
-  stable_upstream:
-    description: Address of the stable version as nginx logs it.
+  stable:
+    description: The stable version the same way, e.g. C(blue/1.0.0).
     type: str
     required: true
   since:
@@ -81,16 +82,14 @@ options:
     type: str
   prometheus_queries:
     description:
-      - PromQL per metric name, with C({version}) and C({window}) placeholders. The defaults read the
-        reference service's C(agent_requests_total) and C(agent_request_duration_seconds).
+      - PromQL per metric name (for example C(prom_error_rate), C(prom_p95_s)), with the placeholders
+        C({service}), C({colour}), C({version}) (the candidate's) and C({window}); write literal braces
+        of a label selector twice, C({{job="{service}"}}). Required with O(prometheus_url).
     type: dict
   prometheus_window:
     description: Range of the C(rate()) in the Prometheus queries (the C({window}) placeholder).
     type: str
     default: 30s
-  candidate_version:
-    description: Version label of the candidate in Prometheus.
-    type: str
   max_extensions:
     description: How many times a step that ends on V(hold) is extended by O(duration) before the module returns V(hold).
     type: int
@@ -130,8 +129,8 @@ EXAMPLES = r"""
 - name: Watch the 10 % step for 5 minutes
   nextgen.rollout.canary_analysis:
     access_log: /var/log/nginx/agent-loop.access.json
-    candidate_upstream: 127.0.0.1:8002
-    stable_upstream: 127.0.0.1:8001
+    candidate: green/1.1.0
+    stable: blue/1.0.0
     duration: 300
     interval: 10
     health_url: http://127.0.0.1:8002/health
@@ -198,8 +197,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             access_log=dict(type="path", required=True),
-            candidate_upstream=dict(type="str", required=True),
-            stable_upstream=dict(type="str", required=True),
+            candidate=dict(type="str", required=True),
+            stable=dict(type="str", required=True),
             since=dict(type="float"),
             duration=dict(type="float", required=True),
             interval=dict(type="float", default=10),
@@ -214,17 +213,19 @@ def main():
             prometheus_url=dict(type="str"),
             prometheus_queries=dict(type="dict"),
             prometheus_window=dict(type="str", default="30s"),
-            candidate_version=dict(type="str"),
             max_extensions=dict(type="int", default=0),
             service=dict(type="str"),
             state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
             holder=dict(type="str"),
             lease_ttl=dict(type="int", default=300),
         ),
-        required_by={"holder": ("service",)},
+        required_by={"holder": ("service",), "prometheus_url": ("prometheus_queries",)},
         supports_check_mode=True,
     )
     p = module.params
+    for side in ("candidate", "stable"):
+        if p[side].count("/") != 1:
+            module.fail_json(msg="%s must be <colour>/<version> as nginx logs it, got %r" % (side, p[side]))
     if p["interval"] <= 0 or p["duration"] <= 0:
         module.fail_json(msg="interval and duration must be above 0 s (got %s and %s)" % (p["interval"], p["duration"]))
     try:
@@ -241,7 +242,7 @@ def main():
 
     analysis = CanaryAnalysis(
         AccessLogReader(p["access_log"]),
-        {"candidate": p["candidate_upstream"], "stable": p["stable_upstream"]},
+        {"candidate": p["candidate"], "stable": p["stable"]},
         since=p["since"] if p["since"] is not None else time.time(),
         duration=p["duration"], interval=p["interval"], policy=p["policy"],
         latency_factor=p["latency_factor"], min_bucket_requests=p["min_bucket_requests"],
@@ -249,7 +250,8 @@ def main():
         metrics_url=p["metrics_url"], memory_limit_mb=p["memory_limit_mb"],
         prometheus_url=p["prometheus_url"], prometheus_queries=p["prometheus_queries"],
         prometheus_window=p["prometheus_window"],
-        candidate_version=p["candidate_version"], max_extensions=p["max_extensions"],
+        placeholders=dict(zip(("colour", "version"), p["candidate"].split("/")), service=p["service"] or ""),
+        max_extensions=p["max_extensions"],
         on_sample=renew_lease,
     )
     try:

@@ -34,6 +34,17 @@ options:
   expect_header:
     description: Response headers that must have exactly these values (names are case-insensitive).
     type: dict
+  headers:
+    description: Request headers to send, for example C(Host) to reach a named nginx server on 127.0.0.1.
+    type: dict
+  validate_certs:
+    description: Verify the TLS certificate of an C(https) URL.
+    type: bool
+    default: true
+  version_header:
+    description: Response header whose distinct values RV(versions) lists.
+    type: str
+    default: X-Served-By
   timeout:
     description: Seconds to wait for one answer.
     type: float
@@ -88,12 +99,15 @@ EXAMPLES = r"""
     interval: 1
     healthy_threshold: 2
 
-- name: Sample the service through nginx and require version 1.1.0
+- name: Sample the service through nginx and require that green 1.1.0 served every answer
   nextgen.rollout.http_probe:
-    url: http://127.0.0.1/
+    url: https://127.0.0.1/
+    headers:
+      Host: shop.example.com
+    validate_certs: false
     samples: 20
     expect_header:
-      X-App-Version: 1.1.0
+      X-Served-By: green/1.1.0
     max_p95_ms: 2000
 """
 
@@ -126,7 +140,7 @@ latency_ms:
   type: dict
   sample: {"count": 20, "min": 1.2, "max": 9.8, "mean": 2.1, "p50": 1.8, "p95": 4.0, "p99": 9.8}
 versions:
-  description: Distinct C(X-App-Version) headers seen.
+  description: Distinct values of the O(version_header) header seen.
   returned: when O(wait_timeout=0)
   type: list
   elements: str
@@ -144,10 +158,12 @@ last_status:
   type: int
 """
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
-    ProbeSpec, fetch, sample, wait_until_healthy)
+    ProbeSpec, fetch as fetch_url, sample, wait_until_healthy)
 
 
 def main():
@@ -157,6 +173,9 @@ def main():
             expect_status=dict(type="list", elements="int", default=[200]),
             body_regex=dict(type="str"),
             expect_header=dict(type="dict"),
+            headers=dict(type="dict"),
+            validate_certs=dict(type="bool", default=True),
+            version_header=dict(type="str", default="X-Served-By"),
             timeout=dict(type="float", default=5.0),
             samples=dict(type="int", default=1),
             interval=dict(type="float", default=0.0),
@@ -173,10 +192,12 @@ def main():
         if p[option] < 1:
             module.fail_json(msg="%s must be at least 1, got %d" % (option, p[option]))
     try:
-        spec = ProbeSpec(p["url"], p["expect_status"], p["body_regex"], p["expect_header"], p["timeout"])
+        spec = ProbeSpec(p["url"], p["expect_status"], p["body_regex"], p["expect_header"], p["timeout"],
+                         p["version_header"])
     except Exception as exc:
         module.fail_json(msg="body_regex %r is not a valid regular expression: %s" % (p["body_regex"], exc))
 
+    fetch = functools.partial(fetch_url, headers=p["headers"], validate_certs=p["validate_certs"])
     if p["wait_timeout"] > 0:
         result = wait_until_healthy(spec, fetch, p["wait_timeout"], p["interval"], p["healthy_threshold"])
         if result["healthy"]:

@@ -10,21 +10,46 @@ With ``key_header``, every request carries that header with a value of its own (
 client-2, ...), so that a canary split on it sees many different clients.
 
 Records, for every request, when it was sent, its status (None for a transport failure) and the
-version that answered, so that tests and benchmarks can count failures and see which version answered.
+version that answered (as nginx's X-Served-By header says, "<colour>/<version>"), so that tests and
+benchmarks can count failures and see which version answered.
+
+With ``host_header`` the requests carry that Host (a named nginx server); an https URL is served
+with TLS, checked against ``ca_file`` and ``host_header`` when given.
 """
 import http.client
+import ssl
 import threading
 import time
 import urllib.parse
 
 
+def served_version(resp):
+    """The version nginx says served a response (X-Served-By: <colour>/<version>)."""
+    served = resp.getheader("X-Served-By") or ""
+    return served.split("/", 1)[1] if "/" in served else None
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 with the certificate checked against the server name the client asks for."""
+
+    def __init__(self, host, port, timeout, context, server_name):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.server_name = server_name
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name or self.host)
+
+
 class Load(object):
     def __init__(self, url, rate_per_s=150, max_requests=100000, max_seconds=600, workers=8, timeout=5.0,
-                 key_header=None):
+                 key_header=None, host_header=None, ca_file=None):
         parsed = urllib.parse.urlparse(url)
         if parsed.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError("load goes to loopback only, not %r" % parsed.hostname)
-        self.host, self.port, self.path = parsed.hostname, parsed.port or 80, parsed.path or "/"
+        self.tls = parsed.scheme == "https"
+        self.host, self.port, self.path = parsed.hostname, parsed.port or (443 if self.tls else 80), parsed.path or "/"
+        self.host_header, self.ca_file = host_header, ca_file
         self.interval = workers / float(rate_per_s)
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.workers, self.timeout = workers, timeout
@@ -36,6 +61,12 @@ class Load(object):
         self._stop = threading.Event()
         self._threads = []
 
+    def connect(self):
+        if not self.tls:
+            return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        context = ssl.create_default_context(cafile=self.ca_file)
+        return _TLSConnection(self.host, self.port, self.timeout, context, self.host_header)
+
     def _worker(self, started):
         conn = None
         next_at = time.monotonic()
@@ -44,7 +75,7 @@ class Load(object):
                 if len(self.records) >= self.max_requests:
                     return
             sent = time.time()
-            headers = {}
+            headers = {"Host": self.host_header} if self.host_header else {}
             if self.key_header:
                 with self._lock:
                     self._sent += 1
@@ -54,11 +85,11 @@ class Load(object):
                 reused = conn is not None
                 try:
                     if conn is None:
-                        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                        conn = self.connect()
                     conn.request("GET", self.path, headers=headers)
                     resp = conn.getresponse()
                     resp.read()
-                    status, version, error = resp.status, resp.getheader("X-App-Version"), None
+                    status, version, error = resp.status, served_version(resp), None
                     if resp.getheader("Connection", "").lower() == "close":
                         conn.close()
                         conn = None
@@ -144,7 +175,7 @@ def versions_by_key(url, keys, header="X-Client-Id", workers=8, timeout=5.0):
                     resp = conn.getresponse()
                     resp.read()
                     with lock:
-                        answers[key] = resp.getheader("X-App-Version")
+                        answers[key] = served_version(resp)
                     break
                 except (OSError, http.client.HTTPException):
                     if conn is not None:

@@ -6,13 +6,15 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
     AccessLogReader, CanaryAnalysis, memory_pct, parse_line)
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import Response
 
-CANDIDATE, STABLE = "127.0.0.1:8002", "127.0.0.1:8001"
+CANDIDATE, STABLE = "green/1.1.0", "blue/1.0.0"
 T0 = 1800000000.0
 
 
-def line(moment, upstream, status=200, upstream_time="0.004"):
-    return json.dumps({"msec": "%.3f" % moment, "upstream_addr": upstream, "status": status,
-                       "upstream_response_time": upstream_time, "version": "x"}) + "\n"
+def line(moment, served, status=200, upstream_time="0.004"):
+    colour, version = served.split("/")
+    return json.dumps({"msec": "%.3f" % moment, "colour": colour, "version": version, "status": status,
+                       "upstream_addr": "127.0.0.1:%d" % (8002 if colour == "green" else 8001),
+                       "upstream_response_time": upstream_time, "app_version": ""}) + "\n"
 
 
 class SimulatedTraffic(object):
@@ -126,10 +128,10 @@ def test_reader_follows_appends_rotation_and_partial_lines(tmp_path):
     assert reader.read_new() == [(T0 + 2, STABLE, 503, 0.02)]
 
 
-def test_parse_line_takes_the_upstream_that_answered():
-    record = json.dumps({"msec": "1.5", "status": 200, "upstream_addr": "127.0.0.1:8001, 127.0.0.1:8002",
-                         "upstream_response_time": "0.001, -"})
-    assert parse_line(record) == (1.5, "127.0.0.1:8002", 200, None)
+def test_parse_line_takes_what_nginx_says_served_not_what_the_app_says():
+    record = json.dumps({"msec": "1.5", "status": 200, "upstream_addr": "127.0.0.1:8002", "colour": "green",
+                         "version": "1.1.0", "app_version": "9.9.9", "upstream_response_time": "0.001, -"})
+    assert parse_line(record) == (1.5, "green/1.1.0", 200, None)
 
 
 def test_memory_pct_reads_resident_memory():
@@ -149,21 +151,25 @@ def test_prometheus_figures_join_the_samples(tmp_path):
 
     verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
                              duration=10, interval=5, fetch=prometheus, prometheus_url="http://127.0.0.1:9090/",
-                             prometheus_window="1m", candidate_version="1.1.0",
+                             prometheus_window="1m",
+                             prometheus_queries={
+                                 "prom_error_rate": 'sum(rate(http_errors{{job="{service}",version="{version}"}}[{window}]))',
+                                 "prom_p95_s": 'histogram_quantile(0.95, rate(http_seconds{{colour="{colour}"}}[{window}]))'},
+                             placeholders={"service": "shop", "colour": "green", "version": "1.1.0"},
                              policy={"rules": {"prom": {"metric": "prom_error_rate", "op": ">", "threshold": 0.01}}},
                              clock=traffic, sleep=traffic.sleep).run()
     assert verdict["decision"] == "rollback" and verdict["reasons"][0].startswith("prom: prom_error_rate = 0.05")
     assert verdict["series"][0]["prom_error_rate"] == 0.05 and verdict["series"][0]["prom_p95_s"] is None
     query = urllib.parse.unquote_plus(asked[0])
-    assert query.startswith("http://127.0.0.1:9090/api/v1/query?query=sum(rate(agent_requests_total{")
-    assert 'version="1.1.0"' in query and "[1m]" in query
+    assert query == 'http://127.0.0.1:9090/api/v1/query?query=sum(rate(http_errors{job="shop",version="1.1.0"}[1m]))'
+    assert 'colour="green"' in urllib.parse.unquote_plus(asked[1])
 
 
 def test_an_unreachable_prometheus_is_reported_not_fatal(tmp_path):
     traffic = SimulatedTraffic(str(tmp_path / "access.json"))
     verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
                              duration=5, interval=5, fetch=lambda url, timeout: Response(None, error="refused"),
-                             prometheus_url="http://127.0.0.1:9", candidate_version="1.1.0",
+                             prometheus_url="http://127.0.0.1:9", prometheus_queries={"prom_error_rate": "up"},
                              clock=traffic, sleep=traffic.sleep).run()
     assert verdict["series"][0]["prom_error_rate"] is None
     assert "refused" in verdict["prometheus_errors"][0]

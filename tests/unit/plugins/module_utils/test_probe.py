@@ -46,14 +46,16 @@ def test_judge(response, spec_kwargs, problem):
 
 
 def test_sample_reports_failures_and_versions():
-    fetch = scripted_fetch([Response(200, headers={"X-App-Version": "1.0.0"}), Response(500),
-                            Response(200, headers={"X-App-Version": "1.1.0"})])
+    fetch = scripted_fetch([Response(200, headers={"X-Served-By": "blue/1.0.0", "X-App-Version": "9"}), Response(500),
+                            Response(200, headers={"X-Served-By": "green/1.1.0"})])
     result = sample(ProbeSpec("http://x/"), fetch, 3, clock=FakeClock(0.001).clock)
     assert result["healthy"] is False
     assert result["failures"] == 1
     assert result["problems"] == ["status 500, expected 200"]
-    assert result["versions"] == ["1.0.0", "1.1.0"]
+    assert result["versions"] == ["blue/1.0.0", "green/1.1.0"]
     assert result["latency_ms"]["count"] == 2
+    fetch = scripted_fetch([Response(200, headers={"X-App-Version": "1.0.0"})])
+    assert sample(ProbeSpec("http://x/", version_header="x-app-version"), fetch, 1)["versions"] == ["1.0.0"]
 
 
 def test_sample_transport_error_is_a_failure_not_a_crash():

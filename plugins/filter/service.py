@@ -1,0 +1,14 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._service import service_projects
+
+
+class FilterModule(object):
+    """The compose projects of a service's colours and accessories."""
+
+    def filters(self):
+        return {"service_projects": service_projects}

@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""The compose projects of a service: one per colour, and one for its accessories.
+
+The operator describes the service's container with compose keys (``rollout_compose``, or the
+service ``app`` of their own template). The collection owns what makes blue-green work and adds
+it to each colour: the image (repository and version), the loopback port of the colour, the
+labels the reconciliation reads, and a memory limit unless one is given. Named volumes get one
+name per service (``<service>_<volume>``), so both colours and the backups see the same data.
+
+Accessories (a database, a cache...) are services both colours share. They live in the project
+``<service>-accessories`` and on the network ``<service>_accessories``, which each colour joins,
+so a colour reaches an accessory by its name.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+# The service keys of the compose specification (https://github.com/compose-spec/compose-spec).
+COMPOSE_SERVICE_KEYS = frozenset("""
+annotations attach blkio_config build cap_add cap_drop cgroup cgroup_parent command configs
+container_name cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period cpu_rt_runtime cpu_shares
+cpus cpuset credential_spec depends_on deploy develop device_cgroup_rules devices dns dns_opt
+dns_search domainname entrypoint env_file environment expose extends external_links extra_hosts
+gpus group_add healthcheck hostname image init ipc isolation label_file labels links logging
+mac_address mem_limit mem_reservation mem_swappiness memswap_limit network_mode networks
+oom_kill_disable oom_score_adj pid pids_limit platform ports post_start pre_stop privileged
+profiles pull_policy read_only restart runtime scale secrets security_opt shm_size stdin_open
+stop_grace_period stop_signal storage_opt sysctls tmpfs tty ulimits user userns_mode uts volumes
+volumes_from working_dir""".split())
+# Keys of the app that the collection sets, and the variable to use instead.
+MANAGED_APP_KEYS = {
+    "image": "rollout_image_repository and target_version",
+    "ports": "rollout_ports and rollout_container_port",
+    "container_name": "nothing (each colour needs its own container)",
+    "build": "an image built beforehand",
+    "network_mode": "nothing (each colour publishes its own port)",
+}
+ACCESSORY_FORBIDDEN_KEYS = {"container_name": "nothing (compose names it)", "build": "an image built beforehand"}
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+APP = "app"
+LABEL_SERVICE, LABEL_COLOUR, LABEL_VERSION = "nextgen.rollout.service", "nextgen.rollout.colour", "nextgen.rollout.version"
+LABEL_ACCESSORY_OF = "nextgen.rollout.accessory-of"
+
+
+def volume_name(service, volume):
+    return "%s_%s" % (service, volume)
+
+
+def accessories_network(service):
+    return "%s_accessories" % service
+
+
+def named_volumes(definition):
+    """Names of the named volumes a compose service mounts (short and long syntax)."""
+    names = []
+    for entry in definition.get("volumes") or []:
+        if isinstance(entry, dict):
+            source = entry.get("source") if entry.get("type", "volume") == "volume" else None
+        else:
+            parts = str(entry).split(":")
+            source = parts[0] if len(parts) > 1 else None
+        if source and not source.startswith(("/", ".", "~", "$")) and source not in names:
+            names.append(source)
+    return names
+
+
+def _key_problems(variable, definition, forbidden):
+    problems = []
+    if not isinstance(definition, dict):
+        return ["%s must be a mapping of compose service keys, got %r" % (variable, definition)]
+    for key in sorted(definition):
+        if key.startswith("x-"):
+            continue
+        if key not in COMPOSE_SERVICE_KEYS:
+            problems.append("%s has %r, which is not a compose service key (see the compose specification, "
+                            "https://github.com/compose-spec/compose-spec/blob/main/spec.md)" % (variable, key))
+        elif key in forbidden:
+            problems.append("%s sets %r, which the collection manages: use %s" % (variable, key, forbidden[key]))
+    return problems
+
+
+def definition_problems(service, project, accessories, ports, container_port):
+    """Everything wrong with a service definition, each naming the variable and the value."""
+    problems = []
+    if not NAME.match(service or ""):
+        problems.append("rollout_service %r must be lower-case letters, digits, '_', '.' or '-'" % (service,))
+    services = (project or {}).get("services") if isinstance(project, dict) else None
+    if not isinstance(services, dict) or not isinstance(services.get(APP), dict):
+        problems.append("the service definition must have a compose service named %r (rollout_compose, or "
+                        "services.%s in rollout_compose_template), got %r" % (APP, APP, project))
+    else:
+        for name, definition in sorted(services.items()):
+            variable = "rollout_compose" if name == APP else "services.%s of rollout_compose_template" % name
+            problems.extend(_key_problems(variable, definition, MANAGED_APP_KEYS if name == APP else ACCESSORY_FORBIDDEN_KEYS))
+    if not isinstance(accessories, dict):
+        problems.append("rollout_accessories must map accessory names to compose services, got %r" % (accessories,))
+    else:
+        for name, definition in sorted(accessories.items()):
+            variable = "rollout_accessories.%s" % name
+            if not NAME.match(str(name)) or name == APP:
+                problems.append("%s: the name must be lower-case letters, digits, '_', '.' or '-', and not %r" % (variable, APP))
+            problems.extend(_key_problems(variable, definition, ACCESSORY_FORBIDDEN_KEYS))
+            if isinstance(definition, dict) and not definition.get("image"):
+                problems.append("%s has no image: give the image reference (repository:tag) of the accessory" % variable)
+    problems.extend(port_problems(ports, container_port))
+    return problems
+
+
+def as_port(value):
+    """A port given as text (from -e or a template) as an int; anything else unchanged."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+def port_problems(ports, container_port):
+    problems = []
+    if not isinstance(ports, dict) or set(ports) != {"blue", "green"}:
+        return ["rollout_ports must give a port for blue and one for green, got %r" % (ports,)]
+    for colour in ("blue", "green"):
+        value = ports[colour]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+            problems.append("rollout_ports.%s = %r is not a port (1-65535)" % (colour, value))
+    if ports["blue"] == ports["green"]:
+        problems.append("rollout_ports.blue and rollout_ports.green are both %r: each colour needs its own port" % ports["blue"])
+    if not isinstance(container_port, int) or not 1 <= container_port <= 65535:
+        problems.append("rollout_container_port = %r is not a port (1-65535)" % (container_port,))
+    return problems
+
+
+def _with_shared_volumes(service, project, definitions):
+    volumes = project.setdefault("volumes", None) or {}
+    for definition in definitions:
+        for name in named_volumes(definition):
+            if not isinstance(volumes.get(name), dict) or "name" not in volumes[name]:
+                volumes[name] = dict(volumes.get(name) or {}, name=volume_name(service, name))
+    if volumes:
+        project["volumes"] = volumes
+    else:
+        project.pop("volumes")
+    return project
+
+
+def colour_project(service, colour, version, image_repository, project, port, container_port,
+                   memory_limit=None, environment=None, env_file=None, with_accessories=False):
+    """The compose project of one colour, from the operator's ``project`` (which has a service ``app``)."""
+    result = copy.deepcopy(project)
+    app = result["services"][APP]
+    app["image"] = "%s:%s" % (image_repository, version)
+    app["ports"] = ["127.0.0.1:%d:%d" % (port, container_port)]
+    app.setdefault("restart", "unless-stopped")
+    app.setdefault("stop_grace_period", "30s")
+    if environment:
+        merged = dict(_as_mapping(app.get("environment")))
+        merged.update(environment)
+        app["environment"] = merged
+    if env_file:
+        app["env_file"] = list(app.get("env_file") or []) + [{"path": env_file, "required": False}]
+    limits = ((app.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    if memory_limit and not app.get("mem_limit") and not limits.get("memory"):
+        app["mem_limit"] = memory_limit
+    labels = dict(_as_mapping(app.get("labels")))
+    labels.update({LABEL_SERVICE: service, LABEL_COLOUR: colour, LABEL_VERSION: version})
+    app["labels"] = labels
+    if with_accessories:
+        networks = app.get("networks") or ["default"]
+        if isinstance(networks, list):
+            networks = dict((name, None) for name in networks)
+        networks.setdefault("default", None)
+        networks["accessories"] = None
+        app["networks"] = networks
+        result.setdefault("networks", {})
+        result["networks"] = dict(result["networks"] or {}, accessories={"name": accessories_network(service), "external": True})
+    return _with_shared_volumes(service, result, result["services"].values())
+
+
+def accessories_project(service, accessories):
+    """The compose project of the accessories, or None when there are none."""
+    if not accessories:
+        return None
+    services = {}
+    for name, definition in accessories.items():
+        accessory = copy.deepcopy(definition)
+        accessory.setdefault("restart", "unless-stopped")
+        labels = dict(_as_mapping(accessory.get("labels")))
+        labels[LABEL_ACCESSORY_OF] = service
+        accessory["labels"] = labels
+        services[name] = accessory
+    project = {"services": services, "networks": {"default": {"name": accessories_network(service)}}}
+    return _with_shared_volumes(service, project, services.values())
+
+
+def project_volumes(project):
+    """Docker names of the named volumes a project declares."""
+    return [v["name"] for v in ((project or {}).get("volumes") or {}).values()]
+
+
+def _as_mapping(value):
+    """Compose accepts environment and labels as a mapping or as a list of KEY=VALUE."""
+    if isinstance(value, dict):
+        return value
+    mapping = {}
+    for item in value or []:
+        key, _, val = str(item).partition("=")
+        mapping[key] = val
+    return mapping
+
+
+def service_projects(settings, version):
+    """What a release of ``version`` runs, from the release settings (see the service_projects filter).
+
+    Returns {problems, blue, green, accessories, volumes}; with problems, the projects are None."""
+    service, project = settings.get("service"), settings.get("project")
+    accessories = settings.get("accessories") or {}
+    ports, container_port = settings.get("ports"), as_port(settings.get("container_port"))
+    if isinstance(ports, dict):
+        ports = dict((colour, as_port(port)) for colour, port in ports.items())
+    problems = definition_problems(service, project, accessories, ports, container_port)
+    outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": []}
+    if problems:
+        return outcome
+    for colour in ("blue", "green"):
+        outcome[colour] = colour_project(
+            service, colour, version, settings["image_repository"], project, ports[colour], container_port,
+            memory_limit=settings.get("memory_limit"), environment=settings.get("environment"),
+            env_file="%s/%s.env" % (settings["service_dir"], colour) if settings.get("service_dir") else None,
+            with_accessories=bool(accessories))
+    outcome["accessories"] = accessories_project(service, accessories)
+    outcome["volumes"] = sorted(set(project_volumes(outcome["blue"]) + project_volumes(outcome["accessories"])))
+    return outcome

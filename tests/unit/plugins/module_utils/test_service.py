@@ -1,0 +1,76 @@
+import pytest
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
+    named_volumes, service_projects)
+
+
+def settings(**overrides):
+    base = {"service": "shop", "image_repository": "registry.example/shop", "ports": {"blue": 8101, "green": 8102},
+            "container_port": 8080, "memory_limit": "1g", "environment": {"MODE": "prod"}, "service_dir": "/opt/x/shop",
+            "project": {"services": {"app": {"command": ["serve"], "volumes": ["data:/var/lib/shop", "/etc/ssl:/ssl:ro"],
+                                             "environment": ["LOG=debug"], "healthcheck": {"test": ["CMD", "true"]}}}},
+            "accessories": {}}
+    base.update(overrides)
+    return base
+
+
+def test_a_colour_gets_the_managed_keys_over_the_operators_definition():
+    blue = service_projects(settings(), "2.4.1")["blue"]
+    app = blue["services"]["app"]
+    assert app["image"] == "registry.example/shop:2.4.1" and app["ports"] == ["127.0.0.1:8101:8080"]
+    assert app["command"] == ["serve"] and app["healthcheck"] == {"test": ["CMD", "true"]}
+    assert app["environment"] == {"LOG": "debug", "MODE": "prod"}
+    assert app["env_file"] == [{"path": "/opt/x/shop/blue.env", "required": False}]
+    assert app["mem_limit"] == "1g" and app["restart"] == "unless-stopped"
+    assert app["labels"] == {"nextgen.rollout.service": "shop", "nextgen.rollout.colour": "blue",
+                             "nextgen.rollout.version": "2.4.1"}
+    # the volume is shared by both colours: one docker name per service
+    assert blue["volumes"] == {"data": {"name": "shop_data"}}
+    green = service_projects(settings(), "2.4.1")["green"]
+    assert green["services"]["app"]["ports"] == ["127.0.0.1:8102:8080"] and green["volumes"] == blue["volumes"]
+
+
+def test_the_operators_memory_limit_wins():
+    project = {"services": {"app": {"deploy": {"resources": {"limits": {"memory": "256m"}}}}}}
+    assert "mem_limit" not in service_projects(settings(project=project), "1")["blue"]["services"]["app"]
+    project = {"services": {"app": {"mem_limit": "2g"}}}
+    assert service_projects(settings(project=project), "1")["blue"]["services"]["app"]["mem_limit"] == "2g"
+
+
+def test_accessories_have_their_project_network_and_volumes():
+    outcome = service_projects(settings(accessories={"redis": {"image": "redis:7", "volumes": ["cache:/data"]}}), "1")
+    accessories = outcome["accessories"]
+    assert accessories["services"]["redis"]["labels"] == {"nextgen.rollout.accessory-of": "shop"}
+    assert accessories["networks"] == {"default": {"name": "shop_accessories"}}
+    assert accessories["volumes"] == {"cache": {"name": "shop_cache"}}
+    app = outcome["blue"]["services"]["app"]
+    assert app["networks"] == {"default": None, "accessories": None}
+    assert outcome["blue"]["networks"] == {"accessories": {"name": "shop_accessories", "external": True}}
+    assert outcome["volumes"] == ["shop_cache", "shop_data"]
+
+
+@pytest.mark.parametrize("overrides, problem", [
+    ({"project": {"services": {"app": {"comand": ["x"]}}}}, "rollout_compose has 'comand', which is not a compose service key"),
+    ({"project": {"services": {"app": {"image": "x:1"}}}}, "rollout_compose sets 'image', which the collection manages"),
+    ({"project": {"services": {"app": {"ports": ["80:80"]}}}}, "use rollout_ports and rollout_container_port"),
+    ({"project": {"services": {"web": {}}}}, "must have a compose service named 'app'"),
+    ({"accessories": {"redis": {"volumes": []}}}, "rollout_accessories.redis has no image"),
+    ({"accessories": {"db": {"image": "pg", "restart_policy": "x"}}}, "rollout_accessories.db has 'restart_policy'"),
+    ({"ports": {"blue": 8101, "green": 8101}}, "rollout_ports.blue and rollout_ports.green are both 8101"),
+    ({"ports": {"blue": 70000, "green": 8101}}, "rollout_ports.blue = 70000 is not a port"),
+    ({"container_port": "http"}, "rollout_container_port = 'http' is not a port"),
+    ({"service": "Shop!"}, "rollout_service 'Shop!'"),
+])
+def test_a_bad_definition_names_the_variable_and_the_value(overrides, problem):
+    outcome = service_projects(settings(**overrides), "1")
+    assert outcome["blue"] is None and any(problem in p for p in outcome["problems"]), outcome["problems"]
+
+
+def test_ports_given_as_text_are_ports():
+    outcome = service_projects(settings(ports={"blue": "8101", "green": "8102"}, container_port="8080"), "1")
+    assert outcome["problems"] == [] and outcome["green"]["services"]["app"]["ports"] == ["127.0.0.1:8102:8080"]
+
+
+def test_named_volumes_skip_bind_mounts():
+    assert named_volumes({"volumes": ["a:/x", "./b:/y", "/c:/z", {"type": "volume", "source": "d", "target": "/w"},
+                                      {"type": "bind", "source": "/e", "target": "/v"}, "/anon"]}) == ["a", "d"]
