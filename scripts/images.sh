@@ -8,6 +8,8 @@ BASE_IMAGE=nextgen/base:bookworm
 HOST_ROOTFS_IMAGE=nextgen/host-rootfs:bookworm
 HOST_IMAGE=nextgen/host:bookworm
 APP_VERSIONS=(${APP_VERSIONS:-1.0.0 1.1.0 1.2.0})
+SERVICES_IMAGE=nextgen/services:bookworm
+EXAMPLE_VERSIONS=(1.0.0 1.1.0)
 BUILD_DIR="${TMPDIR:-/tmp}/nextgen-images"
 
 recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
@@ -58,8 +60,26 @@ build_app() {
     || die "docker build of $image failed" "run: docker build $ROOT/examples/agent-loop to see the error"
 }
 
+# Services that are not the reference one, FROM an image of Debian packages (lighttpd, redis):
+# examples/<name> is built as <name>:<version>, its version passed as the build argument <ARG>.
+build_example() {  # name version build-arg
+  local name="$1" version="$2" arg="$3" image="$1:$2" hash
+  hash="$(recipe_hash "$ROOT"/examples/"$name"/* <(image_recipe "$SERVICES_IMAGE") <(echo "$version"))"
+  if [ "$(image_recipe "$image")" = "$hash" ]; then say "image $image: up to date"; return; fi
+  say "image $image: building"
+  docker build -q --build-arg "SERVICES_IMAGE=$SERVICES_IMAGE" --build-arg "$arg=$version" \
+    --label "nextgen.rollout.recipe=$hash" -t "$image" "$ROOT/examples/$name" >/dev/null \
+    || die "docker build of $image failed" "run: docker build $ROOT/examples/$name to see the error"
+}
+
 docker_ready || die "the docker engine does not answer" "run make setup (it starts dockerd)"
 mkdir -p "$BUILD_DIR"
 debootstrap_image "$BASE_IMAGE" "$ROOT/images/base/packages.txt" "$(recipe_hash "$ROOT/images/base/packages.txt")"
 build_host
 for version in "${APP_VERSIONS[@]}"; do build_app "$version"; done
+debootstrap_image "$SERVICES_IMAGE" "$ROOT/images/services/packages.txt" "$(recipe_hash "$ROOT/images/services/packages.txt")"
+for version in "${EXAMPLE_VERSIONS[@]}"; do
+  build_example static-site "$version" SITE_VERSION
+  build_example counter "$version" COUNTER_VERSION
+done
+build_example redis 7.0 REDIS_VERSION

@@ -83,6 +83,7 @@ def start_host(name, index, args, images):
     docker("run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS,
            "-v", name + "-docker:/var/lib/docker",
            "-p", "127.0.0.1:%d:80" % port,
+           *[flag for base, inner in args.publish for flag in ("-p", "127.0.0.1:%d:%d" % (base + index, inner))],
            "--label", "%s=%s" % (LABEL, args.prefix),
            "--label", "nextgen.rollout.http_port=%d" % port,
            "--label", "nextgen.rollout.group=%s" % args.group,
@@ -128,6 +129,13 @@ def list_hosts(args):
         print("%-20s %-10s %s" % (row["Names"], row["State"], row["Ports"]))
 
 
+def published_port(text):
+    base, _, inner = text.partition(":")
+    if not (base.isdigit() and inner.isdigit()):
+        raise argparse.ArgumentTypeError("%r is not BASE:PORT, e.g. 19440:443" % text)
+    return int(base), int(inner)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +144,8 @@ def main(argv=None):
     p_up.add_argument("--group", default="agents_ia", help="inventory group of these hosts")
     p_up.add_argument("--base-port", type=int, default=18080, help="host i publishes nginx on base+i")
     p_up.add_argument("--image", action="append", help="image to load (default: every agent-loop tag)")
+    p_up.add_argument("--publish", action="append", default=[], type=published_port, metavar="BASE:PORT",
+                      help="also publish the host's PORT on 127.0.0.1:BASE+i (e.g. 19440:443)")
     p_up.add_argument("--network", help="docker network to join (it must exist); hosts reach each other by name")
     p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")
     for p in (p_up, p_down):

@@ -17,11 +17,14 @@ def simhosts(*args):
 
 
 @contextlib.contextmanager
-def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None):
+def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None, images=(), publish=()):
     """Fresh simulated hosts <prefix>-1..N (nginx on 127.0.0.1:base_port+i) and their inventory,
-    with ``first_version`` deployed blue-green when given; removed afterwards."""
+    with ``first_version`` deployed blue-green when given; removed afterwards. ``images`` are loaded
+    instead of the reference service's; ``publish`` adds "BASE:PORT" published ports."""
     simhosts("down", "--prefix", prefix)
-    simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port))
+    simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port),
+             *[flag for image in images for flag in ("--image", image)],
+             *[flag for pair in publish for flag in ("--publish", pair)])
     try:
         path = write_inventory(os.path.join(str(directory), "hosts.json"),
                                ["%s-%d" % (prefix, i) for i in range(1, count + 1)])
@@ -53,8 +56,8 @@ class Result(object):
         self.seconds = seconds
 
 
-def run_playbook(name, inventory, extra_vars=None, check=False):
-    cmd, env = playbook_command(name, inventory, extra_vars)
+def run_playbook(name, inventory, extra_vars=None, check=False, var_files=()):
+    cmd, env = playbook_command(name, inventory, extra_vars, var_files)
     if check:
         cmd += ["--check", "--diff"]
     started = time.monotonic()
@@ -77,9 +80,13 @@ def ledger(host, service="agent-loop"):
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
-def playbook_command(name, inventory, extra_vars=None):
+def playbook_command(name, inventory, extra_vars=None, var_files=()):
+    """The command line of playbooks/<name> (or of the playbook at an absolute path), with the
+    variable files given as -e @file, as an operator would, then ``extra_vars``."""
     cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), os.path.join(ROOT, "playbooks", name),
            "-i", inventory]
+    for path in var_files:
+        cmd += ["-e", "@" + os.path.join(ROOT, path)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",

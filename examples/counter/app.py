@@ -1,0 +1,41 @@
+"""Counter service: GET /hit/<name> adds one to <name> in redis and returns the count, GET
+/count/<name> reads it, GET /healthz answers 200 when redis answers. Listens on $PORT (9000)."""
+import json
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import redis
+
+VERSION = os.environ.get("COUNTER_VERSION", "0.0.0-dev")
+STORE = redis.Redis(host=os.environ.get("REDIS_HOST", "redis"), port=6379, socket_timeout=2)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def answer(self, status, doc):
+        body = (json.dumps(doc) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        try:
+            if self.path == "/healthz":
+                STORE.ping()
+                return self.answer(200, {"status": "ok", "version": VERSION})
+            if self.path.startswith("/hit/"):
+                return self.answer(200, {"count": STORE.incr("count:" + self.path[5:]), "version": VERSION})
+            if self.path.startswith("/count/"):
+                return self.answer(200, {"count": int(STORE.get("count:" + self.path[7:]) or 0), "version": VERSION})
+            return self.answer(200, {"service": "counter", "version": VERSION})
+        except redis.RedisError as exc:
+            return self.answer(503, {"error": str(exc)})
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "9000"))), Handler).serve_forever()

@@ -1,0 +1,192 @@
+"""Services we did not write, side by side on one host, with only the documented variables
+(examples/*/rollout.yml): a static site on Debian's lighttpd (no version header of its own, its
+own port and health path, served over TLS) and a counter whose data lives in a redis accessory.
+Deploy, canary and rollback under load on both at once with 0 failed requests; the accessory's
+data survives deploy, rollback and a restore; bad definitions are refused before any change;
+the seed 001 layout (three agents on one host) deploys from its example files."""
+import json
+import os
+import ssl
+import urllib.request
+
+import pytest
+import yaml
+
+from support.load import Load
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+
+PREFIX = "nr-e2e-own"
+HOST = PREFIX + "-1"
+BASE_PORT, TLS_BASE_PORT = 19300, 19340
+HTTP, HTTPS = "http://127.0.0.1:%d" % (BASE_PORT + 1), "https://127.0.0.1:%d" % (TLS_BASE_PORT + 1)
+STATIC, COUNTER = "examples/static-site/rollout.yml", "examples/counter/rollout.yml"
+SEED_001 = ["examples/seed-001/agent-maintenance-%s.yml" % n for n in ("01", "02", "03")]
+IMAGES = ["static-site:1.0.0", "static-site:1.1.0", "counter:1.0.0", "counter:1.1.0", "redis:7.0",
+          "agent-loop:1.0.0", "agent-loop:1.1.0"]
+FILES = os.path.join(os.path.dirname(__file__), "files")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(FILES)))
+with open(os.path.join(ROOT, COUNTER)) as handle:
+    COUNTER_ACCESSORIES = yaml.safe_load(handle)["rollout_accessories"]
+# Seconds, not minutes: short warm window, short canary steps, no drain pause.
+FAST = {"blue_green_smoke_samples": 5, "blue_green_drain_seconds": 0}
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("own")
+    with simulated_hosts(PREFIX, 1, BASE_PORT, directory, images=IMAGES,
+                         publish=["%d:443" % TLS_BASE_PORT]) as inventory:
+        os.environ["TLS_WORK_DIR"] = str(directory)
+        must(run_playbook(os.path.join(FILES, "tls-cert.yml"), inventory, {"tls_name": "static.local"}))
+        ca_file = str(directory / "static.local.crt")
+        must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.0.0"), var_files=[STATIC]))
+        must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.0.0"), var_files=[COUNTER]))
+        yield {"inventory": inventory, "ca_file": ca_file, "redis_started": redis_started()}
+
+
+def get(url, host_header, ca_file=None):
+    """(status, headers, body) of one GET through nginx on 127.0.0.1, redirects not followed."""
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    if context:
+        context.check_hostname = False  # 127.0.0.1 is not the certificate's name; the CA check stays
+    request = urllib.request.Request(url, headers={"Host": host_header})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(request, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def sh(*cmd):
+    """Output of a command on the simulated host."""
+    return host_exec(HOST, *cmd).stdout.strip()
+
+
+def redis_started():
+    return sh("docker", "inspect", "-f", "{{.RestartCount}} {{.State.StartedAt}}", "counter-accessories-redis-1")
+
+
+def count(name):
+    return json.loads(get("%s/count/%s" % (HTTP, name), "counter.local")[2])["count"]
+
+
+def loads(ca_file):
+    """Load on both services at once: the static site over TLS, the counter writing to redis."""
+    return [Load(HTTPS + "/", rate_per_s=40, max_seconds=240, host_header="static.local", ca_file=ca_file).start(),
+            Load(HTTP + "/hit/load", rate_per_s=40, max_seconds=240, host_header="counter.local").start()]
+
+
+def stop(running):
+    summaries = [load.stop() for load in running]
+    print("load summaries: %s" % summaries)
+    return summaries
+
+
+def test_nginx_says_which_colour_and_version_served_each_service(host):
+    status, headers, body = get(HTTPS + "/", "static.local", host["ca_file"])
+    assert status == 200 and "static site 1.0.0" in body and headers["X-Served-By"] == "blue/1.0.0"
+    assert "X-App-Version" not in headers  # lighttpd says nothing of a version: nginx does
+    status, headers, _ = get(HTTP + "/", "static.local")
+    assert status == 301 and headers["Location"] == "https://static.local/"
+    status, headers, body = get(HTTP + "/", "counter.local")
+    assert status == 200 and headers["X-Served-By"] == "blue/1.0.0" and json.loads(body)["service"] == "counter"
+    record = json.loads(sh("tail", "-n", "1", "/var/log/nginx/counter.access.json"))
+    assert (record["colour"], record["version"], record["service"]) == ("blue", "1.0.0", "counter")
+    ports = dict((s, json.loads(sh("cat", "/var/lib/nextgen-rollout/%s/claims.json" % s))["ports"])
+                 for s in ("static-site", "counter"))
+    assert len(set(ports["static-site"].values()) | set(ports["counter"].values())) == 4, ports
+    limits = sh("docker", "inspect", "-f", "{{.HostConfig.Memory}}", "static-site-blue-app-1")
+    assert int(limits) == 128 * 1024 * 1024
+
+
+def test_deploy_canary_and_rollback_under_load_on_both_services_fail_no_request(host):
+    inventory = host["inventory"]
+    for _ in range(5):
+        get(HTTP + "/hit/keep", "counter.local")
+    assert count("keep") == 5
+    running = loads(host["ca_file"])
+    try:
+        must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.1.0"), var_files=[STATIC]))
+        canary = dict(FAST, target_version="1.1.0", rollout_strategy="canary", canary_interval=2, canary_max_extensions=1,
+                      canary_steps=[{"share": 50, "pause": 6}, {"share": 100, "pause": 0}], canary_hash_key="$request_id",
+                      canary_policy={"min_requests": 10, "rules": {"error_rate": {"for": "4s"}}})
+        must(run_playbook("blue-green-deploy.yml", inventory, canary, var_files=[COUNTER]))
+        must(run_playbook("rollback.yml", inventory, dict(FAST, target_version="1.0.0"), var_files=[COUNTER]))
+    finally:
+        summaries = stop(running)
+    assert [s["failed"] for s in summaries] == [0, 0], summaries
+    assert all(s["requests"] > 100 for s in summaries), summaries
+    assert summaries[0]["versions"] == ["1.0.0", "1.1.0"] and summaries[1]["versions"] == ["1.0.0", "1.1.0"]
+    steps = [e for e in ledger(HOST, "counter")["history"] if e["action"] == "canary-step"]
+    assert [(s["share"], s["result"], s["version"]) for s in steps] == [(50, "promote", "1.1.0"), (100, "promote", "1.1.0")]
+    assert get(HTTPS + "/", "static.local", host["ca_file"])[1]["X-Served-By"].endswith("/1.1.0")
+    assert get(HTTP + "/", "counter.local")[1]["X-Served-By"].endswith("/1.0.0")
+    # The accessory was never restarted, and its data is all there.
+    assert count("keep") == 5 and count("load") >= summaries[1]["requests"]
+    assert redis_started() == host["redis_started"]
+
+
+def test_a_restore_puts_the_accessory_data_back(host):
+    backup_keep = count("keep")
+    for _ in range(3):
+        get(HTTP + "/hit/keep", "counter.local")
+    assert count("keep") == backup_keep + 3
+    must(run_playbook("restore.yml", host["inventory"], FAST, var_files=[COUNTER]))
+    assert count("keep") == backup_keep
+    assert get(HTTP + "/healthz", "counter.local")[0] == 200
+
+
+@pytest.mark.parametrize("case, extra, message", [
+    ("a port another service claims", {"rollout_service": "clash", "rollout_server_name": "clash.local",
+                                       "rollout_ports": "counter-blue"},
+     "rollout_ports.blue = {port} is already taken by the blue colour of service counter"),
+    ("an unknown compose key", {"rollout_compose": {"comand": ["serve"]}},
+     "rollout_compose has 'comand', which is not a compose service key"),
+    ("a TLS key that does not exist", {"rollout_tls_certificate": "/etc/nginx/tls/static.local.crt",
+                                       "rollout_tls_key": "/etc/nginx/tls/missing.key"},
+     "rollout_tls_key = /etc/nginx/tls/missing.key does not exist"),
+    ("two services on one server name", {"rollout_service": "twin"},
+     "nginx already serves service counter on port 80 with server_name 'counter.local'"),
+    ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
+        "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
+        "rollout_accessory_timeout": 5},
+     "did not all become healthy within 5 s"),
+])
+def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, message):
+    claims = json.loads(sh("cat", "/var/lib/nextgen-rollout/counter/claims.json"))
+    if extra.get("rollout_ports") == "counter-blue":
+        extra = dict(extra, rollout_ports={"blue": claims["ports"]["blue"], "green": 8999})
+    before = {"ledger": ledger(HOST, "counter")["live"], "site": sh("cat", "/etc/nginx/conf.d/counter.conf"),
+              "containers": sh("docker", "ps", "--format", "{{.Names}} {{.Image}}")}
+    result = run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.1.0", **extra),
+                          var_files=[COUNTER])
+    assert result.rc != 0, case
+    assert message.format(port=claims["ports"]["blue"]) in " ".join(result.output.split()), result.output[-2500:]
+    assert "Nothing was changed" in result.output or "no traffic moved" in result.output
+    assert ledger(HOST, "counter")["live"] == before["ledger"]
+    assert sh("cat", "/etc/nginx/conf.d/counter.conf") == before["site"]
+    containers = sh("docker", "ps", "--format", "{{.Names}} {{.Image}}")
+    assert sorted(c for c in containers.splitlines() if "queue" not in c) == sorted(before["containers"].splitlines())
+    assert get(HTTP + "/", "counter.local")[0] == 200
+
+
+def test_the_seed_001_layout_deploys_from_its_example_files(host):
+    for path in SEED_001:
+        must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0"), var_files=[path]))
+    site_01 = sh("cat", "/etc/nginx/conf.d/agent-maintenance-01.conf")
+    must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.1.0"), var_files=[SEED_001[1]]))
+    for number, version in (("01", "1.0.0"), ("02", "1.1.0"), ("03", "1.0.0")):
+        status, headers, body = get(HTTP + "/", "agent-%s.local" % number)
+        assert status == 200 and headers["X-Served-By"].endswith("/" + version), (number, headers)
+        assert headers["X-App-Version"] == version
+    assert sh("cat", "/etc/nginx/conf.d/agent-maintenance-01.conf") == site_01
+    # The other services were not touched either.
+    assert get(HTTP + "/", "counter.local")[0] == 200 and get(HTTPS + "/", "static.local", host["ca_file"])[0] == 200
+    memory = sh("docker", "inspect", "-f", "{{.HostConfig.Memory}}", "agent-maintenance-02-green-app-1")
+    assert int(memory) == 1024 ** 3
