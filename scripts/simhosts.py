@@ -130,7 +130,7 @@ def list_hosts(args):
 
 
 def published_port(text):
-    base, _, inner = text.partition(":")
+    base, _sep, inner = text.partition(":")
     if not (base.isdigit() and inner.isdigit()):
         raise argparse.ArgumentTypeError("%r is not BASE:PORT, e.g. 19440:443" % text)
     return int(base), int(inner)

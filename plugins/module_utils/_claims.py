@@ -55,9 +55,9 @@ def decide(service, declared_ports, sites, claims, port_range=(8001, 8999)):
     for name, claim in others.items():
         for colour, port in (claim.get("ports") or {}).items():
             taken[int(port)] = "the %s colour of service %s" % (colour, name)
-        for port, _ in claim.get("sites") or []:
+        for port, _name in claim.get("sites") or []:
             taken.setdefault(int(port), "nginx (service %s)" % name)
-    own_sites = set(int(port) for port, _ in sites)
+    own_sites = set(int(site[0]) for site in sites)
     problems = []
     if declared_ports:
         ports = dict(declared_ports)

@@ -207,7 +207,7 @@ def _as_mapping(value):
         return value
     mapping = {}
     for item in value or []:
-        key, _, val = str(item).partition("=")
+        key, _sep, val = str(item).partition("=")
         mapping[key] = val
     return mapping
 

@@ -92,7 +92,7 @@ def test_nginx_says_which_colour_and_version_served_each_service(host):
     status, headers, body = get(HTTPS + "/", "static.local", host["ca_file"])
     assert status == 200 and "static site 1.0.0" in body and headers["X-Served-By"] == "blue/1.0.0"
     assert "X-App-Version" not in headers  # lighttpd says nothing of a version: nginx does
-    status, headers, _ = get(HTTP + "/", "static.local")
+    status, headers, _body = get(HTTP + "/", "static.local")
     assert status == 301 and headers["Location"] == "https://static.local/"
     status, headers, body = get(HTTP + "/", "counter.local")
     assert status == 200 and headers["X-Served-By"] == "blue/1.0.0" and json.loads(body)["service"] == "counter"
@@ -107,7 +107,7 @@ def test_nginx_says_which_colour_and_version_served_each_service(host):
 
 def test_deploy_canary_and_rollback_under_load_on_both_services_fail_no_request(host):
     inventory = host["inventory"]
-    for _ in range(5):
+    for _hit in range(5):
         get(HTTP + "/hit/keep", "counter.local")
     assert count("keep") == 5
     running = loads(host["ca_file"])
@@ -134,7 +134,7 @@ def test_deploy_canary_and_rollback_under_load_on_both_services_fail_no_request(
 
 def test_a_restore_puts_the_accessory_data_back(host):
     backup_keep = count("keep")
-    for _ in range(3):
+    for _hit in range(3):
         get(HTTP + "/hit/keep", "counter.local")
     assert count("keep") == backup_keep + 3
     must(run_playbook("restore.yml", host["inventory"], FAST, var_files=[COUNTER]))
