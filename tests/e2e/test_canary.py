@@ -38,10 +38,10 @@ def live_version():
     return ledger(HOST)["live"]["version"]
 
 
-def canary_under_load(inventory, extra):
+def canary_under_load(inventory, extra, var_files=()):
     load = Load(URL, rate_per_s=RATE, max_requests=30000, max_seconds=180, key_header="X-Client-Id").start()
     try:
-        result = run_playbook("blue-green-deploy.yml", inventory, extra)
+        result = run_playbook("blue-green-deploy.yml", inventory, extra, var_files=var_files)
     finally:
         load.stop()
     return result, load
@@ -101,9 +101,10 @@ def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventor
     prometheus = start_prometheus(HOST)
     policy = fast_profile()["canary_policy"]
     policy["rules"]["prom_errors"] = {"metric": "prom_error_rate", "op": ">", "threshold": 0.01, "for": "4s"}
+    # The reference service's example file names its Prometheus metrics and its own version header.
     result, load = canary_under_load(inventory, fast_profile(
         target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy,
-        canary_prometheus_url=prometheus, canary_prometheus_window="10s"))
+        canary_prometheus_url=prometheus, canary_prometheus_window="10s"), var_files=["examples/reference/rollout.yml"])
     assert result.rc != 0 and "the analysis at 10 % says rollback" in result.output, result.output[-3000:]
     step, end = history("canary-step")[-1], history("canary")[-1]
     assert step["share"] == 10 and step["result"] == "rollback" and step["version"] == target

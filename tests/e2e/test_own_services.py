@@ -176,6 +176,16 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
     assert get(HTTP + "/", "counter.local")[0] == 200
 
 
+def test_an_app_version_header_that_disagrees_stops_the_deploy(host):
+    # lighttpd's Server header is not a version: asked to check it, the smoke check refuses the colour.
+    live = ledger(HOST, "static-site")["live"]
+    result = run_playbook("blue-green-deploy.yml", host["inventory"],
+                          dict(FAST, target_version="1.0.0", rollout_app_version_header="Server"), var_files=[STATIC])
+    assert result.rc != 0 and "header server is 'lighttpd/" in result.output and "expected '1.0.0'" in result.output
+    assert ledger(HOST, "static-site")["live"] == live
+    assert get(HTTPS + "/", "static.local", host["ca_file"])[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
+
+
 def test_the_seed_001_layout_deploys_from_its_example_files(host):
     for path in SEED_001:
         must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0"), var_files=[path]))

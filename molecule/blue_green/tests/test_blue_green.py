@@ -8,7 +8,7 @@ def ledger(host):
 
 def test_nginx_serves_the_new_version(host):
     headers = host.check_output("curl -fsS -D- -o /dev/null http://127.0.0.1/")
-    assert "X-App-Version: 1.1.0" in headers
+    assert "X-Served-By: green/1.1.0" in headers and "X-App-Version: 1.1.0" in headers
 
 
 def test_both_colours_run_the_expected_versions(host):
@@ -52,4 +52,4 @@ def test_old_colour_retirement_is_scheduled_and_survives_a_reboot(host):
 def test_json_access_log_records_version_and_upstream(host):
     host.check_output("curl -fsS http://127.0.0.1/ -o /dev/null")
     last = json.loads(host.check_output("tail -n 1 /var/log/nginx/agent-loop.access.json"))
-    assert last["version"] == "1.1.0" and last["upstream_addr"] == "127.0.0.1:8002" and last["status"] == 200
+    assert (last["colour"], last["version"], last["upstream_addr"], last["status"]) == ("green", "1.1.0", "127.0.0.1:8002", 200)
