@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import string
 import time
 
 from ansible.module_utils.six.moves.urllib.parse import urlencode
@@ -156,7 +157,7 @@ class CanaryAnalysis(object):
         self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
         self.prometheus_queries = prometheus_queries or {}
         self.prometheus_window = prometheus_window
-        # Values of the {service}, {colour}, {version} placeholders of the queries; {window} is added.
+        # Values of the $service, $colour, $version placeholders of the queries; $window is added.
         self.placeholders = dict(placeholders or {}, window=prometheus_window)
         self.max_extensions = int(max_extensions)
         self.clock, self.sleep = clock, sleep
@@ -192,7 +193,7 @@ class CanaryAnalysis(object):
                 extras["memory_pct"] = memory_pct(response.body.decode("utf-8", "replace"), self.memory_limit_mb)
         if self.prometheus_url:
             for metric, template in sorted(self.prometheus_queries.items()):
-                extras[metric] = self.query_prometheus(template.format(**self.placeholders))
+                extras[metric] = self.query_prometheus(string.Template(template).safe_substitute(self.placeholders))
 
     def query_prometheus(self, query):
         response = self.fetch("%s/api/v1/query?%s" % (self.prometheus_url, urlencode({"query": query})), 5.0)

@@ -83,11 +83,12 @@ options:
   prometheus_queries:
     description:
       - PromQL per metric name (for example C(prom_error_rate), C(prom_p95_s)), with the placeholders
-        C({service}), C({colour}), C({version}) (the candidate's) and C({window}); write literal braces
-        of a label selector twice, C({{job="{service}"}}). Required with O(prometheus_url).
+        C($service), C($colour), C($version) (the candidate's) and C($window) (Python's string.Template,
+        so a label selector's braces stay as they are), e.g. C(sum(rate(http_requests_total{job="$service"}[$window]\))).
+        Required with O(prometheus_url).
     type: dict
   prometheus_window:
-    description: Range of the C(rate()) in the Prometheus queries (the C({window}) placeholder).
+    description: Range of the C(rate()) in the Prometheus queries (the C($window) placeholder).
     type: str
     default: 30s
   max_extensions:

@@ -153,8 +153,8 @@ def test_prometheus_figures_join_the_samples(tmp_path):
                              duration=10, interval=5, fetch=prometheus, prometheus_url="http://127.0.0.1:9090/",
                              prometheus_window="1m",
                              prometheus_queries={
-                                 "prom_error_rate": 'sum(rate(http_errors{{job="{service}",version="{version}"}}[{window}]))',
-                                 "prom_p95_s": 'histogram_quantile(0.95, rate(http_seconds{{colour="{colour}"}}[{window}]))'},
+                                 "prom_error_rate": 'sum(rate(http_errors{job="$service",version="$version"}[$window]))',
+                                 "prom_p95_s": 'histogram_quantile(0.95, rate(http_seconds{colour="${colour}"}[$window]))'},
                              placeholders={"service": "shop", "colour": "green", "version": "1.1.0"},
                              policy={"rules": {"prom": {"metric": "prom_error_rate", "op": ">", "threshold": 0.01}}},
                              clock=traffic, sleep=traffic.sleep).run()
