@@ -72,6 +72,17 @@ build_example() {  # name version build-arg
     || die "docker build of $image failed" "run: docker build $ROOT/examples/$name to see the error"
 }
 
+REGISTRY_IMAGE=nextgen/registry:2.8
+build_registry() {
+  local hash
+  hash="$(recipe_hash "$ROOT/images/registry/Dockerfile" <(image_recipe "$SERVICES_IMAGE"))"
+  if [ "$(image_recipe "$REGISTRY_IMAGE")" = "$hash" ]; then say "image $REGISTRY_IMAGE: up to date"; return; fi
+  say "image $REGISTRY_IMAGE: building"
+  docker build -q --build-arg "SERVICES_IMAGE=$SERVICES_IMAGE" --label "nextgen.rollout.recipe=$hash" \
+    -t "$REGISTRY_IMAGE" "$ROOT/images/registry" >/dev/null \
+    || die "docker build of $REGISTRY_IMAGE failed" "run: docker build $ROOT/images/registry to see the error"
+}
+
 docker_ready || die "the docker engine does not answer" "run make setup (it starts dockerd)"
 mkdir -p "$BUILD_DIR"
 debootstrap_image "$BASE_IMAGE" "$ROOT/images/base/packages.txt" "$(recipe_hash "$ROOT/images/base/packages.txt")"
@@ -83,3 +94,4 @@ for version in "${EXAMPLE_VERSIONS[@]}"; do
   build_example counter "$version" COUNTER_VERSION
 done
 build_example redis 7.0 REDIS_VERSION
+build_registry

@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(docker.io debootstrap nginx-light prometheus rsyslog rsyslog-relp rsyslog-gnutls logrotate)
+APT_PACKAGES=(docker.io debootstrap nginx-light prometheus rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client)
+SSH_KEY="$ROOT/build/ssh/id_ed25519"
 
 step_apt() {
   local missing=()
@@ -72,7 +73,17 @@ step_ansible_test_bootstrap() {
   say "ansible-test: offline pip bootstrap for pip $version"
 }
 
+# The key the controller reaches the simulated hosts with over SSH (simhosts.py authorises it).
+step_ssh_key() {
+  if [ -f "$SSH_KEY" ]; then say "ssh key: $SSH_KEY"; return; fi
+  mkdir -p "$(dirname "$SSH_KEY")" && chmod 700 "$(dirname "$SSH_KEY")"
+  ssh-keygen -q -t ed25519 -N '' -C nextgen-rollout-simhosts -f "$SSH_KEY" \
+    || die "ssh-keygen failed" "check that openssh-client is installed"
+  say "ssh key: made $SSH_KEY"
+}
+
 step_apt
+step_ssh_key
 step_venv
 step_ansible_test_bootstrap
 step_docker

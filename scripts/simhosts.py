@@ -4,20 +4,23 @@
     scripts/simhosts.py down [--prefix P]
     scripts/simhosts.py list
 
-Each host publishes its HTTP entry port (nginx, port 80 inside) on 127.0.0.1 only, gets the
+Each host publishes its HTTP entry port (nginx, port 80 inside) on 127.0.0.1 only, and its sshd
+on a free 127.0.0.1 port (root logs in with build/ssh/id_ed25519, which make setup made), gets the
 reference service images loaded into its own engine, and carries labels that the dynamic
-inventory (inventories/local/docker_containers.yml) reads. `down` removes the containers and
+inventories read (inventories/local reaches the hosts with docker exec, inventories/local-ssh over SSH). `down` removes the containers and
 their docker volumes: nothing is left behind.
 """
 
 import argparse
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 import time
 
 HOST_IMAGE = "nextgen/host:bookworm"
+SSH_KEY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "ssh", "id_ed25519")
 LABEL = "nextgen.rollout.simhost"
 RUN_FLAGS = [
     # --privileged fails on these VMs (no CAP_SYS_RESOURCE): grant everything else instead.
@@ -72,6 +75,24 @@ def load_images(name, images):
         raise SimhostError("loading %s into %s failed: %s" % (" ".join(images), name, load.stderr.strip()))
 
 
+def authorise_ssh_key(name):
+    """Let the controller's key (make setup made it) log in as root over SSH."""
+    if not os.path.exists(SSH_KEY + ".pub"):
+        raise SimhostError("%s.pub is missing; run `make setup` first" % SSH_KEY)
+    with open(SSH_KEY + ".pub") as handle:
+        key = handle.read()
+    done = subprocess.run(["docker", "exec", "-i", name, "sh", "-c",
+                           "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"],
+                          input=key, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SimhostError("authorising the ssh key on %s failed: %s" % (name, done.stderr.strip()))
+
+
+def ssh_port(name):
+    """The 127.0.0.1 port that leads to the host's sshd."""
+    return int(docker("port", name, "22/tcp").split(":")[-1])
+
+
 def local_app_images():
     out = docker("images", "agent-loop", "--format", "{{.Repository}}:{{.Tag}}")
     return sorted(line for line in out.splitlines() if not line.endswith(":<none>"))
@@ -83,6 +104,7 @@ def start_host(name, index, args, images):
     docker("run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS,
            "-v", name + "-docker:/var/lib/docker",
            "-p", "127.0.0.1:%d:80" % port,
+           "-p", "127.0.0.1::22",
            *[flag for base, inner in args.publish for flag in ("-p", "127.0.0.1:%d:%d" % (base + index, inner))],
            "--label", "%s=%s" % (LABEL, args.prefix),
            "--label", "nextgen.rollout.http_port=%d" % port,
@@ -90,8 +112,9 @@ def start_host(name, index, args, images):
            *(["--network", args.network] if args.network else []),
            HOST_IMAGE)
     wait_until_ready(name)
+    authorise_ssh_key(name)
     load_images(name, images)
-    return {"name": name, "http_port": port, "group": args.group}
+    return {"name": name, "http_port": port, "group": args.group, "ssh_port": ssh_port(name)}
 
 
 def up(args):
@@ -103,11 +126,11 @@ def up(args):
     present = existing(args.prefix)
     names = ["%s-%d" % (args.prefix, i) for i in range(1, args.count + 1)]
     todo = [(i, n) for i, n in enumerate(names, 1) if n not in present]
-    images = args.image or local_app_images()
+    images = [] if args.no_images else (args.image or local_app_images())
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         started = list(pool.map(lambda item: start_host(item[1], item[0], args, images), todo))
     for host in started:
-        print("started %(name)s (group %(group)s), nginx on 127.0.0.1:%(http_port)d" % host)
+        print("started %(name)s (group %(group)s), nginx on 127.0.0.1:%(http_port)d, ssh on 127.0.0.1:%(ssh_port)d" % host)
     if len(todo) < len(names):
         print("already running: %s" % ", ".join(n for n in names if n in present))
 
@@ -146,6 +169,7 @@ def main(argv=None):
     p_up.add_argument("--image", action="append", help="image to load (default: every agent-loop tag)")
     p_up.add_argument("--publish", action="append", default=[], type=published_port, metavar="BASE:PORT",
                       help="also publish the host's PORT on 127.0.0.1:BASE+i (e.g. 19440:443)")
+    p_up.add_argument("--no-images", action="store_true", help="load no image (the hosts pull from a registry)")
     p_up.add_argument("--network", help="docker network to join (it must exist); hosts reach each other by name")
     p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")
     for p in (p_up, p_down):

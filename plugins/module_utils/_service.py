@@ -147,12 +147,13 @@ def _with_shared_volumes(service, project, definitions):
     return project
 
 
-def colour_project(service, colour, version, image_repository, project, port, container_port,
+def colour_project(service, colour, version, image, project, port, container_port,
                    memory_limit=None, environment=None, env_file=None, with_accessories=False):
-    """The compose project of one colour, from the operator's ``project`` (which has a service ``app``)."""
+    """The compose project of one colour running ``image`` (repository:tag or repository@digest),
+    from the operator's ``project`` (which has a service ``app``)."""
     result = copy.deepcopy(project)
     app = result["services"][APP]
-    app["image"] = "%s:%s" % (image_repository, version)
+    app["image"] = image
     app["ports"] = ["127.0.0.1:%d:%d" % (port, container_port)]
     app.setdefault("restart", "unless-stopped")
     app.setdefault("stop_grace_period", "30s")
@@ -227,7 +228,8 @@ def service_projects(settings, version):
         return outcome
     for colour in ("blue", "green"):
         outcome[colour] = colour_project(
-            service, colour, version, settings["image_repository"], project, ports[colour], container_port,
+            service, colour, version, settings.get("image") or "%s:%s" % (settings["image_repository"], version),
+            project, ports[colour], container_port,
             memory_limit=settings.get("memory_limit"), environment=settings.get("environment"),
             env_file="%s/%s.env" % (settings["service_dir"], colour) if settings.get("service_dir") else None,
             with_accessories=bool(accessories))

@@ -17,17 +17,21 @@ def simhosts(*args):
 
 
 @contextlib.contextmanager
-def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None, images=(), publish=()):
+def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None, images=(), publish=(),
+                    connection="docker", network=None, no_images=False):
     """Fresh simulated hosts <prefix>-1..N (nginx on 127.0.0.1:base_port+i) and their inventory,
     with ``first_version`` deployed blue-green when given; removed afterwards. ``images`` are loaded
-    instead of the reference service's; ``publish`` adds "BASE:PORT" published ports."""
+    instead of the reference service's (none with ``no_images``); ``publish`` adds "BASE:PORT"
+    published ports; ``network`` is a docker network they join; the inventory reaches the hosts with
+    ``connection`` "docker" (docker exec) or "ssh"."""
     simhosts("down", "--prefix", prefix)
     simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port),
              *[flag for image in images for flag in ("--image", image)],
-             *[flag for pair in publish for flag in ("--publish", pair)])
+             *[flag for pair in publish for flag in ("--publish", pair)],
+             *(["--network", network] if network else []), *(["--no-images"] if no_images else []))
     try:
         path = write_inventory(os.path.join(str(directory), "hosts.json"),
-                               ["%s-%d" % (prefix, i) for i in range(1, count + 1)])
+                               ["%s-%d" % (prefix, i) for i in range(1, count + 1)], connection)
         if first_version:
             must(run_playbook("blue-green-deploy.yml", path, dict(extra_vars or {}, target_version=first_version)))
         yield path
@@ -41,9 +45,24 @@ def must(result):
     return result
 
 
-def write_inventory(path, hosts):
-    host_vars = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
-    inventory = {"all": {"hosts": dict((name, host_vars) for name in hosts)}}
+SSH_KEY = os.path.join(ROOT, "build", "ssh", "id_ed25519")
+
+
+def connection_vars(host, connection):
+    if connection == "docker":
+        return {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
+    port = subprocess.run(["docker", "port", host, "22/tcp"], capture_output=True, text=True, check=True).stdout
+    return {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": int(port.split(":")[-1]),
+            "ansible_user": "root", "ansible_ssh_private_key_file": SSH_KEY,
+            # Simulated hosts get new host keys with every start: checking them is for real inventories.
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            "ansible_python_interpreter": "/usr/bin/python3"}
+
+
+def write_inventory(path, hosts, connection="docker"):
+    """The hosts, in the group the playbooks target (rollout_targets)."""
+    inventory = {"all": {"hosts": dict((name, connection_vars(name, connection)) for name in hosts),
+                         "children": {"rollout_targets": {"hosts": dict((name, {}) for name in hosts)}}}}
     with open(path, "w") as handle:
         json.dump(inventory, handle)
     return path

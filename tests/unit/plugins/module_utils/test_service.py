@@ -30,6 +30,12 @@ def test_a_colour_gets_the_managed_keys_over_the_operators_definition():
     assert green["services"]["app"]["ports"] == ["127.0.0.1:8102:8080"] and green["volumes"] == blue["volumes"]
 
 
+def test_a_pinned_image_is_what_the_colour_runs():
+    pinned = "registry.example/shop@sha256:" + "a" * 64
+    app = service_projects(settings(image=pinned), "2.4.1")["green"]["services"]["app"]
+    assert app["image"] == pinned and app["labels"]["nextgen.rollout.version"] == "2.4.1"
+
+
 def test_the_operators_memory_limit_wins():
     project = {"services": {"app": {"deploy": {"resources": {"limits": {"memory": "256m"}}}}}}
     assert "mem_limit" not in service_projects(settings(project=project), "1")["blue"]["services"]["app"]

@@ -1,0 +1,159 @@
+"""Real hosts and a real registry: the simulated hosts are reached over SSH only, and get their
+images from Debian's docker-registry (distribution 2.8) with htpasswd authentication and TLS,
+running on a docker network this test made. Deploy from the registry, canary and a rollback to a
+named version by its digest, under load with 0 failed requests; a wrong password, an unknown tag
+and a stopped registry are refused before any change; a warm rollback needs no registry."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from support.load import Load
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+
+PREFIX = "nr-e2e-reg"
+HOST = PREFIX + "-1"
+NETWORK = PREFIX + "-net"
+REGISTRY_CONTAINER = PREFIX + "-registry"
+BASE_PORT, REGISTRY_PORT = 19400, 19450
+URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
+REGISTRY = "registry.test:5000"
+REPOSITORY = REGISTRY + "/team/agent-loop"
+USER, PASSWORD = "deployer", "s3cret-registry-pass"
+FILES = os.path.join(os.path.dirname(__file__), "files")
+VARS = {"rollout_image": REPOSITORY, "rollout_registry_username": USER, "rollout_registry_password": PASSWORD,
+        "rollout_image_pull": "missing", "blue_green_smoke_samples": 5, "blue_green_drain_seconds": 0}
+REGISTRY_CONFIG = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  tls:
+    certificate: /certs/registry.test.crt
+    key: /certs/registry.test.key
+auth:
+  htpasswd:
+    realm: nextgen-rollout-tests
+    path: /auth/htpasswd
+"""
+
+
+def docker(*args, **kwargs):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True, **kwargs).stdout.strip()
+
+
+def start_registry(directory):
+    subprocess.run(["docker", "rm", "-f", REGISTRY_CONTAINER], capture_output=True, check=False)
+    htpasswd = docker("run", "--rm", "nextgen/registry:2.8", "htpasswd", "-Bbn", USER, PASSWORD)
+    (directory / "auth").mkdir(exist_ok=True)
+    (directory / "auth" / "htpasswd").write_text(htpasswd + "\n")
+    (directory / "config.yml").write_text(REGISTRY_CONFIG)
+    docker("run", "-d", "--name", REGISTRY_CONTAINER, "--network", NETWORK, "--network-alias", "registry.test",
+           "-p", "127.0.0.1:%d:5000" % REGISTRY_PORT,
+           "-v", "%s:/etc/docker/registry/config.yml:ro" % (directory / "config.yml"),
+           "-v", "%s:/auth:ro" % (directory / "auth"), "-v", "%s:/certs:ro" % directory, "nextgen/registry:2.8")
+
+
+def push(directory, versions):
+    """Push the reference images through the registry's loopback port (docker trusts 127.0.0.1
+    without a certificate check), under a docker config of the test's own."""
+    config = str(directory / "docker-config")
+    pushed = "127.0.0.1:%d/team/agent-loop" % REGISTRY_PORT
+    docker("--config", config, "login", "-u", USER, "--password-stdin", "127.0.0.1:%d" % REGISTRY_PORT, input=PASSWORD)
+    digests = {}
+    for version in versions:
+        docker("tag", "agent-loop:" + version, "%s:%s" % (pushed, version))
+        out = docker("--config", config, "push", "%s:%s" % (pushed, version))
+        digests[version] = out.split("digest: ")[1].split()[0]
+        docker("rmi", "%s:%s" % (pushed, version))
+    return digests
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("registry")
+    subprocess.run(["docker", "network", "create", NETWORK], capture_output=True, check=False)
+    try:
+        with simulated_hosts(PREFIX, 1, BASE_PORT, directory, connection="ssh", network=NETWORK,
+                             no_images=True) as inventory:
+            os.environ["TLS_WORK_DIR"] = str(directory)
+            # The registry's certificate, and the hosts' docker trusting it for registry.test:5000.
+            must(run_playbook(os.path.join(FILES, "tls-cert.yml"), inventory, {
+                "tls_name": "registry.test", "tls_dest_dir": "/etc/docker/certs.d/" + REGISTRY, "tls_copy_key": False}))
+            start_registry(directory)
+            digests = push(directory, ["1.0.0", "1.1.0", "1.2.0"])
+            yield {"inventory": inventory, "digests": digests}
+    finally:
+        subprocess.run(["docker", "rm", "-f", REGISTRY_CONTAINER], capture_output=True, check=False)
+        subprocess.run(["docker", "network", "rm", NETWORK], capture_output=True, check=False)
+
+
+def running_image(colour):
+    return host_exec(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", "agent-loop-%s-app-1" % colour).stdout.strip()
+
+
+def deploy(fleet, **extra):
+    return run_playbook("blue-green-deploy.yml", fleet["inventory"], dict(VARS, **extra))
+
+
+def test_the_host_is_reached_over_ssh_and_has_no_image_of_its_own(fleet):
+    with open(fleet["inventory"]) as handle:
+        host_vars = json.load(handle)["all"]["hosts"][HOST]
+    assert host_vars["ansible_connection"] == "ssh" and host_vars["ansible_host"] == "127.0.0.1"
+    assert host_exec(HOST, "docker", "images", "-q").stdout.strip() == ""
+
+
+@pytest.mark.parametrize("case, extra, message", [
+    ("a wrong password", {"rollout_registry_password": "wrong-Pa55-x7"},
+     "cannot log in to registry.test:5000 as deployer"),
+    ("an unknown tag", {"target_version": "9.9.9"},
+     "image registry.test:5000/team/agent-loop:9.9.9 cannot be pulled"),
+])
+def test_bad_registry_input_is_refused_before_anything_changes(fleet, case, extra, message):
+    result = deploy(fleet, **dict({"target_version": "1.0.0"}, **extra))
+    assert result.rc != 0 and message in " ".join(result.output.split()), (case, result.output[-2500:])
+    assert "Nothing was changed" in result.output
+    assert PASSWORD not in result.output and "wrong-Pa55-x7" not in result.output  # credentials never shown
+    assert ledger(HOST) is None or ledger(HOST)["live"] is None
+
+
+def test_deploy_canary_and_rollback_by_digest_over_ssh_under_load(fleet):
+    digests = fleet["digests"]
+    must(deploy(fleet, target_version="1.0.0"))
+    assert running_image(ledger(HOST)["live"]["colour"]) == "%s@%s" % (REPOSITORY, digests["1.0.0"])
+    load = Load(URL, rate_per_s=60, max_seconds=240, key_header="X-Client-Id").start()
+    try:
+        must(deploy(fleet, target_version="1.1.0"))
+        canary = {"target_version": "1.2.0", "rollout_strategy": "canary", "canary_interval": 2,
+                  "canary_max_extensions": 1, "canary_hash_key": "$http_x_client_id",
+                  "canary_steps": [{"share": 50, "pause": 6}, {"share": 100, "pause": 0}],
+                  "canary_policy": {"min_requests": 10, "rules": {"error_rate": {"for": "4s"}}}}
+        must(deploy(fleet, **canary))
+        # 1.0.0 is not warm any more (1.1.0 is): the rollback starts the digest the ledger recorded.
+        must(run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.0.0")))
+    finally:
+        summary = load.stop()
+    print("load summary: %s" % summary)
+    assert summary["failed"] == 0 and summary["requests"] > 500, summary
+    assert summary["versions"] == ["1.0.0", "1.1.0", "1.2.0"]
+    live = ledger(HOST)["live"]
+    assert live["version"] == "1.0.0" and running_image(live["colour"]) == "%s@%s" % (REPOSITORY, digests["1.0.0"])
+    images = [e["details"].get("image") for e in ledger(HOST)["history"] if e["action"] in ("deploy", "canary")]
+    assert "%s@%s" % (REPOSITORY, digests["1.2.0"]) in images
+
+
+def test_a_stopped_registry_stops_a_deploy_but_not_a_warm_rollback(fleet):
+    subprocess.run(["docker", "stop", REGISTRY_CONTAINER], capture_output=True, check=True)
+    try:
+        live = ledger(HOST)["live"]
+        result = deploy(fleet, target_version="1.1.0", rollout_image_pull="always")
+        assert result.rc != 0 and "cannot log in to registry.test:5000" in " ".join(result.output.split()), result.output[-2500:]
+        assert ledger(HOST)["live"] == live
+        # The warm colour runs 1.2.0: going back to it is a switch, no registry involved.
+        warm = run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.2.0"))
+        assert warm.rc == 0, warm.output[-2500:]
+        assert ledger(HOST)["live"]["version"] == "1.2.0" and ledger(HOST)["history"][-1]["details"]["warm_switch"]
+    finally:
+        subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)
