@@ -34,9 +34,9 @@ def test_build_install_and_document_every_plugin(tmp_path):
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "deploy_lock", "http_probe", "nginx_site", "release_ledger",
                        "service_claims"]
-    assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "logging_profile",
-                       "logging_service_config", "rollback_decision", "service_projects", "version_problem",
-                       "wave_plan", "wave_sizes"]
+    assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
+                       "logging_profile", "logging_service_config", "rollback_decision", "service_projects",
+                       "version_problem", "wave_plan", "wave_sizes"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc
     # The retirement timer installs these from the collection onto the hosts.

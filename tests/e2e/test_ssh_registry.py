@@ -157,3 +157,13 @@ def test_a_stopped_registry_stops_a_deploy_but_not_a_warm_rollback(fleet):
         assert ledger(HOST)["live"]["version"] == "1.2.0" and ledger(HOST)["history"][-1]["details"]["warm_switch"]
     finally:
         subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)
+
+
+def test_image_retention_keeps_what_a_rollback_needs(fleet):
+    # Live 1.2.0 and warm 1.0.0 are in use; with one release kept, only 1.1.0 may go.
+    must(run_playbook("maintenance.yml", fleet["inventory"], dict(VARS, rollout_keep_images=1)))
+    left = host_exec(HOST, "docker", "images", "--digests", "--format", "{{.Digest}}").stdout.split()
+    digests = fleet["digests"]
+    assert digests["1.0.0"] in left and digests["1.2.0"] in left and digests["1.1.0"] not in left, left
+    again = must(run_playbook("maintenance.yml", fleet["inventory"], dict(VARS, rollout_keep_images=1)))
+    assert "removed: []" in again.output or "'removed': []" in again.output
