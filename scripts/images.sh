@@ -72,6 +72,18 @@ build_example() {  # name version build-arg
     || die "docker build of $image failed" "run: docker build $ROOT/examples/$name to see the error"
 }
 
+BARE_IMAGE=nextgen/bare:bookworm
+build_bare() {
+  local hash
+  hash="$(recipe_hash "$ROOT/images/bare/Dockerfile" "$ROOT/images/bare/packages.txt")"
+  if [ "$(image_recipe "$BARE_IMAGE")" = "$hash" ]; then say "image $BARE_IMAGE: up to date"; return; fi
+  debootstrap_image nextgen/bare-rootfs:bookworm "$ROOT/images/bare/packages.txt" \
+    "$(recipe_hash "$ROOT/images/bare/packages.txt")" '["/lib/systemd/systemd"]'
+  say "image $BARE_IMAGE: building"
+  docker build -q --label "nextgen.rollout.recipe=$hash" -t "$BARE_IMAGE" "$ROOT/images/bare" >/dev/null \
+    || die "docker build of $BARE_IMAGE failed" "run: docker build $ROOT/images/bare to see the error"
+}
+
 REGISTRY_IMAGE=nextgen/registry:2.8
 build_registry() {
   local hash
@@ -95,3 +107,4 @@ for version in "${EXAMPLE_VERSIONS[@]}"; do
 done
 build_example redis 7.0 REDIS_VERSION
 build_registry
+build_bare

@@ -20,6 +20,8 @@ import sys
 import time
 
 HOST_IMAGE = "nextgen/host:bookworm"
+# A bare Debian host (systemd, sshd, Python; no Docker engine, no nginx) for host preparation.
+BARE_IMAGE = "nextgen/bare:bookworm"
 SSH_KEY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "ssh", "id_ed25519")
 LABEL = "nextgen.rollout.simhost"
 RUN_FLAGS = [
@@ -52,12 +54,12 @@ def existing(prefix):
     return sorted(filter(None, out.splitlines()))
 
 
-def wait_until_ready(name, deadline_s=120):
+def wait_until_ready(name, bare=False, deadline_s=120):
     deadline = time.monotonic() + deadline_s
     state = ""
     while time.monotonic() < deadline:
         state = docker("exec", name, "systemctl", "is-system-running", check=False)
-        if state in ("running", "degraded") and docker_succeeds("exec", name, "docker", "info"):
+        if state in ("running", "degraded") and (bare or docker_succeeds("exec", name, "docker", "info")):
             return
         time.sleep(1)
     raise SimhostError("%s did not come up within %ds (systemd state: %r); "
@@ -110,23 +112,24 @@ def start_host(name, index, args, images):
            "--label", "nextgen.rollout.http_port=%d" % port,
            "--label", "nextgen.rollout.group=%s" % args.group,
            *(["--network", args.network] if args.network else []),
-           HOST_IMAGE)
-    wait_until_ready(name)
+           BARE_IMAGE if args.bare else HOST_IMAGE)
+    wait_until_ready(name, args.bare)
     authorise_ssh_key(name)
     load_images(name, images)
     return {"name": name, "http_port": port, "group": args.group, "ssh_port": ssh_port(name)}
 
 
 def up(args):
-    if not docker_succeeds("image", "inspect", HOST_IMAGE):
-        raise SimhostError("image %s is missing; run `make setup` first" % HOST_IMAGE)
+    image = BARE_IMAGE if args.bare else HOST_IMAGE
+    if not docker_succeeds("image", "inspect", image):
+        raise SimhostError("image %s is missing; run `make setup` first" % image)
     if args.network and not docker_succeeds("network", "inspect", args.network):
         raise SimhostError("docker network %s does not exist; create it with: docker network create %s"
                            % (args.network, args.network))
     present = existing(args.prefix)
     names = ["%s-%d" % (args.prefix, i) for i in range(1, args.count + 1)]
     todo = [(i, n) for i, n in enumerate(names, 1) if n not in present]
-    images = [] if args.no_images else (args.image or local_app_images())
+    images = [] if args.no_images or args.bare else (args.image or local_app_images())
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         started = list(pool.map(lambda item: start_host(item[1], item[0], args, images), todo))
     for host in started:
@@ -169,6 +172,7 @@ def main(argv=None):
     p_up.add_argument("--image", action="append", help="image to load (default: every agent-loop tag)")
     p_up.add_argument("--publish", action="append", default=[], type=published_port, metavar="BASE:PORT",
                       help="also publish the host's PORT on 127.0.0.1:BASE+i (e.g. 19440:443)")
+    p_up.add_argument("--bare", action="store_true", help="bare Debian hosts: no Docker engine, no nginx, no image")
     p_up.add_argument("--no-images", action="store_true", help="load no image (the hosts pull from a registry)")
     p_up.add_argument("--network", help="docker network to join (it must exist); hosts reach each other by name")
     p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")

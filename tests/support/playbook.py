@@ -18,17 +18,18 @@ def simhosts(*args):
 
 @contextlib.contextmanager
 def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None, images=(), publish=(),
-                    connection="docker", network=None, no_images=False):
+                    connection="docker", network=None, no_images=False, bare=False):
     """Fresh simulated hosts <prefix>-1..N (nginx on 127.0.0.1:base_port+i) and their inventory,
     with ``first_version`` deployed blue-green when given; removed afterwards. ``images`` are loaded
     instead of the reference service's (none with ``no_images``); ``publish`` adds "BASE:PORT"
     published ports; ``network`` is a docker network they join; the inventory reaches the hosts with
-    ``connection`` "docker" (docker exec) or "ssh"."""
+    ``connection`` "docker" (docker exec) or "ssh"; ``bare`` hosts have no Docker engine and no nginx."""
     simhosts("down", "--prefix", prefix)
     simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port),
              *[flag for image in images for flag in ("--image", image)],
              *[flag for pair in publish for flag in ("--publish", pair)],
-             *(["--network", network] if network else []), *(["--no-images"] if no_images else []))
+             *(["--network", network] if network else []), *(["--no-images"] if no_images else []),
+             *(["--bare"] if bare else []))
     try:
         path = write_inventory(os.path.join(str(directory), "hosts.json"),
                                ["%s-%d" % (prefix, i) for i in range(1, count + 1)], connection)

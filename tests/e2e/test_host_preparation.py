@@ -1,0 +1,53 @@
+"""A bare Debian 12 host (systemd, sshd and Python; no Docker engine, no nginx), reached over SSH:
+a deploy is refused and pointed to the preparation; playbooks/prepare-hosts.yml makes it a target;
+a second run changes nothing; then a deploy to it succeeds."""
+import re
+import subprocess
+
+import pytest
+
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+
+PREFIX = "nr-e2e-bare"
+HOST = PREFIX + "-1"
+BASE_PORT = 19500
+FAST = {"blue_green_smoke_samples": 5}
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("bare"), connection="ssh", bare=True) as path:
+        yield path
+
+
+def recap_changed(output):
+    return int(re.search(r"%s\s+: ok=\d+\s+changed=(\d+)" % re.escape(HOST), output).group(1))
+
+
+def test_a_bare_host_is_refused_and_pointed_to_the_preparation(inventory):
+    assert host_exec(HOST, "sh", "-c", "command -v docker nginx").returncode != 0
+    result = run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.0.0"))
+    assert result.rc != 0 and "prepare it with playbooks/prepare-hosts.yml" in " ".join(result.output.split())
+
+
+def test_preparation_makes_a_target_and_a_second_run_changes_nothing(inventory):
+    first = must(run_playbook("prepare-hosts.yml", inventory))
+    assert recap_changed(first.output) > 0
+    second = must(run_playbook("prepare-hosts.yml", inventory))
+    assert recap_changed(second.output) == 0, second.output[-2000:]
+    assert host_exec(HOST, "docker", "compose", "version", "--short").returncode == 0
+    assert host_exec(HOST, "systemctl", "is-active", "nginx").stdout.strip() == "active"
+    assert host_exec(HOST, "stat", "-c", "%a %U", "/var/lib/nextgen-rollout").stdout.strip() == "700 root"
+
+
+def test_a_deploy_to_the_prepared_host_succeeds(inventory):
+    # No registry here: the image is loaded as on an air-gapped host.
+    save = subprocess.Popen(["docker", "save", "agent-loop:1.0.0"], stdout=subprocess.PIPE)
+    subprocess.run(["docker", "exec", "-i", HOST, "docker", "load", "-q"], stdin=save.stdout, check=True,
+                   capture_output=True)
+    save.stdout.close()
+    assert save.wait() == 0
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.0.0", rollout_image_pull="never")))
+    assert ledger(HOST)["live"]["version"] == "1.0.0"
+    served = host_exec(HOST, "curl", "-fsS", "-D-", "-o", "/dev/null", "http://127.0.0.1/").stdout
+    assert "X-Served-By: blue/1.0.0" in served
