@@ -4,6 +4,7 @@ own port and health path, served over TLS) and a counter whose data lives in a r
 Deploy, canary and rollback under load on both at once with 0 failed requests; the accessory's
 data survives deploy, rollback and a restore; bad definitions are refused before any change;
 the seed 001 layout (three agents on one host) deploys from its example files."""
+import concurrent.futures
 import json
 import os
 import ssl
@@ -187,8 +188,15 @@ def test_an_app_version_header_that_disagrees_stops_the_deploy(host):
 
 
 def test_the_seed_001_layout_deploys_from_its_example_files(host):
-    for path in SEED_001:
-        must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0"), var_files=[path]))
+    # The three agents' first deploys run at the same time: each takes its own ports, site and lock.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda path: run_playbook(
+            "blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0"), var_files=[path]), SEED_001))
+    for result in results:
+        must(result)
+    claimed = [json.loads(sh("cat", "/var/lib/nextgen-rollout/agent-maintenance-%s/claims.json" % n))["ports"]
+               for n in ("01", "02", "03")]
+    assert len(set(p for ports in claimed for p in ports.values())) == 6, claimed
     site_01 = sh("cat", "/etc/nginx/conf.d/agent-maintenance-01.conf")
     must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.1.0"), var_files=[SEED_001[1]]))
     for number, version in (("01", "1.0.0"), ("02", "1.1.0"), ("03", "1.0.0")):
