@@ -137,7 +137,7 @@ def test_a_deploy_names_its_backup(inventory):
 def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inventory):
     # Long enough for the restore to take the lock inside the window on a busy machine (ansible's
     # start, the backup's verification and the timer's installation come before the lock).
-    window = 25
+    window = 40
     fast = {"blue_green_warm_seconds": window, "blue_green_retire_check_interval": 2,
             "blue_green_backup_before_change": False, "blue_green_smoke_samples": 3}
     live = ledger(HOST)["live"]["version"]
