@@ -31,9 +31,13 @@ def test_invalid_version_is_refused_before_anything_changes(inventory):
 
 
 def test_missing_image_is_refused_with_a_clear_message(inventory):
+    # Not on the host, and not pullable (these hosts reach no registry) ...
     result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "9.9.9"})
-    assert result.rc != 0 and "image agent-loop:9.9.9 is not on %s" % HOST in result.output
-    assert ledger(HOST) is None
+    assert result.rc != 0 and "image agent-loop:9.9.9 cannot be pulled on %s" % HOST in " ".join(result.output.split())
+    # ... or not on an air-gapped host that must not pull.
+    result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "9.9.9", "rollout_image_pull": "never"})
+    assert result.rc != 0 and "image agent-loop:9.9.9 is not on %s" % HOST in " ".join(result.output.split())
+    assert "Nothing was changed" in result.output and ledger(HOST) is None
 
 
 def test_check_mode_changes_nothing(inventory):
