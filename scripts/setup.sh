@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(docker.io debootstrap nginx-light prometheus rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client)
+APT_PACKAGES=(docker.io debootstrap nginx-light libnginx-mod-http-js prometheus rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client wrk)
 SSH_KEY="$ROOT/build/ssh/id_ed25519"
 
 step_apt() {

@@ -18,8 +18,12 @@ A site file whose content differs from that stamp was written by a run that died
 reload finished: ``apply`` and ``ensure_loaded`` then test and reload it, so no later run leaves
 nginx on a config other than the file.
 
-The rollout's sites carry their routing on one comment line (``ROUTE_MARKER`` and JSON), so that a
-later run reads where traffic goes without parsing nginx syntax.
+Where traffic goes is not in the site but in the service's route file (JSON, ``ROUTE_DIR``), which
+the site's njs handler reads at every request: a switch or a canary step rewrites that file
+atomically and takes effect at the next request, with no reload, so no client connection is
+closed. The site (upstreams per colour, server blocks) changes only when its settings do. Sites
+written before the route files carried their routing on one comment line (``ROUTE_MARKER``); it is
+still read when a service has no route file yet.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._files import atom
 
 SITE_MODE = 0o644
 ROUTE_MARKER = "# nextgen-rollout-route: "
+ROUTE_DIR = "/etc/nginx/nextgen-rollout/routes"
 
 
 class SiteRefused(Exception):
@@ -71,6 +76,61 @@ def site_route(text):
             "share": float(share.group(1)) if canary and share else 0}
 
 
+def read_route(path):
+    """The route document of a service, or None when there is none (or it cannot be read)."""
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        route = json.loads(text)
+    except ValueError:
+        return None
+    return route if isinstance(route, dict) and route.get("live") else None
+
+
+def route_view(route):
+    """A route document as the reconciliation reads a site: {live_port, canary_port, share, hash_key}."""
+    ports = route.get("ports") or {}
+    canary = route.get("canary") if float(route.get("share") or 0) > 0 else None
+    return {"live_port": ports.get(route["live"]), "canary_port": ports.get(canary) if canary else None,
+            "share": float(route.get("share") or 0) if canary else 0.0, "hash_key": route.get("hash_key")}
+
+
+class RouteProblem(ValueError):
+    """A route that cannot be written: it names a colour without a port or a share out of range."""
+
+
+def build_route(service, wanted, previous):
+    """The route document for ``wanted`` = {live, live_version, canary, canary_version, share,
+    hash_key, ports: {colour: port}, upstream_prefix}; the site names each colour's upstream
+    ``<upstream_prefix>_<colour>``.
+
+    ``served`` maps each colour's address to "<colour>/<version>" for the access log and the
+    X-Served-By header; a colour this switch does not name keeps what the previous route said,
+    so that requests still in flight on it are logged with their version."""
+    ports = dict((colour, int(port)) for colour, port in (wanted.get("ports") or {}).items())
+    live, canary = wanted.get("live"), wanted.get("canary") or None
+    share = float(wanted.get("share") or 0)
+    if live not in ports:
+        raise RouteProblem("the live colour %r has no port (ports: %s)" % (live, ports))
+    if not 0 <= share <= 100:
+        raise RouteProblem("a canary share is a percentage from 0 to 100, not %s" % share)
+    if share > 0 and canary not in ports:
+        raise RouteProblem("the canary colour %r has no port (ports: %s)" % (canary, ports))
+    if share == 0 or canary == live:
+        canary, share = None, 0.0
+    served = dict((previous or {}).get("served") or {})
+    known = set("127.0.0.1:%d" % port for port in ports.values())
+    served = dict((address, value) for address, value in served.items() if address in known)
+    served["127.0.0.1:%d" % ports[live]] = "%s/%s" % (live, wanted.get("live_version") or "")
+    if canary:
+        served["127.0.0.1:%d" % ports[canary]] = "%s/%s" % (canary, wanted.get("canary_version") or "")
+    return {"service": service, "live": live, "canary": canary, "share": share,
+            "hash_key": wanted.get("hash_key") or "$remote_addr", "ports": ports,
+            "upstreams": dict((colour, "%s_%s" % (wanted["upstream_prefix"], colour)) for colour in ports),
+            "served": served}
+
+
 def nginx_workers(pid_file, proc="/proc"):
     """(master pid, set of its worker pids) read from /proc; (None, set()) when nginx is down."""
     try:
@@ -101,12 +161,13 @@ class SiteSwitch(object):
     (master pid, worker pids). Both are injected so the logic is testable without nginx.
     """
 
-    def __init__(self, path, run, workers, test_command=("nginx", "-t"),
+    def __init__(self, path, run, workers, route_path=None, test_command=("nginx", "-t"),
                  reload_command=("nginx", "-s", "reload"), reload_timeout=10.0, clock=time.monotonic,
                  sleep=time.sleep):
         self.path = path
         self.previous_path = path + ".previous"
         self.loaded_path = path + ".loaded"
+        self.route_path = route_path
         self.run = run
         self.workers = workers
         self.test_command = list(test_command)
@@ -122,6 +183,23 @@ class SiteSwitch(object):
 
     def current(self):
         return read_text(self.path)
+
+    def routing(self):
+        """{live_port, canary_port, share, hash_key} of where traffic goes (None: no site)."""
+        route = read_route(self.route_path) if self.route_path else None
+        if route is not None and self.current() is not None:
+            return route_view(route)
+        return site_route(self.current())
+
+    def plan_route(self, route):
+        """(changed, before text) for the wanted route document."""
+        before = read_text(self.route_path)
+        return before != self.route_text(route), before
+
+    def apply_route(self, route):
+        """Write the route file (atomic rename: the next request reads either the old or the new)."""
+        atomic_write_text(self.route_path, self.route_text(route), SITE_MODE)
+        return {"routed_at": round(time.time(), 3)}
 
     def loaded(self):
         """Whether nginx runs the content of the site file (a reload of it took)."""
@@ -188,6 +266,31 @@ class SiteSwitch(object):
         return {"changed": True, "reloaded": True, "reload_s": round(self.clock() - started, 3),
                 "reloaded_at": round(time.time(), 3), "test_output": (err or out).strip()}
 
+    def switch(self, content, route):
+        """Put the site and the route live. A site that changes is tested and reloaded first, while
+        the route still sends traffic where it did; the route moves after it, so a site nginx
+        refuses moves nothing. Without a route file yet (a first site, or a site written before
+        route files) the route comes first, so that the new site finds it at its first request."""
+        route_changed, route_before = self.plan_route(route)
+        figures = {"route_changed": route_changed}
+        if route_before is None:
+            figures.update(self.apply_route(route))
+            try:
+                figures.update(self.apply(content))
+            except SiteRefused:
+                os.unlink(self.route_path)
+                raise
+        else:
+            figures.update(self.apply(content))
+            if route_changed:
+                figures.update(self.apply_route(route))
+        figures["changed"] = figures["changed"] or route_changed
+        return figures
+
+    @staticmethod
+    def route_text(route):
+        return json.dumps(route, sort_keys=True, indent=1) + "\n"
+
     def _install(self, content):
         if content is None:
             if os.path.exists(self.path):
@@ -215,3 +318,4 @@ class SiteSwitch(object):
                     "nginx did not start new workers within %.0f s of the reload, so it did not apply the "
                     "config (see its error log, e.g. a port already in use)" % self.reload_timeout)
             self.sleep(0.02)
+

@@ -12,7 +12,6 @@ import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import site_route
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import reconcile
 
 TRANSITIONS = ("begin", "phase", "switched", "succeeded", "failed", "canary_share", "canary_verdict",
@@ -76,7 +75,7 @@ class Release(object):
         if action == "reconcile":
             if site is not None and not check_mode:
                 extra["nginx"] = site.ensure_loaded()
-            route = site_route(site.current()) if site is not None else None
+            route = site.routing() if site is not None else None
             extra["nginx_loaded"] = site.loaded() if site is not None else None
             running = running_colours(p["containers"], self.service)
             outcome = reconcile(doc, route, running, p["ports"], p["warm_seconds"], now)

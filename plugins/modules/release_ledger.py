@@ -16,8 +16,9 @@ description:
   - Every change is a verb (O(action)) applied by this module, never an entry assembled by the
     caller. The intended transition is written with V(begin) before any container or traffic moves,
     so that a run killed anywhere leaves a ledger the next run can reconcile.
-  - V(reconcile) reads what the host really does (the routing of the service's nginx site, the
-    running containers given in O(containers)) and brings the ledger in line; a site file left
+  - V(reconcile) reads what the host really does (where nginx sends the service's traffic: its
+    route file, or the routing line of a site written before route files existed; the running
+    containers given in O(containers)) and brings the ledger in line; a site file left
     unloaded by a killed run is tested and reloaded first. It returns the repairs still to apply
     (RV(route) to rewrite the site, RV(stop) colours to take down). In check mode it only
     reports, which is the read-only status.
@@ -124,6 +125,10 @@ options:
     description: Directory of the service's nginx site (C(<service>.conf)), for V(reconcile).
     type: path
     default: /etc/nginx/conf.d
+  route_dir:
+    description: Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic, for V(reconcile).
+    type: path
+    default: /etc/nginx/nextgen-rollout/routes
   nginx_test_command:
     description: Command that tests the nginx config, when V(reconcile) reloads a site left unloaded.
     type: list
@@ -280,6 +285,7 @@ def main():
             containers=dict(type="list", elements="dict", default=[]),
             ports=dict(type="dict", default={"blue": 8001, "green": 8002}),
             site_conf_dir=dict(type="path", default="/etc/nginx/conf.d"),
+            route_dir=dict(type="path", default="/etc/nginx/nextgen-rollout/routes"),
             nginx_test_command=dict(type="list", elements="str", default=["nginx", "-t"]),
         ),
         required_if=[
@@ -301,7 +307,9 @@ def main():
     site = None
     if action == "reconcile":
         site = SiteSwitch(os.path.join(p["site_conf_dir"], p["service"] + ".conf"), run=module.run_command,
-                          workers=lambda: nginx_workers("/run/nginx.pid"), test_command=p["nginx_test_command"])
+                          workers=lambda: nginx_workers("/run/nginx.pid"),
+                          route_path=os.path.join(p["route_dir"], p["service"] + ".json"),
+                          test_command=p["nginx_test_command"])
     release = Release(p["state_dir"], p["service"])
     try:
         changed, document, extra = release.run(action, p, module.check_mode, site=site)

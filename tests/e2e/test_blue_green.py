@@ -11,6 +11,7 @@ HOST = PREFIX + "-1"
 BASE_PORT = 18900
 URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
 BROKEN_TEMPLATE = os.path.join(os.path.dirname(__file__), "files", "broken-site.conf.j2")
+ROUTE_FILE = "/etc/nginx/nextgen-rollout/routes/agent-loop.json"
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,7 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
 
 def test_a_broken_nginx_template_is_refused_and_traffic_keeps_flowing(inventory):
     site_before = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+    route_before = host_exec(HOST, "cat", ROUTE_FILE).stdout
     load = Load(URL, rate_per_s=100, max_requests=10000, max_seconds=120, workers=6).start()
     try:
         result = run_playbook("blue-green-deploy.yml", inventory, {
@@ -112,6 +114,7 @@ def test_a_broken_nginx_template_is_refused_and_traffic_keeps_flowing(inventory)
     assert result.rc != 0 and "nginx refused the new site" in result.output, result.output[-2000:]
     assert summary["failed"] == 0 and summary["versions"] == ["1.0.0"], summary
     assert host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout == site_before
+    assert host_exec(HOST, "cat", ROUTE_FILE).stdout == route_before
     assert host_exec(HOST, "nginx", "-t").returncode == 0
     assert ledger(HOST)["live"]["version"] == "1.0.0"
 

@@ -54,6 +54,7 @@ def history(action=None):
 
 def test_bad_canary_input_is_refused_before_anything_changes(inventory):
     site = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+    route = host_exec(HOST, "cat", "/etc/nginx/nextgen-rollout/routes/agent-loop.json").stdout
     before = len(history())
     for extra, message in (
             ({"canary_steps": [{"share": 10, "pause": 1}, {"share": 150, "pause": 1}]}, "canary share 150 % is outside 0 to 100 %"),
@@ -64,6 +65,7 @@ def test_bad_canary_input_is_refused_before_anything_changes(inventory):
         result = run_playbook("blue-green-deploy.yml", inventory, dict(fast_profile(target_version="1.1.0"), **extra))
         assert result.rc != 0 and message in result.output, (extra, result.output[-2000:])
     assert host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout == site
+    assert host_exec(HOST, "cat", "/etc/nginx/nextgen-rollout/routes/agent-loop.json").stdout == route
     assert len(history()) == before and live_version() == "1.0.0"
 
 

@@ -52,9 +52,9 @@ def banner(text):
 
 
 def site_route():
-    text = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
-    line = [l for l in text.splitlines() if l.startswith("# nextgen-rollout-route: ")][0]
-    return json.loads(line.split(": ", 1)[1])
+    """Where nginx sends the traffic: the service's route file, which its workers read at every request."""
+    route = json.loads(host_exec(HOST, "cat", "/etc/nginx/nextgen-rollout/routes/agent-loop.json").stdout)
+    return {"live_port": route["ports"][route["live"]], "share": route["share"] if route["canary"] else 0}
 
 
 def running_colours():
@@ -135,14 +135,18 @@ def test_killed_after_the_idle_colour_starts_the_next_deploy_finishes_it(invento
 
 
 def test_killed_between_the_site_write_and_the_reload_the_next_rollback_converges(inventory):
-    slow_test = dict(FAST, target_version="1.0.0", nginx_test_command=["sh", "-c", "sleep 5; nginx -t"])
+    # A switch alone rewrites only the route file; a changed setting makes the site change (and reload) too.
+    slow_test = dict(FAST, target_version="1.0.0", nginx_test_command=["sh", "-c", "sleep 5; nginx -t"],
+                     rollout_proxy_read_timeout=61)
 
     def site_written(output):
-        return banner("Point nginx at colour")(output) and site_route()["live_port"] == PORTS["blue"]
+        site = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+        return banner("Point nginx at colour")(output) and "proxy_read_timeout 61s" in site
     out = kill_and_recover(inventory, "site written, before the reload", "rollback.yml", slow_test, site_written,
                            "rollback.yml", dict(FAST, target_version="1.0.0"), "1.0.0",
-                           status_says=["nginx_loaded: false", "consistent: false", "the ledger now follows nginx"])
-    assert "reached traffic before its run ended" in out.output
+                           status_says=["nginx_loaded: false", "consistent: false"])
+    # The route moves only after the site is loaded: the killed run never moved traffic.
+    assert "ended before traffic moved" in out.output
 
 
 def test_killed_right_after_the_reload_a_rollback_goes_back(inventory):

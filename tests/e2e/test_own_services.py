@@ -164,6 +164,7 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
     if extra.get("rollout_ports") == "counter-blue":
         extra = dict(extra, rollout_ports={"blue": claims["ports"]["blue"], "green": 8999})
     before = {"ledger": ledger(HOST, "counter")["live"], "site": sh("cat", "/etc/nginx/conf.d/counter.conf"),
+              "route": sh("cat", "/etc/nginx/nextgen-rollout/routes/counter.json"),
               "containers": sh("docker", "ps", "--format", "{{.Names}} {{.Image}}")}
     result = run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.1.0", **extra),
                           var_files=[COUNTER])
@@ -172,6 +173,7 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
     assert "Nothing was changed" in result.output or "no traffic moved" in result.output
     assert ledger(HOST, "counter")["live"] == before["ledger"]
     assert sh("cat", "/etc/nginx/conf.d/counter.conf") == before["site"]
+    assert sh("cat", "/etc/nginx/nextgen-rollout/routes/counter.json") == before["route"]
     containers = sh("docker", "ps", "--format", "{{.Names}} {{.Image}}")
     assert sorted(c for c in containers.splitlines() if "queue" not in c) == sorted(before["containers"].splitlines())
     assert get(HTTP + "/", "counter.local")[0] == 200

@@ -1,4 +1,5 @@
-"""nginx installed, running, with the JSON log format and a site towards port 8001."""
+"""nginx installed, running, with the njs routing, the JSON log format, a site with one upstream per
+colour and a route file that sends the traffic to blue (port 8001)."""
 import json
 
 
@@ -9,9 +10,21 @@ def test_nginx_runs_and_config_passes(host):
 
 
 def test_log_format_and_site(host):
-    assert host.file("/etc/nginx/conf.d/00-nextgen-rollout-log.conf").contains("map $http_upgrade")
+    shared = host.file("/etc/nginx/conf.d/00-nextgen-rollout-log.conf")
+    assert shared.contains("map $http_upgrade") and shared.contains("js_set $nextgen_rollout_upstream")
+    assert host.file("/etc/nginx/nextgen-rollout/nextgen_rollout.js").contains("function upstream")
     site = host.file("/etc/nginx/conf.d/agent-loop.conf")
-    assert site.mode == 0o644 and site.contains("server 127.0.0.1:8001") and site.contains("log_format rollout_json_agent_loop")
+    assert site.mode == 0o644 and site.contains("log_format rollout_json_agent_loop")
+    assert site.contains("upstream agent_loop_blue") and site.contains("upstream agent_loop_green")
+
+
+def test_route_file_sends_the_traffic_to_blue(host):
+    route_file = host.file("/etc/nginx/nextgen-rollout/routes/agent-loop.json")
+    assert route_file.mode == 0o644
+    route = json.loads(route_file.content_string)
+    assert (route["live"], route["canary"], route["share"]) == ("blue", None, 0)
+    assert route["upstreams"] == {"blue": "agent_loop_blue", "green": "agent_loop_green"}
+    assert route["served"] == {"127.0.0.1:8001": "blue/1.0.0"}
 
 
 def test_traffic_flows_and_is_logged_as_json(host):

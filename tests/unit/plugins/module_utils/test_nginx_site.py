@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
-    SiteRefused, SiteSwitch, digest, nginx_workers, site_route)
+    RouteProblem, SiteRefused, SiteSwitch, build_route, digest, nginx_workers, read_route, route_view, site_route)
 
 GOOD = "upstream a { server 127.0.0.1:8001; }\n"
 NEW = "upstream a { server 127.0.0.1:8002; }\n"
@@ -185,3 +185,104 @@ def test_an_unloaded_site_that_fails_the_test_gives_way_to_the_previous_one(site
 ], ids=["no-site", "route-line", "site-before-route-lines", "canary-before-route-lines"])
 def test_the_routing_of_a_site(text, route):
     assert site_route(text) == route
+
+
+PORTS = {"blue": 8001, "green": 8002}
+
+
+def wanted(**changes):
+    route = {"live": "blue", "live_version": "1.0.0", "canary": None, "canary_version": "", "share": 0,
+             "hash_key": "$remote_addr", "ports": PORTS, "upstream_prefix": "agent_loop"}
+    route.update(changes)
+    return route
+
+
+def test_a_route_names_each_colour_upstream_and_what_it_serves():
+    route = build_route("agent-loop", wanted(), None)
+    assert (route["live"], route["canary"], route["share"]) == ("blue", None, 0.0)
+    assert route["upstreams"] == {"blue": "agent_loop_blue", "green": "agent_loop_green"}
+    assert route["served"] == {"127.0.0.1:8001": "blue/1.0.0"}
+
+
+def test_a_switch_keeps_what_the_old_colour_serves_for_requests_still_in_flight():
+    canary = build_route("agent-loop", wanted(canary="green", canary_version="1.1.0", share=10), None)
+    promoted = build_route("agent-loop", wanted(live="green", live_version="1.1.0"), canary)
+    assert promoted["served"] == {"127.0.0.1:8001": "blue/1.0.0", "127.0.0.1:8002": "green/1.1.0"}
+    assert route_view(promoted) == {"live_port": 8002, "canary_port": None, "share": 0.0, "hash_key": "$remote_addr"}
+    assert route_view(canary) == {"live_port": 8001, "canary_port": 8002, "share": 10.0, "hash_key": "$remote_addr"}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"live": "red"}, "live colour 'red' has no port"),
+    ({"canary": "red", "share": 5}, "canary colour 'red' has no port"),
+    ({"canary": "green", "share": 150}, "from 0 to 100, not 150"),
+])
+def test_a_route_that_cannot_be_served_is_refused(changes, message):
+    with pytest.raises(RouteProblem) as raised:
+        build_route("agent-loop", wanted(**changes), None)
+    assert message in str(raised.value)
+
+
+def test_a_share_of_zero_or_a_canary_on_the_live_colour_is_no_split():
+    assert build_route("agent-loop", wanted(canary="green", share=0), None)["canary"] is None
+    assert build_route("agent-loop", wanted(canary="blue", share=20), None)["share"] == 0.0
+
+
+def route_switch(site, tmp_path, **kwargs):
+    nginx = FakeNginx(site, **kwargs)
+    clock = Clock()
+    switch = SiteSwitch(site, nginx.run, nginx.workers, route_path=str(tmp_path / "agent-loop.json"),
+                        clock=clock, sleep=clock.sleep)
+    return switch, nginx
+
+
+def test_moving_traffic_rewrites_only_the_route_and_never_reloads(site, tmp_path):
+    switch, nginx = route_switch(site, tmp_path)
+    figures = switch.switch(GOOD, build_route("agent-loop", wanted(live="green", live_version="1.1.0"), None))
+    assert figures["changed"] and figures["route_changed"] and not figures["reloaded"] and nginx.calls == []
+    assert read_route(switch.route_path)["live"] == "green"
+    assert oct(stat.S_IMODE(os.stat(switch.route_path).st_mode)) == oct(0o644)
+    assert switch.routing() == {"live_port": 8002, "canary_port": None, "share": 0.0, "hash_key": "$remote_addr"}
+    again = switch.switch(GOOD, read_route(switch.route_path))
+    assert not again["changed"] and nginx.calls == []
+
+
+def test_a_site_nginx_refuses_moves_no_traffic(site, tmp_path):
+    switch, nginx = route_switch(site, tmp_path)
+    switch.switch(GOOD, build_route("agent-loop", wanted(), None))
+    before = open(switch.route_path).read()
+    with pytest.raises(SiteRefused):
+        switch.switch(BROKEN, build_route("agent-loop", wanted(live="green"), None))
+    assert open(switch.route_path).read() == before and open(site).read() == GOOD
+
+
+def test_a_changed_site_is_reloaded_before_the_route_moves(site, tmp_path):
+    switch, nginx = route_switch(site, tmp_path)
+    switch.switch(GOOD, build_route("agent-loop", wanted(), None))
+    seen = []
+    run = nginx.run
+
+    def spy(argv):
+        seen.append((argv[-1], read_route(switch.route_path)["live"]))
+        return run(argv)
+    switch.run = spy
+    figures = switch.switch(NEW, build_route("agent-loop", wanted(live="green"), None))
+    assert figures["reloaded"] and figures["route_changed"]
+    assert seen == [("-t", "blue"), ("reload", "blue")] and read_route(switch.route_path)["live"] == "green"
+
+
+def test_a_first_route_is_removed_again_when_the_site_is_refused(site, tmp_path):
+    switch, nginx = route_switch(site, tmp_path)
+    with pytest.raises(SiteRefused):
+        switch.switch(BROKEN, build_route("agent-loop", wanted(), None))
+    assert not os.path.exists(switch.route_path)
+
+
+def test_without_a_route_file_the_routing_comes_from_a_legacy_site(site, tmp_path):
+    switch, nginx = route_switch(site, tmp_path)
+    with open(site, "w") as handle:
+        handle.write('# nextgen-rollout-route: {"live_port": 8002, "canary_port": null, "share": 0}\n')
+    assert switch.routing()["live_port"] == 8002
+    with open(switch.route_path, "w") as handle:
+        handle.write("not json")
+    assert switch.routing()["live_port"] == 8002

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""Drain a colour by connection: wait until no TCP connection to its loopback port is open.
+
+After a switch nginx sends no new request to the old colour; what is still open towards it is a
+request in flight or an idle keep-alive connection, which nginx closes after the upstream's
+keepalive_timeout. Once none is left, stopping the colour cannot cut an answer. The connections
+are read from /proc/net/tcp and tcp6 of the host's network namespace (nginx's).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+ESTABLISHED = "01"
+LOOPBACK = ("0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000")
+
+
+def open_connections(port, proc_net="/proc/net"):
+    """Number of established connections whose remote end is 127.0.0.1:``port`` (or ::1)."""
+    count = 0
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc_net, name)) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != ESTABLISHED:
+                continue
+            address, _, hex_port = fields[2].partition(":")
+            if address in LOOPBACK and int(hex_port, 16) == int(port):
+                count += 1
+    return count
+
+
+def wait_drained(ports, timeout, count=open_connections, clock=time.monotonic, sleep=time.sleep, interval=0.1):
+    """Wait until no connection to any of ``ports`` is open, at most ``timeout`` seconds.
+    Returns {drained, waited_s, open: {port: connections left}}."""
+    started = clock()
+    while True:
+        left = dict((int(port), count(port)) for port in ports)
+        left = dict((port, n) for port, n in left.items() if n)
+        if not left or clock() - started >= timeout:
+            return {"drained": not left, "waited_s": round(clock() - started, 3), "open": left}
+        sleep(interval)
