@@ -1,18 +1,30 @@
-"""make bench-switch: three ways to update a service under the same live load, side by side.
+"""make bench-switch: ways to update a service under the same live load, side by side.
 
 1. naive      the tag edited in the compose file, then ``docker compose up -d`` in place
               (what people do without a tool), on simulated host nr-bench-1;
-2. blue-green ``playbooks/blue-green-deploy.yml -e target_version=1.1.0`` on nr-bench-2;
-3. rollback   ``playbooks/rollback.yml`` right after it, a warm switch back to 1.0.0;
-then 2 and 3 again on nr-bench-ssh-1, reached over SSH instead of docker exec, so that the two
-connections compare side by side in one run.
+2. reload     three plain ``nginx -s reload`` on nr-bench-2: what a switch by reload costs
+              keep-alive clients (the collection switched this way before route files);
+3. blue-green ``playbooks/blue-green-deploy.yml -e target_version=1.1.0`` on nr-bench-2,
+4. rollback   ``playbooks/rollback.yml`` right after it, a warm switch back to 1.0.0,
+   and the deploy again;
+then the deploy and the warm rollback on nr-bench-ssh-1, reached over SSH instead of docker exec.
 
-Each way gets its own load of the same rate through nginx on 127.0.0.1. cutover_s is the time
-from the start of the switch task (recorded in the release ledger) to the last answer from the
-old version. The last line printed is one JSON object with the figures.
+Each way runs under three loads through nginx on 127.0.0.1, started before and stopped after
+it: the project's GET load (keep-alive, retries a GET once when the server closed an idle
+connection, counted as ``retried``), ``wrk`` (keep-alive, never retries: a socket error or a
+non-2xx answer is a failure) and a ``POST /run-agent`` load that never retries.
+
+``noop_playbook_s`` is the wall time of ansible-playbook running one module on the same host and
+connection (benchmarks/noop.yml): the floor of any Ansible-driven action.
+``cutover_s`` is the time from the switch (when nginx's route moved, recorded in the ledger as
+``switched_at``) to the last answer from the old version, read from nginx's access log.
+The last line printed is one JSON object with the figures.
 """
 import json
 import os
+import re
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,44 +32,85 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 from support.load import Load  # noqa: E402  (path set just above)
-from support.playbook import host_exec, ledger, ledger_time, run_playbook, simulated_hosts  # noqa: E402
+from support.playbook import host_exec, ledger, run_playbook, simulated_hosts  # noqa: E402
 
 PREFIX, BASE_PORT = "nr-bench", 18960
 SSH_PREFIX, SSH_BASE_PORT = "nr-bench-ssh", 18970
 NAIVE, OURS, OURS_SSH = PREFIX + "-1", PREFIX + "-2", SSH_PREFIX + "-1"
-RATE = 150
+RATE, POST_RATE = 150, 40
+WRK_CONNECTIONS, WRK_DELAY_MS = 8, 25
 OLD, NEW = "1.0.0", "1.1.0"
 COMPOSE_FILE = "/opt/nextgen-rollout/agent-loop/blue.compose.yml"
+ACCESS_LOG = "/var/log/nginx/agent-loop.access.json"
+NOOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "noop.yml")
 
 
-def url(index, base_port=BASE_PORT):
-    return "http://127.0.0.1:%d/" % (base_port + index)
+def url(index, base_port=BASE_PORT, path="/"):
+    return "http://127.0.0.1:%d%s" % (base_port + index, path)
 
 
-def cutover(records, switch_started, new_version):
-    """Seconds from the switch start to the last answer from any other version (0 if none)."""
-    after = [r for r in records if r[0] >= switch_started and r[2]]
-    stale = [r[0] for r in after if r[2] != new_version]
-    return round(max(stale) - switch_started, 3) if stale else 0.0
+class Wrk(object):
+    """wrk against 127.0.0.1 (keep-alive, no retry), throttled by a per-connection delay, until stop()."""
+
+    def __init__(self, target, directory):
+        if not target.startswith("http://127.0.0.1:"):
+            raise ValueError("load goes to loopback only")
+        script = os.path.join(directory, "delay.lua")
+        with open(script, "w") as handle:
+            handle.write("function delay()\n  return %d\nend\n" % WRK_DELAY_MS)
+        self.proc = subprocess.Popen(["wrk", "-t1", "-c%d" % WRK_CONNECTIONS, "-d300s", "--timeout", "5s", "-s", script,
+                                      target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        out = self.proc.communicate(timeout=30)[0]
+        requests = re.search(r"(\d+) requests in", out)
+        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        if not requests:
+            raise SystemExit("wrk printed no summary:\n" + out)
+        socket_errors = sum(int(n) for n in errors.groups()) if errors else 0
+        return {"requests": int(requests.group(1)), "socket_errors": socket_errors,
+                "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+                "failed": socket_errors + (int(non_2xx.group(1)) if non_2xx else 0)}
 
 
-def outage(records):
-    failed = [r[0] for r in records if r[1] is None or r[1] >= 500]
-    return round(max(failed) - min(failed), 3) if failed else 0.0
-
-
-def under_load(index, action, settle_s=2.0, base_port=BASE_PORT):
-    """Run action() with RATE requests/s flowing before, during and settle_s after it."""
-    load = Load(url(index, base_port), rate_per_s=RATE, max_requests=40000, max_seconds=240, workers=8).start()
+def under_load(index, actions, directory, settle_s=2.0, base_port=BASE_PORT):
+    """Run each action() in turn with the three loads flowing before, during and settle_s after.
+    Returns ([wall_s of each action], {get, wrk, post summaries})."""
+    get = Load(url(index, base_port), rate_per_s=RATE, max_requests=60000, max_seconds=400, workers=8).start()
+    post = Load(url(index, base_port, "/run-agent"), rate_per_s=POST_RATE, max_requests=20000, max_seconds=400,
+                workers=4, method="POST", body='{"task": "bench"}', retry=False).start()
+    wrk = Wrk(url(index, base_port), directory)
+    walls = []
     try:
         time.sleep(settle_s)
-        started = time.monotonic()
-        outcome = action()
-        wall = time.monotonic() - started
-        time.sleep(settle_s)
+        for action in actions:
+            started = time.monotonic()
+            action()
+            walls.append(time.monotonic() - started)
+            time.sleep(settle_s)
     finally:
-        summary = load.stop()
-    return wall, outcome, summary, load.snapshot()
+        loads = {"get": get.stop(), "post": post.stop(), "wrk": wrk.stop()}
+    return walls, loads
+
+
+def access_log(host):
+    records = []
+    for line in host_exec(host, "cat", ACCESS_LOG).stdout.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        records.append((float(record["msec"]), record.get("version") or ""))
+    return records
+
+
+def cutover(records, switched_at, old_version, until=None):
+    """Seconds from the switch to the last answer nginx logged from the old version (0 if none)."""
+    stale = [t for t, version in records
+             if t >= switched_at and (until is None or t < until) and version == old_version]
+    return round(max(stale) - switched_at, 3) if stale else 0.0
 
 
 def naive_update():
@@ -68,10 +121,31 @@ def naive_update():
         raise SystemExit("naive update failed: %s" % done.stderr[-2000:])
 
 
+def nginx_reloads():
+    for _reload in range(3):
+        if host_exec(OURS, "nginx", "-s", "reload").returncode != 0:
+            raise SystemExit("nginx -s reload failed on %s" % OURS)
+        time.sleep(1)
+
+
 def checked(result, what):
     if result.rc != 0:
         raise SystemExit("%s failed (rc=%d):\n%s" % (what, result.rc, result.output[-3000:]))
     return result
+
+
+def playbook(name, inventory, extra, what):
+    return lambda: checked(run_playbook(name, inventory, extra), what)
+
+
+def noop_seconds(inventory, extra):
+    """Best of three: the floor, not the noise."""
+    walls = []
+    for _run in range(3):
+        started = time.monotonic()
+        checked(run_playbook(NOOP, inventory, extra), "no-op playbook")
+        walls.append(time.monotonic() - started)
+    return min(walls)
 
 
 def main():
@@ -80,63 +154,94 @@ def main():
     with tempfile.TemporaryDirectory() as tmp, simulated_hosts(PREFIX, 2, BASE_PORT, tmp, OLD) as inventory:
         ours_only = {"rollout_hosts": OURS}
         print("==> naive in-place update under load", flush=True)
-        naive_wall, _outcome, naive, naive_records = under_load(1, naive_update)
-        print("==> blue-green deploy under load", flush=True)
-        deploy_wall, _outcome, deploy, deploy_records = under_load(2, lambda: checked(run_playbook(
-            "blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW)), "blue-green deploy"))
-        deployed = ledger(OURS)["history"][-1]
-        print("==> warm rollback under load", flush=True)
-        rollback_wall, _outcome, rollback, rollback_records = under_load(2, lambda: checked(run_playbook(
-            "rollback.yml", inventory, ours_only), "rollback"))
-        rolled_back = ledger(OURS)["history"][-1]
+        (naive_wall,), naive = under_load(1, [naive_update], tmp)
+        print("==> three plain nginx reloads under load (a switch by reload)", flush=True)
+        _walls, reload = under_load(2, [nginx_reloads], tmp)
+        print("==> no-op playbook on %s" % OURS, flush=True)
+        noop = noop_seconds(inventory, ours_only)
+        print("==> blue-green deploy, warm rollback, deploy again, under load", flush=True)
+        (deploy_wall, rollback_wall, redeploy_wall), ours = under_load(2, [
+            playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "blue-green deploy"),
+            playbook("rollback.yml", inventory, ours_only, "rollback"),
+            playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy again"),
+        ], tmp)
+        switches = [entry for entry in ledger(OURS)["history"] if (entry.get("details") or {}).get("switched_at")][-3:]
+        records = access_log(OURS)
     print("==> starting simulated host %s, reached over SSH, first release %s" % (OURS_SSH, OLD), flush=True)
     with tempfile.TemporaryDirectory() as tmp, simulated_hosts(SSH_PREFIX, 1, SSH_BASE_PORT, tmp, OLD,
                                                                connection="ssh") as inventory:
+        ssh_noop = noop_seconds(inventory, {})
         print("==> blue-green deploy and warm rollback under load, over SSH", flush=True)
-        ssh_deploy_wall, _outcome, ssh_deploy, _records = under_load(1, lambda: checked(run_playbook(
-            "blue-green-deploy.yml", inventory, {"target_version": NEW}), "blue-green deploy over ssh"),
-            base_port=SSH_BASE_PORT)
-        ssh_rollback_wall, _outcome, ssh_rollback, _records = under_load(1, lambda: checked(run_playbook(
-            "rollback.yml", inventory, {}), "rollback over ssh"), base_port=SSH_BASE_PORT)
+        (ssh_deploy_wall, ssh_rollback_wall), ssh = under_load(1, [
+            playbook("blue-green-deploy.yml", inventory, {"target_version": NEW}, "blue-green deploy over ssh"),
+            playbook("rollback.yml", inventory, {}, "rollback over ssh")], tmp, base_port=SSH_BASE_PORT)
 
-    deploy_cutover = cutover(deploy_records, ledger_time(deployed["details"]["switch_started"]), NEW)
-    rollback_cutover = cutover(rollback_records, ledger_time(rolled_back["details"]["switch_started"]), OLD)
+    times = [float(entry["details"]["switched_at"]) for entry in switches]
+    cutovers = [cutover(records, at, old, until)
+                for at, old, until in zip(times, [OLD, NEW, OLD], times[1:] + [None])]
     figures = {
-        "requests": deploy["requests"] + rollback["requests"] + ssh_deploy["requests"] + ssh_rollback["requests"],
-        "failed": deploy["failed"] + rollback["failed"] + ssh_deploy["failed"] + ssh_rollback["failed"],
-        "retried": deploy["retried"] + rollback["retried"],
-        "baseline_requests": naive["requests"],
-        "baseline_failed": naive["failed"],
+        "requests": ours["get"]["requests"] + ssh["get"]["requests"],
+        "failed": ours["get"]["failed"] + ssh["get"]["failed"],
+        "retried": ours["get"]["retried"],
+        "wrk_requests": ours["wrk"]["requests"],
+        "wrk_failed": ours["wrk"]["failed"],
+        "post_requests": ours["post"]["requests"],
+        "post_failed": ours["post"]["failed"],
+        "ssh_wrk_failed": ssh["wrk"]["failed"],
+        "ssh_post_failed": ssh["post"]["failed"],
+        "baseline_requests": naive["get"]["requests"],
+        "baseline_failed": naive["get"]["failed"],
+        "baseline_wrk_failed": naive["wrk"]["failed"],
+        "baseline_post_failed": naive["post"]["failed"],
         "baseline_wall_s": round(naive_wall, 2),
-        "baseline_outage_s": outage(naive_records),
+        "reload_wrk_requests": reload["wrk"]["requests"],
+        "reload_wrk_failed": reload["wrk"]["failed"],
+        "reload_post_failed": reload["post"]["failed"],
+        "reload_retried": reload["get"]["retried"],
+        "noop_playbook_s": round(noop, 2),
+        "ssh_noop_playbook_s": round(ssh_noop, 2),
         "deploy_wall_s": round(deploy_wall, 2),
         "rollback_wall_s": round(rollback_wall, 2),
+        "redeploy_wall_s": round(redeploy_wall, 2),
+        "rollback_vs_noop": round(rollback_wall / noop, 2),
+        "deploy_vs_noop": round(deploy_wall / noop, 2),
         "ssh_deploy_wall_s": round(ssh_deploy_wall, 2),
         "ssh_rollback_wall_s": round(ssh_rollback_wall, 2),
+        "ssh_rollback_vs_noop": round(ssh_rollback_wall / ssh_noop, 2),
+        "ssh_deploy_vs_noop": round(ssh_deploy_wall / ssh_noop, 2),
         "ssh_to_docker_exec_deploy_ratio": round(ssh_deploy_wall / deploy_wall, 2),
         "ssh_to_docker_exec_rollback_ratio": round(ssh_rollback_wall / rollback_wall, 2),
-        "cutover_s": max(deploy_cutover, rollback_cutover),
-        "deploy_cutover_s": deploy_cutover,
-        "rollback_cutover_s": rollback_cutover,
+        "cutover_s": max(cutovers) if cutovers else None,
+        "cutovers_s": cutovers,
         "rate_per_s": RATE,
     }
     print("")
-    print("%-34s %8s %9s %7s %8s %10s" % ("way to update (same load)", "wall s", "requests", "failed", "retried",
-                                          "cutover s"))
-    print("%-34s %8.2f %9d %7d %8d %10s" % ("naive: compose up -d in place", naive_wall, naive["requests"],
-                                            naive["failed"], naive["retried"], "-"))
-    print("%-34s %8.2f %9d %7d %8d %10.3f" % ("nextgen.rollout blue-green deploy", deploy_wall, deploy["requests"],
-                                              deploy["failed"], deploy["retried"], deploy_cutover))
-    print("%-34s %8.2f %9d %7d %8d %10.3f" % ("nextgen.rollout warm rollback", rollback_wall, rollback["requests"],
-                                              rollback["failed"], rollback["retried"], rollback_cutover))
-    for name, wall, summary in (("blue-green deploy over SSH", ssh_deploy_wall, ssh_deploy),
-                                ("warm rollback over SSH", ssh_rollback_wall, ssh_rollback)):
-        print("%-34s %8.2f %9d %7d %8d %10s" % (name, wall, summary["requests"], summary["failed"],
-                                                summary["retried"], "-"))
-    print("over SSH / over docker exec: deploy x%.2f, warm rollback x%.2f"
-          % (figures["ssh_to_docker_exec_deploy_ratio"], figures["ssh_to_docker_exec_rollback_ratio"]))
-    goals = [("failed = 0", figures["failed"] == 0), ("warm rollback <= 10 s", rollback_wall <= 10),
-             ("cutover <= 1 s", figures["cutover_s"] <= 1)]
+    row = "%-36s %8s %9s %7s %8s %9s %9s %10s %10s"
+    print(row % ("way to update (same loads)", "wall s", "GET", "failed", "retried", "wrk", "wrk fail",
+                 "POST fail", "cutover s"))
+    print(row % ("naive: compose up -d in place", "%.2f" % naive_wall, naive["get"]["requests"], naive["get"]["failed"],
+                 naive["get"]["retried"], naive["wrk"]["requests"], naive["wrk"]["failed"], naive["post"]["failed"], "-"))
+    print(row % ("3 x nginx -s reload (old switch)", "-", reload["get"]["requests"], reload["get"]["failed"],
+                 reload["get"]["retried"], reload["wrk"]["requests"], reload["wrk"]["failed"], reload["post"]["failed"],
+                 "-"))
+    print(row % ("deploy + rollback + deploy (ours)", "%.2f" % (deploy_wall + rollback_wall + redeploy_wall),
+                 ours["get"]["requests"], ours["get"]["failed"], ours["get"]["retried"], ours["wrk"]["requests"],
+                 ours["wrk"]["failed"], ours["post"]["failed"], "%.3f" % figures["cutover_s"]))
+    print(row % ("deploy + rollback over SSH (ours)", "%.2f" % (ssh_deploy_wall + ssh_rollback_wall),
+                 ssh["get"]["requests"], ssh["get"]["failed"], ssh["get"]["retried"], ssh["wrk"]["requests"],
+                 ssh["wrk"]["failed"], ssh["post"]["failed"], "-"))
+    print("")
+    print("%-36s %10s %10s %10s" % ("wall time against the floor", "noop s", "deploy s", "rollback s"))
+    print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
+        "docker exec", noop, deploy_wall, rollback_wall, figures["deploy_vs_noop"], figures["rollback_vs_noop"]))
+    print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
+        "ssh", ssh_noop, ssh_deploy_wall, ssh_rollback_wall, figures["ssh_deploy_vs_noop"],
+        figures["ssh_rollback_vs_noop"]))
+    goals = [("wrk_failed = 0", figures["wrk_failed"] == 0), ("post_failed = 0", figures["post_failed"] == 0),
+             ("failed = 0", figures["failed"] == 0), ("wrk requests >= 10000", figures["wrk_requests"] >= 10000),
+             ("rollback_vs_noop <= 2", figures["rollback_vs_noop"] <= 2),
+             ("deploy_vs_noop <= 4", figures["deploy_vs_noop"] <= 4),
+             ("cutover <= 0.2 s", figures["cutover_s"] is not None and figures["cutover_s"] <= 0.2)]
     print("goals: " + ", ".join("%s %s" % (name, "met" if ok else "MISSED") for name, ok in goals))
     print(json.dumps(figures, sort_keys=True))
     return 0

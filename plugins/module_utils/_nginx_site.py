@@ -127,6 +127,7 @@ def build_route(service, wanted, previous):
         served["127.0.0.1:%d" % ports[canary]] = "%s/%s" % (canary, wanted.get("canary_version") or "")
     return {"service": service, "live": live, "canary": canary, "share": share,
             "hash_key": wanted.get("hash_key") or "$remote_addr", "ports": ports,
+            "upstream_prefix": wanted["upstream_prefix"],
             "upstreams": dict((colour, "%s_%s" % (wanted["upstream_prefix"], colour)) for colour in ports),
             "served": served}
 

@@ -20,6 +20,12 @@ def inventory(tmp_path_factory):
         yield path
 
 
+def nginx_workers():
+    """pids of nginx's workers: they change with every reload."""
+    master = host_exec(HOST, "cat", "/run/nginx.pid").stdout.strip()
+    return sorted(host_exec(HOST, "pgrep", "-P", master).stdout.split())
+
+
 def serving_version():
     load = Load(URL, rate_per_s=20, max_requests=5, max_seconds=5, workers=1).start()
     return load.stop()["versions"]
@@ -53,7 +59,11 @@ def test_check_mode_changes_nothing(inventory):
 def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}))
     assert serving_version() == ["1.0.0"]
+    workers = nginx_workers()
     load = Load(URL, rate_per_s=150, max_requests=20000, max_seconds=400, workers=10).start()
+    # A client that never retries: any closed connection or error would count.
+    posts = Load(URL + "run-agent", rate_per_s=30, max_requests=8000, max_seconds=400, workers=3, method="POST",
+                 body='{"task": "e2e"}', retry=False).start()
     steps = [
         ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
         ("rollback.yml", {"target_version": "1.0.0"}, "1.0.0"),
@@ -66,12 +76,19 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
             assert serving_version() == [expected], (playbook, extra)
         load.wait_for_requests(10000)
     finally:
-        summary = load.stop()
-    print("load summary:", summary)
+        summary, post_summary = load.stop(), posts.stop()
+    print("load summary:", summary, "POST load summary:", post_summary)
     assert summary["requests"] >= 10000
     assert summary["rate_per_s"] >= 100
     assert summary["failed"] == 0, summary
     assert summary["versions"] == ["1.0.0", "1.1.0"]
+    # No reload, so no keep-alive connection was closed under the clients: nothing to retry.
+    assert nginx_workers() == workers
+    assert summary["retried"] == 0, summary
+    assert post_summary["requests"] > 500 and post_summary["failed"] == 0, post_summary
+    # The warm rollbacks took the one-call path.
+    rollbacks = [e for e in ledger(HOST)["history"] if e["action"] == "rollback"][-2:]
+    assert [e["details"].get("one_call") for e in rollbacks] == [True, True], rollbacks
 
 
 def test_redeploying_the_live_version_changes_nothing(inventory):

@@ -13,6 +13,9 @@ Records, for every request, when it was sent, its status (None for a transport f
 version that answered (as nginx's X-Served-By header says, "<colour>/<version>"), so that tests and
 benchmarks can count failures and see which version answered.
 
+With ``method="POST"`` and ``body`` every request is that POST; with ``retry=False`` nothing is
+ever sent twice (a client that does not retry, which any failure reaches).
+
 With ``host_header`` the requests carry that Host (a named nginx server); an https URL is served
 with TLS, checked against ``ca_file`` and ``host_header`` when given.
 """
@@ -43,7 +46,7 @@ class _TLSConnection(http.client.HTTPSConnection):
 
 class Load(object):
     def __init__(self, url, rate_per_s=150, max_requests=100000, max_seconds=600, workers=8, timeout=5.0,
-                 key_header=None, host_header=None, ca_file=None):
+                 key_header=None, host_header=None, ca_file=None, method="GET", body=None, retry=True):
         parsed = urllib.parse.urlparse(url)
         if parsed.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError("load goes to loopback only, not %r" % parsed.hostname)
@@ -54,6 +57,7 @@ class Load(object):
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.workers, self.timeout = workers, timeout
         self.key_header = key_header
+        self.method, self.body, self.retry = method, body, retry
         self._sent = 0
         self.records = []
         self.retried = 0
@@ -76,6 +80,8 @@ class Load(object):
                     return
             sent = time.time()
             headers = {"Host": self.host_header} if self.host_header else {}
+            if self.body is not None:
+                headers["Content-Type"] = "application/json"
             if self.key_header:
                 with self._lock:
                     self._sent += 1
@@ -86,7 +92,7 @@ class Load(object):
                 try:
                     if conn is None:
                         conn = self.connect()
-                    conn.request("GET", self.path, headers=headers)
+                    conn.request(self.method, self.path, body=self.body, headers=headers)
                     resp = conn.getresponse()
                     resp.read()
                     status, version, error = resp.status, served_version(resp), None
@@ -100,7 +106,7 @@ class Load(object):
                         conn.close()
                     conn = None
                     stale = isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
-                    if not (reused and stale and attempt == 1):
+                    if not (self.retry and reused and stale and attempt == 1):
                         break
                     retried = True
             with self._lock:

@@ -16,9 +16,9 @@ def test_both_colours_run_the_expected_versions(host):
     assert "X-App-Version: 1.0.0" in host.check_output("curl -fsS -D- -o /dev/null http://127.0.0.1:8001/")
 
 
-def test_site_points_at_green(host):
-    site = host.file("/etc/nginx/conf.d/agent-loop.conf")
-    assert site.contains("server 127.0.0.1:8002")
+def test_route_points_at_green(host):
+    route = json.loads(host.file("/etc/nginx/nextgen-rollout/routes/agent-loop.json").content_string)
+    assert (route["live"], route["ports"]["green"], route["canary"]) == ("green", 8002, None)
     assert host.run("nginx -t").rc == 0
     assert not [f for f in host.file("/etc/nginx/conf.d").listdir() if "~" in f]  # no backup left behind
 

@@ -16,8 +16,8 @@ def test_the_steps_and_the_promotion_are_in_the_ledger(host):
 
 
 def test_nginx_sends_everything_to_the_new_version_without_a_split(host):
-    site = host.file("/etc/nginx/conf.d/agent-loop.conf")
-    assert not site.contains("split_clients") and site.contains("server 127.0.0.1:8002")
+    route = json.loads(host.file("/etc/nginx/nextgen-rollout/routes/agent-loop.json").content_string)
+    assert (route["live"], route["canary"], route["share"]) == ("green", None, 0)
     for _attempt in range(5):
         assert "X-App-Version: 1.1.0" in host.check_output("curl -fsS -D- -o /dev/null http://127.0.0.1/")
 

@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""A warm rollback in one call on the host: the shortest path from "decided" to "switched".
+
+When the version to roll back to still runs warm on the idle colour and the host is exactly as
+the ledger says (nothing pending, no canary, nginx running its site, the route and the running
+containers matching the ledger), a rollback is: take the deploy lock, note the intent, check the
+warm colour still answers, move the route, verify through nginx, record, release the lock. The
+same steps as the release process, with the same ledger verbs, without a round trip between them.
+
+Anything else (the target not warm, a repair to make, the lock held...) is ``NotHere``: nothing
+was written, and the caller takes the full release process, which handles and reports every case.
+A verification that fails after the switch puts the route back, records the failure and raises
+``SwitchFailed``.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import build_route, read_route, route_view
+from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused, reconcile
+
+
+class NotHere(Exception):
+    """The one-call path does not apply; nothing was written."""
+
+
+class SwitchFailed(Exception):
+    """Traffic moved, the verification failed, traffic is back and the failure recorded."""
+
+
+def plan(doc, route, site_loaded, running, target_version, warm_seconds, now):
+    """The colour and version to switch to, or NotHere with the reason. Pure."""
+    if route is None:
+        raise NotHere("the service has no route file yet")
+    if not site_loaded:
+        raise NotHere("nginx does not run the site file (a run ended before its reload)")
+    if doc.get("pending"):
+        raise NotHere("a %s is pending in the ledger" % doc["pending"].get("op"))
+    if doc.get("canary"):
+        raise NotHere("a canary is in progress (rolling back aborts it)")
+    if warm_seconds <= 0:
+        raise NotHere("warm_seconds is 0: the old colour is retired at once, which the full path does")
+    try:
+        found = reconcile(doc, route_view(route), running, route["ports"], warm_seconds, now)
+    except Refused as exc:
+        raise NotHere(str(exc))
+    if found["findings"] or found["route"] or found["stop"]:
+        raise NotHere("the host needs repairs: %s" % "; ".join(found["findings"] or ["colours to stop"]))
+    summary = L.summary(doc)
+    target = target_version or summary["previous_version"]
+    if not target:
+        raise NotHere("no version to roll back to")
+    if target == summary["live_version"]:
+        raise NotHere("%s is already live" % target)
+    idle = summary["idle_colour"]
+    if not (summary["idle_version"] == target and summary["idle_state"] == "warm"
+            and (running.get(idle) or {}).get("version") == target):
+        raise NotHere("%s is not warm on the idle colour" % target)
+    return {"colour": idle, "version": target, "from_colour": summary["live_colour"],
+            "from_version": summary["live_version"]}
+
+
+def warm_rollback(release, site, holder, owner, lease_ttl, running, target_version, warm_seconds,
+                  ready, verify, details=None):
+    """Do the warm rollback. ``release`` is a _release.Release, ``site`` the service's SiteSwitch;
+    ``ready(port)`` and ``verify(served)`` return (ok, figures). Returns the outcome."""
+    try:
+        release.lease.acquire(holder, "warm rollback to %s" % (target_version or "the previous version"),
+                              lease_ttl, owner)
+    except LockError as exc:
+        raise NotHere(str(exc))
+    try:
+        doc = release.ledger.load()
+        route = read_route(site.route_path)
+        chosen = plan(doc, route, site.loaded(), running, target_version, warm_seconds, release.clock())
+        ok, readiness = ready(route["ports"][chosen["colour"]])
+        if not ok:
+            raise NotHere("the warm colour %s does not answer ready: %s" % (chosen["colour"], readiness))
+        doc = L.begin(doc, "rollback", holder, chosen["colour"], chosen["version"], False, release.clock(),
+                      {"backup_id": None, "image": None})
+        release.ledger.save(doc)
+        wanted = {"live": chosen["colour"], "live_version": chosen["version"], "share": 0,
+                  "hash_key": route.get("hash_key"), "ports": route["ports"],
+                  "upstream_prefix": route["upstream_prefix"]}
+        switch_started = L.iso(release.clock())
+        switched_at = site.apply_route(build_route(route["service"], wanted, route))["routed_at"]
+        ok, verification = verify("%s/%s" % (chosen["colour"], chosen["version"]))
+        if not ok:
+            site.apply_route(route)
+            reason = "verification through nginx failed: %s" % verification
+            release.ledger.save(L.failed(doc, reason, release.clock(), "Verify through nginx (one-call rollback)"))
+            raise SwitchFailed("%s. Traffic is back on %s (%s)." % (reason, chosen["from_colour"],
+                                                                    chosen["from_version"]))
+        doc = L.succeeded(doc, warm_seconds, release.clock(), dict(
+            details or {}, warm_switch=True, one_call=True, switch_started=switch_started,
+            switched_at=switched_at, nginx_reload_s=None))
+        release.ledger.save(doc)
+        return dict(chosen, switched_at=switched_at, readiness=readiness, verification=verification,
+                    ledger=doc)
+    finally:
+        release.lease.release(holder)
