@@ -33,7 +33,7 @@ def open_connections(port, proc_net="/proc/net"):
             fields = line.split()
             if len(fields) < 4 or fields[3] != ESTABLISHED:
                 continue
-            address, _, hex_port = fields[2].partition(":")
+            address, hex_port = fields[2].split(":")
             if address in LOOPBACK and int(hex_port, 16) == int(port):
                 count += 1
     return count

@@ -319,4 +319,3 @@ class SiteSwitch(object):
                     "nginx did not start new workers within %.0f s of the reload, so it did not apply the "
                     "config (see its error log, e.g. a port already in use)" % self.reload_timeout)
             self.sleep(0.02)
-

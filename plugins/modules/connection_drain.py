@@ -12,7 +12,7 @@ version_added: 1.1.0
 description:
   - After nginx stops sending a colour new requests, its connections to that colour close as their
     requests finish (idle keep-alive connections after the upstream's C(keepalive_timeout)). This
-    module waits until none is left, so that stopping the colour cuts no answer: the colour is
+    module waits until none is left, so that stopping the colour cuts no answer; the colour is
     drained by connection, not by a fixed delay.
   - Reads the established TCP connections of the host's network namespace (C(/proc/net/tcp) and
     C(tcp6)) whose remote end is C(127.0.0.1:<port>) or C([::1]:<port>).
@@ -34,6 +34,7 @@ attributes:
     description: Reports the connections open now without waiting.
   diff_mode:
     support: none
+    description: Changes nothing.
   idempotent:
     support: full
     description: Reads only.

@@ -16,11 +16,11 @@ description:
   - Every change is a verb (O(action)) applied by this module, never an entry assembled by the
     caller. The intended transition is written with V(begin) before any container or traffic moves,
     so that a run killed anywhere leaves a ledger the next run can reconcile.
-  - V(reconcile) reads what the host really does (where nginx sends the service's traffic: its
+  - V(reconcile) reads what the host really does (where nginx sends the service's traffic, from its
     route file, or the routing line of a site written before route files existed; the running
     containers given in O(containers)) and brings the ledger in line; a site file left
     unloaded by a killed run is tested and reloaded first. It returns the repairs still to apply
-    (RV(route) to rewrite the site, RV(stop) colours to take down). In check mode it only
+    (RV(route) to rewrite the route, RV(stop) colours to take down). In check mode it only
     reports, which is the read-only status.
   - Every write checks that O(holder) still holds the deploy lock and renews its lease.
   - Writes are atomic (temporary file, fsync, rename).

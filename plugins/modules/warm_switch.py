@@ -85,8 +85,10 @@ options:
 attributes:
   check_mode:
     support: none
+    description: A rollback in check mode takes the full release process, which predicts its changes.
   diff_mode:
     support: none
+    description: Moves a route; the full process shows the diffs.
   idempotent:
     support: full
     description: A second call finds the target live and returns RV(switched=false).
@@ -139,6 +141,14 @@ switched_at:
   type: float
 verification:
   description: Figures of the verification through nginx.
+  returned: when switched
+  type: dict
+readiness:
+  description: Figures of the warm colour's readiness check.
+  returned: when switched
+  type: dict
+ledger:
+  description: The ledger's summary after the release (live and idle colours and versions).
   returned: when switched
   type: dict
 """
@@ -226,8 +236,9 @@ def main():
                          switched=False)
     except (LedgerError, OSError) as exc:
         module.fail_json(msg="rollback of %s: %s" % (p["service"], exc), switched=False)
-    ledger = outcome.pop("ledger")
-    module.exit_json(changed=True, switched=True, ledger=summary(ledger), **outcome)
+    result = dict(outcome)
+    result["ledger"] = summary(result.pop("ledger"))
+    module.exit_json(changed=True, switched=True, **result)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 JS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 
 
-
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,7 +106,7 @@ def get(connection, headers=None):
 
 def workers(env):
     master = (env["root"] / "nginx.pid").read_text().strip()
-    return subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split()
+    return subprocess.run(["pgrep", "-P", master], capture_output=True, text=True, check=True).stdout.split()
 
 
 def test_a_switch_moves_the_next_request_on_the_same_connection_without_a_reload(nginx):
@@ -131,7 +130,7 @@ def test_a_canary_share_splits_clients_and_each_client_stays_on_its_side(nginx):
     connection = http.client.HTTPConnection("127.0.0.1", nginx["listen"], timeout=5)
     sides = {}
     for client in range(400):
-        seen = set(get(connection, {"X-Client-Id": "client-%d" % client})[0] for _ in range(2))
+        seen = set(get(connection, {"X-Client-Id": "client-%d" % client})[0] for _request in range(2))
         assert len(seen) == 1, "client-%d moved between colours" % client
         sides[client] = seen.pop()
     canary = sum(1 for side in sides.values() if side == "green")
