@@ -11,7 +11,7 @@ help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
 	@echo "make test          the whole suite: unit, lint, sanity, molecule, end-to-end"
 	@echo "make demo          blue-green deploys, a canary and rollbacks under live load on a simulated host"
-	@echo "make bench-switch  naive compose up -d vs blue-green deploy vs warm rollback, same load"
+	@echo "make bench-switch  naive compose up -d vs nginx reloads vs our deploy and warm rollback: wrk, POST, no-op floor"
 	@echo "make bench-canary  split accuracy, abort time and exposure vs a plain switch, false aborts"
 	@echo "make bench-logging a log call: installed async profile vs plain synchronous file logging"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"

@@ -186,7 +186,7 @@ def test_killed_during_an_abort_the_next_abort_finishes_it(inventory):
     assert ledger(HOST)["canary"]["state"] == "held"
     out = kill_and_recover(inventory, "during an abort", "blue-green-deploy.yml",
                            dict(CANARY, canary_action="abort", blue_green_drain_seconds=20),
-                           banner("Let in-flight requests finish on the candidate"),
+                           banner("Drain the candidate by connection"),
                            "blue-green-deploy.yml", dict(CANARY, canary_action="abort"), "1.1.0")
     assert "abort is finished" in out.output
 
