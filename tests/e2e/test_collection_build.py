@@ -32,8 +32,8 @@ def test_build_install_and_document_every_plugin(tmp_path):
     run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
-    assert MODULES == ["backup", "canary_analysis", "deploy_lock", "http_probe", "nginx_site", "release_ledger",
-                       "service_claims"]
+    assert MODULES == ["backup", "canary_analysis", "connection_drain", "deploy_lock", "http_probe", "nginx_site",
+                       "release_ledger", "service_claims", "warm_switch"]
     assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_profile", "logging_service_config", "rollback_decision", "service_projects",
                        "version_problem", "wave_plan", "wave_sizes"]
