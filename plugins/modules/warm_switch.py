@@ -166,8 +166,9 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._release import Re
 from ansible_collections.nextgen.rollout.plugins.module_utils._warm_switch import NotHere, SwitchFailed, warm_rollback
 
 
-def running_colours(module, service):
-    """{colour: {running, version}} of the service's running containers, from the docker CLI."""
+def docker_ps_colours(module, service):
+    """{colour: {running, version}} of the service's running containers, from the docker CLI (the shape
+    _release.running_colours makes of docker_host_info's list, which the reconciliation reads)."""
     rc, out, err = module.run_command(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service,
                                        "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}}'])
     if rc != 0:
@@ -226,7 +227,7 @@ def main():
         return probe(spec, nginx_fetch, p["verify_timeout"], 0.05, 5)
 
     try:
-        running = running_colours(module, p["service"])
+        running = docker_ps_colours(module, p["service"])
         outcome = warm_rollback(Release(p["state_dir"], p["service"]), site, p["holder"], p["owner"], p["lease_ttl"],
                                 running, p["target_version"], p["warm_seconds"], ready, verify)
     except NotHere as exc:
