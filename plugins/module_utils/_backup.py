@@ -59,6 +59,20 @@ def sha256_stream(handle):
     return digest.hexdigest(), size
 
 
+class DigestingReader:
+    """Hands a file to the archive and hashes exactly the bytes the archive takes, so a file that
+    changes while it is backed up can never make a manifest that disagrees with its archive."""
+
+    def __init__(self, handle):
+        self.handle, self.digest, self.size = handle, hashlib.sha256(), 0
+
+    def read(self, size=-1):
+        chunk = self.handle.read(size)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+
 def backup_id(version, now=None):
     now = now or datetime.datetime.now(datetime.timezone.utc)
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", version or "none")
@@ -156,11 +170,11 @@ class BackupStore(object):
                 os.fchmod(raw.fileno(), FILE_MODE)
                 with tarfile.open(fileobj=raw, mode="w:gz") as archive:
                     for name, local in inputs:
-                        info = os.stat(local)
                         with open(local, "rb") as handle:
-                            digest, size = sha256_stream(handle)
-                        archive.add(local, arcname=name, recursive=False)
-                        members.append({"name": name, "size": size, "sha256": digest,
+                            info = os.fstat(handle.fileno())
+                            reader = DigestingReader(handle)
+                            archive.addfile(archive.gettarinfo(arcname=name, fileobj=handle), reader)
+                        members.append({"name": name, "size": reader.size, "sha256": reader.digest.hexdigest(),
                                         "path": local if name.startswith("files/") else None,
                                         "mode": info.st_mode & 0o7777, "uid": info.st_uid, "gid": info.st_gid})
                 raw.flush()
@@ -191,18 +205,22 @@ class BackupStore(object):
 
     # Retention ------------------------------------------------------------------------------
     def expired(self, keep=None, max_age_days=None, now=None, protect=()):
-        """Ids the policy drops: beyond the ``keep`` newest, or older than ``max_age_days``."""
+        """Ids that no rule keeps, as restic does: a backup stays when it is one of the ``keep``
+        newest, or younger than ``max_age_days``, or in ``protect``. Without a rule nothing expires
+        (an age limit alone after a quiet month must not empty the store)."""
+        if keep is None and max_age_days is None:
+            return []
         now = now or datetime.datetime.now(datetime.timezone.utc)
         ids = self.complete_ids()
-        drop = set()
+        kept = set(protect)
         if keep is not None:
-            drop.update(ids[:max(0, len(ids) - keep)])
+            kept.update(ids[max(0, len(ids) - keep):])
         if max_age_days is not None:
             for ident in ids:
                 made = datetime.datetime.strptime(ID_PATTERN.match(ident).group(1)[:15], "%Y%m%dT%H%M%S")
-                if (now - made.replace(tzinfo=datetime.timezone.utc)).total_seconds() > max_age_days * 86400:
-                    drop.add(ident)
-        return sorted(drop - set(protect))
+                if (now - made.replace(tzinfo=datetime.timezone.utc)).total_seconds() <= max_age_days * 86400:
+                    kept.add(ident)
+        return [ident for ident in ids if ident not in kept]
 
     def remove(self, ident):
         for path in (self.manifest_path(ident), self.archive_path(ident)):

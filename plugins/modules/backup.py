@@ -15,8 +15,12 @@ description:
     stop meanwhile) and the output of O(pre_backup_command), with a manifest giving the size and
     sha256 of every member, the archive's sha256 and O(live_version). Free space is checked first;
     the archive and the manifest are written under temporary names and renamed when complete, so a
-    failed backup leaves nothing behind and is never the latest. Then O(keep) and O(max_age_days)
-    prune older backups.
+    failed backup leaves nothing behind and is never the latest. The new backup is then read back
+    and verified (a backup that does not verify is removed and nothing is pruned), and only then are
+    older backups pruned.
+  - Retention works as restic's does. A backup stays when any rule keeps it. It is among the
+    O(keep) newest, or younger than O(max_age_days). The newest backup that verifies always
+    stays.
   - V(verify) checks a backup without touching anything. V(restore) verifies it, then puts every
     file and volume back. Both name the member that fails.
   - V(list) returns the complete backups; V(prune) applies the retention only.
@@ -83,10 +87,10 @@ options:
     type: int
     default: 0
   keep:
-    description: Keep at most this many backups (the newest).
+    description: Keep the newest this many backups (more stay when O(max_age_days) keeps them).
     type: int
   max_age_days:
-    description: Drop backups older than this.
+    description: Keep the backups younger than this many days (older ones stay when O(keep) keeps them).
     type: float
 attributes:
   check_mode:
@@ -214,6 +218,13 @@ def create(module, store, run):
                                 p["service"], min_free_bytes=p["min_free_mb"] * 1048576, requested=p["paths"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    try:
+        store.verify(ident)
+    except BackupError as exc:
+        store.remove(ident)
+        raise BackupError("backup %s does not read back as it was written (%s): it was removed, and no older "
+                          "backup was pruned. Check the backup disk." % (ident, exc))
+    # Pruned only once the new backup has been read back: it is the newest good one, so it stays.
     removed = store.expired(p["keep"], p["max_age_days"], protect=[ident])
     for old in removed:
         store.remove(old)
@@ -298,7 +309,8 @@ def main():
             ident = chosen(module, store)
             result = dict(changed=False, **summary(store, ident, store.verify(ident)))
         elif p["action"] == "prune":
-            removed = store.expired(p["keep"], p["max_age_days"])
+            newest_good = store.latest_good()
+            removed = store.expired(p["keep"], p["max_age_days"], protect=[newest_good] if newest_good else [])
             if not module.check_mode:
                 for old in removed:
                     store.remove(old)

@@ -115,7 +115,10 @@ def test_retention_keeps_exactly_what_the_policy_says(store, tree):
     now = T0 + datetime.timedelta(days=5, hours=1)
     assert store.expired(keep=3, now=now) == ids[:3]
     assert store.expired(max_age_days=2, now=now) == ids[:4]  # day 3 is 2 days and 1 hour old
-    assert store.expired(keep=5, max_age_days=1, now=now) == ids[:5]
+    # A backup stays when any rule keeps it: the 5 newest, or the one younger than a day.
+    assert store.expired(keep=5, max_age_days=1, now=now) == ids[:1]
+    assert store.expired(keep=2, max_age_days=3, now=now) == ids[:3]  # days 3 to 5 are younger than 3 days
+    assert store.expired(now=now) == []
     assert store.expired(keep=1, now=now, protect=[ids[0]]) == ids[1:5]
     for ident in store.expired(keep=4, now=now):
         store.remove(ident)
@@ -159,3 +162,27 @@ def test_an_exact_restore_removes_what_came_later_and_what_did_not_exist(store, 
     assert sorted(changed) == sorted([str(tree / "sub" / "new.conf"), str(missing / "state.json")])
     assert not (tree / "sub" / "new.conf").exists() and not (missing / "state.json").exists()
     assert (tree / "sub" / "app.env").read_text() == "TOKEN=s3cret\n"
+
+
+def test_an_age_limit_after_a_quiet_month_keeps_the_newest_good_backup(store, tree):
+    ids = [take(store, tree, moment=T0 + datetime.timedelta(days=d))[0] for d in range(3)]
+    a_month_later = T0 + datetime.timedelta(days=40)
+    assert store.expired(max_age_days=30, now=a_month_later) == ids
+    assert store.expired(max_age_days=30, now=a_month_later, protect=[store.latest_good()]) == ids[:2]
+
+
+def test_a_file_that_grows_while_archived_still_verifies(store, tree, monkeypatch):
+    # The archive takes the size the file had when it was opened; the digest covers exactly those bytes.
+    victim = sorted(_backup.walk_files(str(tree)))[0]
+    real_read = _backup.DigestingReader.read
+
+    def growing(self, size=-1):
+        chunk = real_read(self, size)
+        with open(victim, "ab") as handle:
+            handle.write(b"appended while archiving")
+        return chunk
+
+    monkeypatch.setattr(_backup.DigestingReader, "read", growing)
+    ident, _manifest = take(store, tree)
+    monkeypatch.setattr(_backup.DigestingReader, "read", real_read)
+    assert store.verify(ident)["id"] == ident
