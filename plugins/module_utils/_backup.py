@@ -59,6 +59,15 @@ def sha256_stream(handle):
     return digest.hexdigest(), size
 
 
+def confined_id(ident):
+    """``ident`` when it is a backup id, which can never name a path outside the store."""
+    if not isinstance(ident, str) or not ID_PATTERN.match(ident):
+        raise BackupError("%r is not a backup id: an id is <UTC time>-<version> as backup.yml prints it "
+                          "(for example 20261121T060000000000Z-1.0.0); list them with backup.yml's output or "
+                          "the files in the backup directory. Nothing was changed." % (ident,))
+    return ident
+
+
 class DigestingReader:
     """Hands a file to the archive and hashes exactly the bytes the archive takes, so a file that
     changes while it is backed up can never make a manifest that disagrees with its archive."""
@@ -111,10 +120,10 @@ class BackupStore(object):
         self.directory = directory
 
     def archive_path(self, ident):
-        return os.path.join(self.directory, ident + ".tar.gz")
+        return os.path.join(self.directory, confined_id(ident) + ".tar.gz")
 
     def manifest_path(self, ident):
-        return os.path.join(self.directory, ident + ".manifest.json")
+        return os.path.join(self.directory, confined_id(ident) + ".manifest.json")
 
     # Listing --------------------------------------------------------------------------------
     def complete_ids(self):

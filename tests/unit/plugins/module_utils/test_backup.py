@@ -186,3 +186,12 @@ def test_a_file_that_grows_while_archived_still_verifies(store, tree, monkeypatc
     ident, _manifest = take(store, tree)
     monkeypatch.setattr(_backup.DigestingReader, "read", real_read)
     assert store.verify(ident)["id"] == ident
+
+
+@pytest.mark.parametrize("ident", ["../../../etc/passwd", "/etc/shadow", "20261121T060000000000Z-1.0.0/../../x", "", "latest"])
+def test_an_id_that_is_not_a_backup_id_names_no_path(store, tree, ident):
+    take(store, tree)
+    with pytest.raises(BackupError, match="is not a backup id"):
+        store.verify(ident)
+    with pytest.raises(BackupError, match="is not a backup id"):
+        store.archive_path(ident)
