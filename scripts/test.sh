@@ -29,6 +29,24 @@ stage_sanity() {
   (cd "$SANITY_DIR" && git init -q && git add -A && ansible-test sanity --requirements --python 3.11)
 }
 
+# Lint and sanity use about one core each: they run at once, each into its own log.
+stage_static() {
+  local logs="$ROOT/build/static-logs" name pids=() failed=()
+  mkdir -p "$logs"
+  say "lint and sanity at once (logs: build/static-logs/)"
+  stage_lint >"$logs/lint.log" 2>&1 & pids+=($!)
+  stage_sanity >"$logs/sanity.log" 2>&1 & pids+=($!)
+  wait "${pids[0]}" || failed+=(lint)
+  wait "${pids[1]}" || failed+=(sanity)
+  for name in lint sanity; do
+    case " ${failed[*]} " in
+      *" $name "*) printf '\n----- %s: last lines of build/static-logs/%s.log -----\n' "$name" "$name"; tail -n 60 "$logs/$name.log";;
+      *) say "$name passed";;
+    esac
+  done
+  [ ${#failed[@]} = 0 ] || die "${failed[*]} failed" "read the log above; run it alone with: scripts/test.sh ${failed[0]}"
+}
+
 molecule_lane() {
   local scenario
   for scenario in "$@"; do
@@ -109,8 +127,8 @@ stage_pytest() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(lint sanity molecule pytest)
+[ ${#stages[@]} -eq 0 ] && stages=(static molecule pytest)
 for stage in "${stages[@]}"; do
-  declare -F "stage_$stage" >/dev/null || die "unknown stage: $stage" "use lint, sanity, molecule, unit, e2e or pytest"
+  declare -F "stage_$stage" >/dev/null || die "unknown stage: $stage" "use static (lint and sanity at once), lint, sanity, molecule, unit, e2e or pytest"
   "stage_$stage"
 done
