@@ -339,8 +339,22 @@ class BackupStore(object):
 
 
 # Docker named volumes, read and written through a throw-away container --------------------------
+# Docker's own rule for a named volume; anything else given to ``-v`` (a path) is a host bind mount.
+VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def named_volume(volume):
+    """``volume`` when it is a docker named volume: a path would make ``-v`` mount (and a restore
+    empty) a host directory."""
+    if not isinstance(volume, str) or not VOLUME_NAME.match(volume):
+        raise BackupError("%r is not a docker volume name (letters, digits, _ . -, not a path): a path would mount a "
+                          "host directory. Name the volume as docker volume ls shows it. Nothing was changed." % (volume,))
+    return volume
+
+
 def export_volume(run, image, volume, out_dir):
     """Tar the content of ``volume`` into ``out_dir/<volume>.tar`` with a read-only mount."""
+    named_volume(volume)
     argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "tar",
             "-v", "%s:/volume:ro" % volume, "-v", "%s:/out" % out_dir, image,
             "-C", "/volume", "-cf", "/out/%s.tar" % volume, "."]
@@ -352,6 +366,7 @@ def export_volume(run, image, volume, out_dir):
 
 def import_volume(run, image, volume, tar_path):
     """Replace the content of ``volume`` with the tar at ``tar_path``."""
+    named_volume(volume)
     directory, name = os.path.split(tar_path)
     argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh",
             "-v", "%s:/volume" % volume, "-v", "%s:/in:ro" % directory, image,

@@ -174,7 +174,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._backup import (
-    BackupError, BackupStore, backup_id, ensure_private_dir, export_volume, import_volume, sha256_file)
+    BackupError, BackupStore, backup_id, ensure_private_dir, export_volume, import_volume, named_volume, sha256_file)
 
 
 def summary(store, ident, manifest):
@@ -248,14 +248,17 @@ def restore(module, store, run):
                and not (os.path.exists(m["path"]) and sha256_file(m["path"]) == m["sha256"])]
     if p["exact"]:
         pending += store.extra_files(manifest, keep)
-    volumes = [m["name"][len("volumes/"):-len(".tar")] for m in manifest["members"] if m["name"].startswith("volumes/")]
+    volumes = [named_volume(m["name"][len("volumes/"):-len(".tar")])
+               for m in manifest["members"] if m["name"].startswith("volumes/")]
+    # Checked before any file is written: a restore stops before it changes anything, not halfway.
+    if volumes and not p["volume_image"]:
+        raise BackupError("backup %s holds docker volumes: give volume_image to restore them. Nothing was changed."
+                          % ident)
     if module.check_mode:
         return dict(changed=bool(pending or volumes), restored=pending + ["volume " + v for v in volumes],
                     **summary(store, ident, manifest))
     restored = store.restore_files(ident, manifest, exact=p["exact"], keep=keep)
     if volumes:
-        if not p["volume_image"]:
-            raise BackupError("backup %s holds docker volumes: give volume_image to restore them" % ident)
         work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
         try:
             for volume in volumes:

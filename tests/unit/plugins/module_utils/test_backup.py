@@ -195,3 +195,18 @@ def test_an_id_that_is_not_a_backup_id_names_no_path(store, tree, ident):
         store.verify(ident)
     with pytest.raises(BackupError, match="is not a backup id"):
         store.archive_path(ident)
+
+
+@pytest.mark.parametrize("volume", ["/", "/etc", "../x", "./data", "a/b", "", "-v"])
+def test_a_volume_that_is_a_path_is_never_mounted(tmp_path, volume):
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "", ""
+    with pytest.raises(BackupError, match="is not a docker volume name"):
+        _backup.export_volume(run, "image", volume, str(tmp_path))
+    with pytest.raises(BackupError, match="is not a docker volume name"):
+        _backup.import_volume(run, "image", volume, str(tmp_path / "data.tar"))
+    assert calls == []
+    assert _backup.named_volume("agent-loop_data") == "agent-loop_data"
