@@ -157,24 +157,27 @@ def main():
         (naive_wall,), naive = under_load(1, [naive_update], tmp)
         print("==> three plain nginx reloads under load (a switch by reload)", flush=True)
         _walls, reload = under_load(2, [nginx_reloads], tmp)
-        print("==> no-op playbook on %s" % OURS, flush=True)
-        noop = noop_seconds(inventory, ours_only)
-        print("==> blue-green deploy, warm rollback, deploy again, under load", flush=True)
-        (deploy_wall, rollback_wall, redeploy_wall), ours = under_load(2, [
+        print("==> no-op playbook on %s, idle" % OURS, flush=True)
+        noop_idle = noop_seconds(inventory, ours_only)
+        print("==> no-op playbook, blue-green deploy, warm rollback, deploy again, under the same load", flush=True)
+        # The floor is measured under the same load as the actions it is compared with.
+        walls, ours = under_load(2, [playbook(NOOP, inventory, ours_only, "no-op playbook")] * 3 + [
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "blue-green deploy"),
             playbook("rollback.yml", inventory, ours_only, "rollback"),
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy again"),
         ], tmp)
+        noop, (deploy_wall, rollback_wall, redeploy_wall) = min(walls[:3]), walls[3:]
         switches = [entry for entry in ledger(OURS)["history"] if (entry.get("details") or {}).get("switched_at")][-3:]
         records = access_log(OURS)
     print("==> starting simulated host %s, reached over SSH, first release %s" % (OURS_SSH, OLD), flush=True)
     with tempfile.TemporaryDirectory() as tmp, simulated_hosts(SSH_PREFIX, 1, SSH_BASE_PORT, tmp, OLD,
                                                                connection="ssh") as inventory:
-        ssh_noop = noop_seconds(inventory, {})
-        print("==> blue-green deploy and warm rollback under load, over SSH", flush=True)
-        (ssh_deploy_wall, ssh_rollback_wall), ssh = under_load(1, [
+        ssh_noop_idle = noop_seconds(inventory, {})
+        print("==> no-op playbook, blue-green deploy and warm rollback under load, over SSH", flush=True)
+        walls, ssh = under_load(1, [playbook(NOOP, inventory, {}, "no-op playbook over ssh")] * 3 + [
             playbook("blue-green-deploy.yml", inventory, {"target_version": NEW}, "blue-green deploy over ssh"),
             playbook("rollback.yml", inventory, {}, "rollback over ssh")], tmp, base_port=SSH_BASE_PORT)
+        ssh_noop, (ssh_deploy_wall, ssh_rollback_wall) = min(walls[:3]), walls[3:]
 
     times = [float(entry["details"]["switched_at"]) for entry in switches]
     cutovers = [cutover(records, at, old, until)
@@ -200,6 +203,8 @@ def main():
         "reload_retried": reload["get"]["retried"],
         "noop_playbook_s": round(noop, 2),
         "ssh_noop_playbook_s": round(ssh_noop, 2),
+        "noop_idle_playbook_s": round(noop_idle, 2),
+        "ssh_noop_idle_playbook_s": round(ssh_noop_idle, 2),
         "deploy_wall_s": round(deploy_wall, 2),
         "rollback_wall_s": round(rollback_wall, 2),
         "redeploy_wall_s": round(redeploy_wall, 2),
@@ -231,7 +236,8 @@ def main():
                  ssh["get"]["requests"], ssh["get"]["failed"], ssh["get"]["retried"], ssh["wrk"]["requests"],
                  ssh["wrk"]["failed"], ssh["post"]["failed"], "-"))
     print("")
-    print("%-36s %10s %10s %10s" % ("wall time against the floor", "noop s", "deploy s", "rollback s"))
+    print("%-36s %10s %10s %10s" % ("wall time against the floor", "noop s", "deploy s", "rollback s")
+          + "   (noop under the same load; idle: %.2f s, %.2f s over ssh)" % (noop_idle, ssh_noop_idle))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
         "docker exec", noop, deploy_wall, rollback_wall, figures["deploy_vs_noop"], figures["rollback_vs_noop"]))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
