@@ -95,6 +95,10 @@ def test_a_corrupted_or_truncated_archive_is_refused_and_nothing_changes(invento
     assert result.rc != 0 and "member " in result.output, result.output[-2000:]
     assert state_digests() == before
     sh("cp /root/good.tar.gz %s" % archive)
+    # An id that is a path names nothing outside the backup directory.
+    result = run_playbook("restore.yml", inventory, {"backup_id": "../../../etc"})
+    assert result.rc != 0 and "is not a backup id" in result.output, result.output[-2000:]
+    assert state_digests() == before
 
 
 def test_a_full_disk_fails_cleanly_and_the_latest_backup_stays(inventory):
