@@ -5,6 +5,7 @@ take effect at the next request without a reload and without closing a client's 
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,9 +27,20 @@ JS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 
 
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's ephemeral range: a port bind(0) hands out can be taken as the
+    source port of an outgoing connection (a load running beside the suite) before nginx binds it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+        low = int(ranges.read().split()[0])
+    for port in random.sample(range(20000, min(low, 30000)), 200):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            sock.close()
+        return int(port)
+    raise RuntimeError("no free port between 20000 and %d" % min(low, 30000))
 
 
 class Colour(BaseHTTPRequestHandler):
