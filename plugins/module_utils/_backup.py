@@ -42,35 +42,10 @@ class BackupError(Exception):
     pass
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_stream(handle):
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in iter(lambda: handle.read(CHUNK), b""):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def confined_id(ident):
-    """``ident`` when it is a backup id, which can never name a path outside the store."""
-    if not isinstance(ident, str) or not ID_PATTERN.match(ident):
-        raise BackupError("%r is not a backup id: an id is <UTC time>-<version> as backup.yml prints it "
-                          "(for example 20261121T060000000000Z-1.0.0); list them with backup.yml's output or "
-                          "the files in the backup directory. Nothing was changed." % (ident,))
-    return ident
-
-
 class DigestingReader:
-    """Hands a file to the archive and hashes exactly the bytes the archive takes, so a file that
-    changes while it is backed up can never make a manifest that disagrees with its archive."""
+    """Reads a stream and hashes exactly the bytes it hands on. The archive reads each file through
+    one, so a file that changes while it is backed up can never make a manifest that disagrees
+    with its archive; verification hashes through one too."""
 
     def __init__(self, handle):
         self.handle, self.digest, self.size = handle, hashlib.sha256(), 0
@@ -80,6 +55,28 @@ class DigestingReader:
         self.digest.update(chunk)
         self.size += len(chunk)
         return chunk
+
+
+def sha256_stream(handle):
+    """(sha256, size) of what is left to read in ``handle``."""
+    reader = DigestingReader(handle)
+    while reader.read(CHUNK):
+        pass
+    return reader.digest.hexdigest(), reader.size
+
+
+def sha256_file(path):
+    with open(path, "rb") as handle:
+        return sha256_stream(handle)[0]
+
+
+def confined_id(ident):
+    """``ident`` when it is a backup id, which can never name a path outside the store."""
+    if not isinstance(ident, str) or not ID_PATTERN.match(ident):
+        raise BackupError("%r is not a backup id: an id is <UTC time>-<version> as backup.yml prints it "
+                          "(for example 20261121T060000000000Z-1.0.0); list them with backup.yml's output or "
+                          "the files in the backup directory. Nothing was changed." % (ident,))
+    return ident
 
 
 def backup_id(version, now=None):
