@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import zlib
@@ -338,6 +339,8 @@ class BackupStore(object):
 # Docker named volumes, read and written through a throw-away container --------------------------
 # Docker's own rule for a named volume; anything else given to ``-v`` (a path) is a host bind mount.
 VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# setuid, setgid, sticky: never written back by a restore (no service file needs them).
+SPECIAL_MODE_BITS = 0o7000
 
 
 def named_volume(volume):
@@ -347,6 +350,46 @@ def named_volume(volume):
         raise BackupError("%r is not a docker volume name (letters, digits, _ . -, not a path): a path would mount a "
                           "host directory. Name the volume as docker volume ls shows it. Nothing was changed." % (volume,))
     return volume
+
+
+def under(path, roots):
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def check_restorable(ident, manifest, allowed=()):
+    """Raise, naming the value, unless every member of ``manifest`` can be written back safely: file
+    members at a normalised absolute path under ``allowed`` (default the paths the backup covered),
+    without setuid, setgid or sticky bits; volume members with a docker volume name. Runs before
+    any write or docker call, so a tampered or foreign manifest changes nothing."""
+    roots = [os.path.normpath(root) for root in (allowed or manifest.get("paths") or [])]
+    outside = [path for path in manifest.get("paths") or [] if allowed and not under(os.path.normpath(path), roots)]
+    if outside:
+        raise BackupError("backup %s covers %s, outside the paths this restore may write (%s): if the backup was "
+                          "taken with more paths (backup_extra_paths), give them to the restore too. Nothing was changed."
+                          % (ident, outside[0], ", ".join(roots)))
+    for member in manifest["members"]:
+        name = member.get("name") or ""
+        if name.startswith("volumes/") and name.endswith(".tar"):
+            named_volume(name[len("volumes/"):-len(".tar")])
+        elif name.startswith("files/"):
+            path = member.get("path")
+            if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path \
+                    or name != "files" + path:
+                raise BackupError("backup %s holds a file member %r whose path %r is not a plain absolute path: the "
+                                  "manifest was altered. Nothing was changed." % (ident, name, path))
+            if not under(path, roots):
+                raise BackupError("backup %s holds %s, outside the paths this restore may write (%s). Nothing was "
+                                  "changed." % (ident, path, ", ".join(roots)))
+            if not isinstance(member.get("mode"), int) or member["mode"] & SPECIAL_MODE_BITS:
+                raise BackupError("backup %s holds %s with mode %s: a restore never writes a setuid, setgid or "
+                                  "sticky file. Nothing was changed." % (ident, path, oct(member.get("mode") or 0)))
+            if not isinstance(member.get("uid"), int) or not isinstance(member.get("gid"), int) \
+                    or member["uid"] < 0 or member["gid"] < 0:
+                raise BackupError("backup %s holds %s with owner %r:%r, not numeric ids. Nothing was changed."
+                                  % (ident, path, member.get("uid"), member.get("gid")))
+        elif not name.startswith("commands/") or member.get("path"):
+            raise BackupError("backup %s holds a member %r this collection never writes: the manifest was altered. "
+                              "Nothing was changed." % (ident, name))
 
 
 def export_volume(run, image, volume, out_dir):
@@ -361,13 +404,184 @@ def export_volume(run, image, volume, out_dir):
     return os.path.join(out_dir, "%s.tar" % volume)
 
 
-def import_volume(run, image, volume, tar_path):
-    """Replace the content of ``volume`` with the tar at ``tar_path``."""
-    named_volume(volume)
+def staging_volume(volume):
+    return "%s-nextgen-restore" % named_volume(volume)
+
+
+def stage_volume(run, image, volume, tar_path):
+    """Unpack the tar at ``tar_path`` into a fresh staging volume beside ``volume`` (the live
+    volume is not touched). Returns the staging volume's name."""
+    staging = staging_volume(volume)
+    run(["docker", "volume", "rm", "-f", staging])  # left over by a killed restore
     directory, name = os.path.split(tar_path)
     argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh",
-            "-v", "%s:/volume" % volume, "-v", "%s:/in:ro" % directory, image,
-            "-c", 'find /volume -mindepth 1 -delete && tar -C /volume -xpf "/in/$0"', name]
+            "-v", "%s:/volume" % staging, "-v", "%s:/in:ro" % directory, image,
+            "-c", 'tar -C /volume -xpf "/in/$0"', name]
     rc, out, err = run(argv)
     if rc != 0:
-        raise BackupError("cannot restore docker volume %s through image %s: %s" % (volume, image, (err or out).strip()))
+        run(["docker", "volume", "rm", "-f", staging])
+        raise BackupError("cannot unpack the backup of docker volume %s through image %s: %s"
+                          % (volume, image, (err or out).strip()))
+    return staging
+
+
+def containers_using(run, volume):
+    rc, out, err = run(["docker", "ps", "-q", "--filter", "volume=%s" % volume])
+    if rc != 0:
+        raise BackupError("cannot list the containers that use docker volume %s: %s" % (volume, (err or out).strip()))
+    return out.split()
+
+
+def start_containers(run, containers, why):
+    """Start each container; raise naming every one that did not start."""
+    failed = []
+    for container in containers:
+        rc, out, err = run(["docker", "start", container])
+        if rc != 0:
+            failed.append("%s (%s)" % (container, (err or out).strip()))
+    if failed:
+        raise BackupError("container %s did not start again after %s: start it with docker start, and check "
+                          "docker logs" % (", ".join(failed), why))
+
+
+def swap_volume(run, image, volume, staging):
+    """Make ``volume`` hold exactly what ``staging`` holds, with the containers that use it stopped
+    meanwhile and started again after."""
+    stopped = []
+    try:
+        for container in containers_using(run, volume):
+            rc, out, err = run(["docker", "stop", container])
+            if rc != 0:
+                raise BackupError("cannot stop container %s, which uses docker volume %s: %s"
+                                  % (container, volume, (err or out).strip()))
+            stopped.append(container)
+        argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh",
+                "-v", "%s:/volume" % volume, "-v", "%s:/staging:ro" % staging, image,
+                "-c", "find /volume -mindepth 1 -delete && cp -a /staging/. /volume/"]
+        rc, out, err = run(argv)
+        if rc != 0:
+            raise BackupError("cannot copy the restored content into docker volume %s through image %s: %s"
+                              % (volume, image, (err or out).strip()))
+    finally:
+        start_containers(run, stopped, "the restore of docker volume %s" % volume)
+
+
+def image_present(run, image):
+    rc, _out, _err = run(["docker", "image", "inspect", "--format", "{{.Id}}", image])
+    if rc != 0:
+        raise BackupError("image %s, through which docker volumes are read and written, is not on this host: pull "
+                          "it or name another local image with sh and tar (volume_image). Nothing was changed." % image)
+
+
+# The module's actions ---------------------------------------------------------------------------
+def summary(store, ident, manifest):
+    return dict(backup_id=ident, archive=store.archive_path(ident), live_version=manifest.get("live_version"),
+                members=len(manifest["members"]), total_size=manifest["total_size"])
+
+
+def run_to_file(argv, path):
+    """Run ``argv`` with its standard output streamed, as bytes, into ``path`` (mode 0600).
+    Returns (rc, stderr text)."""
+    with open(path, "wb") as out:
+        os.fchmod(out.fileno(), FILE_MODE)
+        done = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, check=False)
+    return done.returncode, done.stderr.decode("utf-8", "replace")
+
+
+def take_backup(store, params, run, check_mode=False):
+    """Action create of the backup module: ``params`` are the module's, ``run(argv)`` returns (rc, out, err)."""
+    for volume in params["volumes"]:
+        named_volume(volume)
+    if params["volumes"] and not params["volume_image"]:
+        raise BackupError("volumes %s need volume_image, a local image with tar" % ", ".join(params["volumes"]))
+    ident = backup_id(params["live_version"])
+    if check_mode:
+        return dict(changed=True, backup_id=ident, removed=store.expired(params["keep"], params["max_age_days"]))
+    skipped = [path for path in params["paths"] if not os.path.exists(path)]
+    ensure_private_dir(store.directory)
+    work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
+    try:
+        extra = {}
+        if params["pre_backup_command"]:
+            output = os.path.join(work, "pre-backup.out")
+            rc, err = run_to_file(params["pre_backup_command"], output)
+            if rc != 0:
+                raise BackupError("the pre-backup command (%s) failed (rc=%d): %s"
+                                  % (params["pre_backup_command"][0], rc, err.strip()[-500:]))
+            extra["commands/pre-backup.out"] = output
+        if params["volumes"]:
+            stopped = []
+            try:
+                for container in params["stop_containers"]:
+                    rc, out, err = run(["docker", "stop", container])
+                    if rc != 0:
+                        raise BackupError("cannot stop container %s before the backup: %s" % (container, (err or out).strip()))
+                    stopped.append(container)
+                for volume in params["volumes"]:
+                    extra["volumes/%s.tar" % volume] = export_volume(run, params["volume_image"], volume, work)
+            finally:
+                start_containers(run, stopped, "the backup")
+        manifest = store.create(ident, [x for x in params["paths"] if x not in skipped], extra,
+                                params["live_version"], params["service"],
+                                min_free_bytes=params["min_free_mb"] * 1048576, requested=params["paths"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    try:
+        store.verify(ident)
+    except BackupError as exc:
+        store.remove(ident)
+        raise BackupError("backup %s does not read back as it was written (%s): it was removed, and no older "
+                          "backup was pruned. Check the backup disk." % (ident, exc))
+    # Pruned only once the new backup has been read back: it is the newest good one, so it stays.
+    removed = store.expired(params["keep"], params["max_age_days"], protect=[ident])
+    for old in removed:
+        store.remove(old)
+    return dict(changed=True, skipped_paths=skipped, removed=removed, **summary(store, ident, manifest))
+
+
+def chosen_backup(store, params):
+    ident = params["backup_id"] or store.latest_good()
+    if ident is None:
+        raise BackupError("no backup of %s in %s verifies: take one with playbooks/backup.yml"
+                          % (params["service"], store.directory))
+    return ident
+
+
+def restore_backup(store, params, run, check_mode=False):
+    """Action restore of the backup module. Every check comes before the first write; volumes are
+    unpacked into staging volumes before any file is written, so a backup that cannot be unpacked
+    changes nothing; the live volumes are then swapped with their containers stopped."""
+    ident = chosen_backup(store, params)
+    manifest = store.verify(ident)
+    check_restorable(ident, manifest, params["paths"])
+    keep = set(params["keep_paths"])
+    pending = [m["path"] for m in manifest["members"] if m.get("path") and m["path"] not in keep
+               and not (os.path.exists(m["path"]) and sha256_file(m["path"]) == m["sha256"])]
+    if params["exact"]:
+        pending += store.extra_files(manifest, keep)
+    volumes = [m["name"][len("volumes/"):-len(".tar")] for m in manifest["members"] if m["name"].startswith("volumes/")]
+    if volumes:
+        if not params["volume_image"]:
+            raise BackupError("backup %s holds docker volumes: give volume_image to restore them. Nothing was changed."
+                              % ident)
+        image_present(run, params["volume_image"])
+    if check_mode:
+        return dict(changed=bool(pending or volumes), restored=pending + ["volume " + v for v in volumes],
+                    **summary(store, ident, manifest))
+    staged = {}
+    work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
+    try:
+        for volume in volumes:
+            local = os.path.join(work, "%s.tar" % volume)
+            store.extract_member(ident, "volumes/%s.tar" % volume, local)
+            staged[volume] = stage_volume(run, params["volume_image"], volume, local)
+            os.unlink(local)
+        restored = store.restore_files(ident, manifest, exact=params["exact"], keep=keep)
+        for volume in volumes:
+            swap_volume(run, params["volume_image"], volume, staged[volume])
+            restored.append("volume " + volume)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for staging in staged.values():
+            run(["docker", "volume", "rm", "-f", staging])
+    return dict(changed=bool(restored), restored=restored, **summary(store, ident, manifest))

@@ -151,7 +151,7 @@ class Lease(object):
         if takeover and current.get("holder") == takeover:
             return
         if seconds_left(current, now) > 0:
-            raise LockHeld("deploy lock of %s is %s. Another deploy, rollback or restore is running: "
+            raise LockHeld("deploy lock of %s is %s. Another deploy, rollback, restore or backup is running: "
                            "wait for it to end (ansible-playbook playbooks/status.yml shows it)"
                            % (self.service, describe(current, now)), current)
         if not break_expired:

@@ -51,7 +51,7 @@ def resolve_profile(group_names, profiles, agent_type=""):
     return {"agent_type": chosen, "profile": profile}
 
 
-def service_logging_config(service, host, resolved, log_file, level="INFO", queue_size=10000):
+def service_logging_config(service, host, resolved, log_file, level="INFO", queue_size=10000, block_timeout_s=1.0):
     """The structured logging config a Python service loads (nextgen_logging.configure)."""
     if not isinstance(queue_size, int) or isinstance(queue_size, bool) or queue_size < 0:
         raise ProfileError("the queue size must be a whole number >= 0 (0: unbounded), got %r" % (queue_size,))
@@ -66,6 +66,7 @@ def service_logging_config(service, host, resolved, log_file, level="INFO", queu
         "format": "json",
         "async": profile["async"],
         "queue_size": queue_size,
+        "block_timeout_s": block_timeout_s,
         "monitoring": profile["monitoring"],
         "caller_info": False,
         "fields": {"service": service, "host": host, "agent_type": resolved["agent_type"]},

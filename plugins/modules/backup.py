@@ -23,6 +23,14 @@ description:
     stays.
   - V(verify) checks a backup without touching anything. V(restore) verifies it, then puts every
     file and volume back. Both name the member that fails.
+  - Before its first write or docker call, V(restore) refuses, naming the value, a file member outside
+    O(paths) (default the paths the backup covered), a path that is not plain and absolute, a setuid,
+    setgid or sticky file, a member this module never writes, a volume that is not a docker volume
+    name, and an O(volume_image) that is not on the host.
+  - V(restore) unpacks each volume into a staging volume C(<volume>-nextgen-restore) before any file is
+    written, so a backup that cannot be unpacked changes nothing. Files then go back atomically, and
+    each volume is swapped with its staged copy while the containers that use it are stopped; they are
+    started again, and one that does not start fails the restore, naming it.
   - V(list) returns the complete backups; V(prune) applies the retention only.
   - Archives and manifests are mode 0600 in a directory of mode 0700.
 options:
@@ -43,7 +51,10 @@ options:
     description: Backup to verify or restore; default the newest one that verifies.
     type: str
   paths:
-    description: Files and directories to archive; missing ones are skipped and reported.
+    description:
+      - With V(create), files and directories to archive; missing ones are skipped and reported.
+      - With V(restore), where the restore may write; a backup holding anything else is refused. Empty means the
+        paths the backup covered.
     type: list
     elements: path
     default: []
@@ -56,13 +67,16 @@ options:
     description: Local image with C(tar) and C(sh) used to read and write volumes.
     type: str
   stop_containers:
-    description: Containers stopped while the volumes are read, and started again after.
+    description:
+      - Containers stopped while the volumes are read, and started again after; one that does not start again
+        fails the backup, naming it.
     type: list
     elements: str
     default: []
   pre_backup_command:
     description:
-      - Command (argv) whose standard output is archived, for example a database dump.
+      - Command (argv) whose standard output is archived byte for byte (streamed, never decoded), for example a
+        database dump.
       - Treated as a secret (it may carry credentials) and never shown in output.
     type: list
     elements: str
@@ -168,107 +182,11 @@ backups:
 """
 
 import os
-import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._backup import (
-    BackupError, BackupStore, backup_id, ensure_private_dir, export_volume, import_volume, named_volume, sha256_file)
-
-
-def summary(store, ident, manifest):
-    return dict(backup_id=ident, archive=store.archive_path(ident), live_version=manifest.get("live_version"),
-                members=len(manifest["members"]), total_size=manifest["total_size"])
-
-
-def create(module, store, run):
-    p = module.params
-    ident = backup_id(p["live_version"])
-    if module.check_mode:
-        return dict(changed=True, backup_id=ident, removed=store.expired(p["keep"], p["max_age_days"]))
-    skipped = [path for path in p["paths"] if not os.path.exists(path)]
-    ensure_private_dir(store.directory)
-    work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
-    try:
-        extra = {}
-        if p["pre_backup_command"]:
-            rc, out, err = run(p["pre_backup_command"])
-            if rc != 0:
-                raise BackupError("the pre-backup command (%s) failed (rc=%d): %s"
-                                  % (p["pre_backup_command"][0], rc, (err or out).strip()[-500:]))
-            output = os.path.join(work, "pre-backup.out")
-            with open(output, "w") as handle:
-                handle.write(out)
-            extra["commands/pre-backup.out"] = output
-        if p["volumes"]:
-            stopped = []
-            try:
-                for container in p["stop_containers"]:
-                    rc, out, err = run(["docker", "stop", container])
-                    if rc != 0:
-                        raise BackupError("cannot stop container %s before the backup: %s" % (container, err.strip()))
-                    stopped.append(container)
-                for volume in p["volumes"]:
-                    extra["volumes/%s.tar" % volume] = export_volume(run, p["volume_image"], volume, work)
-            finally:
-                for container in stopped:
-                    run(["docker", "start", container])
-        manifest = store.create(ident, [x for x in p["paths"] if x not in skipped], extra, p["live_version"],
-                                p["service"], min_free_bytes=p["min_free_mb"] * 1048576, requested=p["paths"])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    try:
-        store.verify(ident)
-    except BackupError as exc:
-        store.remove(ident)
-        raise BackupError("backup %s does not read back as it was written (%s): it was removed, and no older "
-                          "backup was pruned. Check the backup disk." % (ident, exc))
-    # Pruned only once the new backup has been read back: it is the newest good one, so it stays.
-    removed = store.expired(p["keep"], p["max_age_days"], protect=[ident])
-    for old in removed:
-        store.remove(old)
-    return dict(changed=True, skipped_paths=skipped, removed=removed, **summary(store, ident, manifest))
-
-
-def chosen(module, store):
-    ident = module.params["backup_id"] or store.latest_good()
-    if ident is None:
-        raise BackupError("no backup of %s in %s verifies: take one with playbooks/backup.yml"
-                          % (module.params["service"], store.directory))
-    return ident
-
-
-def restore(module, store, run):
-    p = module.params
-    ident = chosen(module, store)
-    manifest = store.verify(ident)
-    keep = set(p["keep_paths"])
-    pending = [m["path"] for m in manifest["members"] if m.get("path") and m["path"] not in keep
-               and not (os.path.exists(m["path"]) and sha256_file(m["path"]) == m["sha256"])]
-    if p["exact"]:
-        pending += store.extra_files(manifest, keep)
-    volumes = [named_volume(m["name"][len("volumes/"):-len(".tar")])
-               for m in manifest["members"] if m["name"].startswith("volumes/")]
-    # Checked before any file is written: a restore stops before it changes anything, not halfway.
-    if volumes and not p["volume_image"]:
-        raise BackupError("backup %s holds docker volumes: give volume_image to restore them. Nothing was changed."
-                          % ident)
-    if module.check_mode:
-        return dict(changed=bool(pending or volumes), restored=pending + ["volume " + v for v in volumes],
-                    **summary(store, ident, manifest))
-    restored = store.restore_files(ident, manifest, exact=p["exact"], keep=keep)
-    if volumes:
-        work = tempfile.mkdtemp(prefix=".work-", dir=store.directory)
-        try:
-            for volume in volumes:
-                local = os.path.join(work, "%s.tar" % volume)
-                store.extract_member(ident, "volumes/%s.tar" % volume, local)
-                import_volume(run, p["volume_image"], volume, local)
-                restored.append("volume " + volume)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return dict(changed=bool(restored), restored=restored, **summary(store, ident, manifest))
+    BackupError, BackupStore, chosen_backup, restore_backup, summary, take_backup)
 
 
 def main():
@@ -293,8 +211,6 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["action"] == "create" and p["volumes"] and not p["volume_image"]:
-        module.fail_json(msg="volumes %s need volume_image, a local image with tar" % ", ".join(p["volumes"]))
     if p["keep"] is not None and p["keep"] < 1:
         module.fail_json(msg="keep must be at least 1 (got %d): a retention that keeps nothing would delete "
                              "the backup just taken" % p["keep"])
@@ -305,11 +221,11 @@ def main():
 
     try:
         if p["action"] == "create":
-            result = create(module, store, run)
+            result = take_backup(store, p, run, module.check_mode)
         elif p["action"] == "restore":
-            result = restore(module, store, run)
+            result = restore_backup(store, p, run, module.check_mode)
         elif p["action"] == "verify":
-            ident = chosen(module, store)
+            ident = chosen_backup(store, p)
             result = dict(changed=False, **summary(store, ident, store.verify(ident)))
         elif p["action"] == "prune":
             newest_good = store.latest_good()

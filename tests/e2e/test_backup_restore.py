@@ -6,7 +6,7 @@ import time
 import pytest
 
 from support.load import Load
-from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
+from support.playbook import BackgroundRun, host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
 
 PREFIX = "nr-e2e-bk"
 HOST = PREFIX + "-1"
@@ -67,8 +67,15 @@ def test_restore_brings_back_every_file_and_volume_byte_identical(inventory):
        % (DATA_DIR, DATA_DIR))
     sh("docker run --rm --user 0 -v agent-data:/data --entrypoint sh %s -c 'rm -r /data/db && echo v2 > /data/version "
        "&& echo extra > /data/new'" % VOLUME_IMAGE)
-    assert state_digests() != before
-    restored = must(run_playbook("restore.yml", inventory, {"backup_id": ident}))
+    changed = state_digests()
+    assert changed != before
+    # The restore writes only under the paths it is given: without backup_extra_paths, the backup's
+    # files under DATA_DIR are refused, naming the path, and nothing changes.
+    confined = run_playbook("restore.yml", inventory, {"backup_id": ident})
+    assert confined.rc != 0 and "covers %s, outside the paths this restore may write" % DATA_DIR in confined.output, \
+        confined.output[-2000:]
+    assert "give them to the restore too" in confined.output and state_digests() == changed
+    restored = must(run_playbook("restore.yml", inventory, {"backup_id": ident, "backup_extra_paths": [DATA_DIR]}))
     assert SECRET not in restored.output
     assert state_digests() == before
     manifest = json.loads(sh("cat %s/%s.manifest.json" % (BACKUPS, ident)))
@@ -170,3 +177,26 @@ def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inv
     other = "green" if doc["live"]["colour"] == "blue" else "blue"
     assert doc["colours"][other]["state"] == "retired"  # the timer retired the other colour, not the restored one
     assert doc["history"][-1]["action"] == "retire" and doc["history"][-1]["version"] == target
+
+
+def test_a_backup_started_during_a_deploy_is_refused_and_nothing_is_half_written(inventory):
+    before = sh("ls %s" % BACKUPS).split()
+    target = "1.1.0" if ledger(HOST)["live"]["version"] != "1.1.0" else "1.0.0"
+    deploy = BackgroundRun("blue-green-deploy.yml", inventory,
+                           {"target_version": target, "blue_green_backup_before_change": False})
+    try:
+        wait_until(lambda: host_exec(HOST, "test", "-s", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 0
+                   or not deploy.running(), 120, "the deploy holds its lock", interval=0.2)
+        assert deploy.running(), deploy.output()[-2000:]
+        refused = run_playbook("backup.yml", inventory, {})
+        deploy.proc.wait(timeout=300)
+    finally:
+        deploy.kill(HOST)
+    assert refused.rc != 0 and "deploy lock of agent-loop is held" in refused.output, refused.output[-2000:]
+    assert "Another deploy, rollback, restore or backup is running" in refused.output
+    assert deploy.proc.returncode == 0, deploy.output()[-2000:]
+    assert ledger(HOST)["live"]["version"] == target
+    assert sh("ls -a %s" % BACKUPS).split() == [".", ".."] + before  # no backup written, none half-written
+    # Once the deploy is over, the same backup runs and leaves the lock free.
+    taken = must(run_playbook("backup.yml", inventory, {}))
+    assert "backup_id" in taken.output and host_exec(HOST, "test", "-s", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode != 0

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support.playbook import host_exec, must, run_playbook, simhosts
+from support.playbook import host_exec, must, run_playbook, run_playbook_until, simhosts
 
 pytestmark = pytest.mark.slow
 
@@ -309,10 +309,35 @@ def test_the_alert_rules_fire_on_an_error_burst(rollouts, tmp_path):
 def test_restore_puts_the_previous_setup_back(rollouts):
     must(rollouts["second"])
     host = AGENTS[4]
+    # Another service's forwarder, added after the backup, is not this service's to take away.
+    sh(host, "echo '# forwarder of another service' > /etc/rsyslog.d/40-nextgen-other-service.conf")
     result = must(run_playbook("logging-rollout.yml", rollouts["inventory"],
                                {"logging_rollout_action": "restore", "logging_agent_pattern": host}))
-    assert forwarder_files(host) == ["50-legacy-agent.conf"]
+    assert forwarder_files(host) == ["40-nextgen-other-service.conf", "50-legacy-agent.conf"]
     assert not enabled(host)
     assert host_exec(host, "systemctl", "is-active", "rsyslog").stdout.strip() == "active"
     assert host_exec(host, "test", "-e", "/etc/nextgen-rollout/logging/agent-loop.json").returncode != 0
     assert enabled(AGENTS[0]), "the other agents keep the new setup"
+
+
+def test_a_rollout_killed_after_installing_the_forwarder_converges_on_the_next_run(rollouts):
+    host = AGENTS[4]  # back on its previous setup since the restore above
+    assert not enabled(host)
+    output, killed = run_playbook_until("logging-rollout.yml", rollouts["inventory"], {"logging_agent_pattern": host},
+                                        lambda out: "TASK [nextgen.rollout.logging : Take out the previous setup's files]"
+                                        in out, host)
+    assert killed, output[-2000:]
+    installed_at = int(sh(host, "stat -c %Y /etc/rsyslog.d/40-nextgen-agent-loop.conf"))
+    assert not enabled(host)
+    time.sleep(1.1)  # rsyslog's start time below is in whole seconds
+    validations_before = validation_records(host)
+    must(run_playbook("logging-rollout.yml", rollouts["inventory"], {"logging_agent_pattern": host}))
+    started_at = int(sh(host, "date -d \"$(systemctl show -p ActiveEnterTimestamp --value rsyslog)\" +%s"))
+    assert started_at > installed_at, "rsyslog still runs the config it had before the killed run"
+    assert enabled(host) and host_exec(host, "test", "-s", "/var/lib/nextgen-rollout/logging/agent-loop.applied").returncode == 0
+    assert validation_records(host) > validations_before  # this run's validation record reached the collector
+
+
+def validation_records(host):
+    return host_exec(COLLECTOR, "cat", "/var/log/nextgen-collector/%s/agent-loop.log" % host).stdout.count(
+        "nextgen-logging-validation-%s-" % host)

@@ -9,9 +9,13 @@ In the service:
     logging.getLogger("agent").info("run finished", extra={"fields": {"run_id": 42}})
 
 Every record becomes one JSON line in the config's ``log_file`` (the forwarder reads that file).
-With ``async`` the caller only puts the record on a queue; a listener thread formats and writes
-it. A full queue makes the caller wait: a record is never dropped. With ``monitoring`` the
-records are counted by level, and ``metrics_text()`` gives them in Prometheus text format.
+With ``async`` the caller only puts the record on a queue (the message is merged with its
+arguments in the writer thread, so pass values, not objects you change afterwards); a writer
+thread formats and writes it. A full queue makes the caller wait, at most ``block_timeout_s``
+(default 1 s): the service never hangs on its logs. What could not be written (queue still full
+after that wait, a record that cannot be formatted, a failed write) is counted by reason, never
+silently. With ``monitoring`` the records are counted by level, and ``metrics_text()`` gives
+them, the drops and the queue depth in Prometheus text format.
 
 From a shell: ``nextgen_logging.py --config FILE --check`` loads the config, and
 ``--emit-validation MARKER [--log-file FILE]`` writes one validation record through it and waits
@@ -92,52 +96,97 @@ class LevelCounter(logging.Filter):
         return True
 
 
-class BlockingQueueHandler(logging.handlers.QueueHandler):
-    """Puts records on the queue, waiting when it is full instead of dropping them. The caller's
-    work is only to merge the message with its arguments; JSON is made in the listener thread."""
+class Drops(object):
+    """Records that could not be written, by reason: queue_full, unformattable, write_error."""
+
+    REASONS = ("queue_full", "unformattable", "write_error")
+
+    def __init__(self):
+        self.counts = dict((reason, 0) for reason in self.REASONS)
+        self.lock = threading.Lock()
+
+    def add(self, reason, count=1):
+        with self.lock:
+            self.counts[reason] += count
+
+    def total(self):
+        with self.lock:
+            return sum(self.counts.values())
+
+
+class BoundedQueueHandler(logging.handlers.QueueHandler):
+    """Puts records on the queue as they are: merging the message, formatting and writing are the
+    writer thread's. A full queue makes the caller wait at most ``block_timeout`` seconds; a record
+    still without room is counted in ``drops`` instead of blocking the service."""
+
+    def __init__(self, records, block_timeout, drops):
+        super().__init__(records)
+        self.block_timeout = block_timeout
+        self.drops = drops
+        self.put = records.put
 
     def handle(self, record):
         # The queue is thread-safe: no handler lock around each record.
-        if self.filter(record):
-            self.emit(record)
-            return True
-        return False
-
-    def enqueue(self, record):
-        self.queue.put(record)
-
-    def prepare(self, record):
-        record.msg = record.getMessage()
-        record.args = None
-        if record.exc_info:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-        return record
+        try:
+            self.put(record, True, self.block_timeout)
+        except queue.Full:
+            self.drops.add("queue_full")
+        return True
 
 
 class BatchWriter(object):
-    """The listener thread of the async profile: takes what the queue holds (up to ``batch``
-    records), formats it, and writes it with one write and one flush, so that the thread holds
-    the interpreter as little as possible while callers log."""
+    """The writer thread of the async profile: takes what the queue holds (up to ``batch``
+    records), formats each, and writes them with one write and one flush. A record that cannot be
+    formatted or a write that fails is counted in ``drops``; the thread itself never dies of it."""
 
-    _stop = object()
+    stop_sentinel = object()
 
-    def __init__(self, records, file_handler, batch=512):
+    def __init__(self, records, file_handler, drops, batch=512):
         self.queue = records
         self.file_handler = file_handler
+        self.drops = drops
         self.batch = batch
-        self.thread = threading.Thread(target=self._run, name="nextgen-logging-writer", daemon=True)
+        self.thread = threading.Thread(target=self.run, name="nextgen-logging-writer", daemon=True)
 
     def start(self):
         self.thread.start()
 
-    def stop(self):
+    def stop(self, timeout=10.0):
         if self.thread.is_alive():
-            self.queue.put(self._stop)  # waits for room: what is queued before it is written
-            self.thread.join()
+            try:
+                self.queue.put(self.stop_sentinel, True, timeout)  # what is queued before it is written
+            except queue.Full:
+                return
+            self.thread.join(timeout)
 
-    def _run(self):
-        handler, get, get_nowait = self.file_handler, self.queue.get, self.queue.get_nowait
+    def lines_of(self, pending):
+        handler, lines = self.file_handler, []
+        for record in pending:
+            if record.levelno < handler.level:
+                continue
+            try:
+                line = handler.format(record)
+            except Exception:  # pylint: disable=broad-except
+                self.drops.add("unformattable")
+                continue
+            if handler.filter(record):
+                lines.append(line)
+        return lines
+
+    def write(self, lines):
+        handler = self.file_handler
+        handler.acquire()
+        try:
+            handler.reopenIfNeeded()
+            handler.stream.write("\n".join(lines) + "\n")
+            handler.stream.flush()
+        except Exception:  # pylint: disable=broad-except
+            self.drops.add("write_error", len(lines))
+        finally:
+            handler.release()
+
+    def run(self):
+        get, get_nowait = self.queue.get, self.queue.get_nowait
         running = True
         while running:
             pending = [get()]
@@ -146,38 +195,29 @@ class BatchWriter(object):
                     pending.append(get_nowait())
             except queue.Empty:
                 pass
-            lines = []
-            for record in pending:
-                if record is self._stop:
-                    running = False
-                elif record.levelno >= handler.level and handler.filter(record):
-                    lines.append(handler.format(record))
+            if self.stop_sentinel in pending:
+                running = False
+                pending = [record for record in pending if record is not self.stop_sentinel]
+            lines = self.lines_of(pending)
             if lines:
-                handler.acquire()
-                try:
-                    handler.reopenIfNeeded()
-                    handler.stream.write("\n".join(lines) + "\n")
-                    handler.stream.flush()
-                except Exception:  # pylint: disable=broad-except
-                    handler.handleError(pending[0])
-                finally:
-                    handler.release()
+                self.write(lines)
 
 
 class Installed(object):
     """What configure() set up; stop() flushes and detaches it."""
 
-    def __init__(self, config, handler, listener, counter, file_handler):
+    def __init__(self, config, target, handler, listener, counter, file_handler, drops):
         self.config = config
+        self.target = target
         self.handler = handler
         self.listener = listener
         self.counter = counter
         self.file_handler = file_handler
+        self.drops = drops
 
     def stop(self):
-        root = logging.getLogger()
-        if self.handler in root.handlers:
-            root.removeHandler(self.handler)
+        if self.handler in self.target.handlers:
+            self.target.removeHandler(self.handler)
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
@@ -192,6 +232,12 @@ class Installed(object):
             for level, count in sorted(self.counter.counts.items()):
                 lines.append('nextgen_log_records_total{service="%s",level="%s"} %d'
                              % (self.config["service"], level, count))
+        lines += ["# HELP nextgen_log_records_dropped_total Log records not written, by reason.",
+                  "# TYPE nextgen_log_records_dropped_total counter"]
+        with self.drops.lock:
+            for reason, count in sorted(self.drops.counts.items()):
+                lines.append('nextgen_log_records_dropped_total{service="%s",reason="%s"} %d'
+                             % (self.config["service"], reason, count))
         if self.listener is not None:
             lines += ["# HELP nextgen_log_queue_depth Records waiting for the writer thread.",
                       "# TYPE nextgen_log_queue_depth gauge",
@@ -211,11 +257,11 @@ def configure(path, logger=None, log_file=None):
     if config.get("monitoring"):
         counter = LevelCounter()
         file_handler.addFilter(counter)
-    listener = None
+    listener, drops = None, Drops()
     if config["async"]:
         records = queue.Queue(maxsize=config["queue_size"])
-        handler = BlockingQueueHandler(records)
-        listener = BatchWriter(records, file_handler)
+        handler = BoundedQueueHandler(records, float(config.get("block_timeout_s", 1.0)), drops)
+        listener = BatchWriter(records, file_handler, drops)
         listener.start()
     else:
         handler = file_handler
@@ -228,7 +274,7 @@ def configure(path, logger=None, log_file=None):
     target = logger or logging.getLogger()
     target.setLevel(config["level"])
     target.addHandler(handler)
-    installed = Installed(config, handler, listener, counter, file_handler)
+    installed = Installed(config, target, handler, listener, counter, file_handler, drops)
     atexit.register(installed.stop)
     return installed
 

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import threading
+import time
 
 import pytest
 
@@ -36,6 +37,7 @@ def lines(tmp_path):
 def logger():
     log = logging.getLogger("test.nextgen_logging")
     log.propagate = False
+    log.handlers[:] = []  # pytest's capture handlers: they fail a test on a record they cannot format
     yield log
     log.handlers[:] = []
 
@@ -54,6 +56,82 @@ def test_async_records_are_json_lines_with_the_profile_fields(tmp_path, logger):
     assert first["ts"].endswith("Z")
     assert second["level"] == "ERROR" and "ValueError: boom" in second["exception"]
     assert 'nextgen_log_records_total{service="agent-loop",level="ERROR"} 1' in installed.metrics_text()
+
+
+def timed_calls(logger, count, message="n%d"):
+    """Log ``count`` records from a thread; returns the longest single call, in seconds. Fails
+    instead of hanging when the calls do not end."""
+    longest = [0.0]
+
+    def calls():
+        for n in range(count):
+            started = time.monotonic()
+            logger.info(message, n)
+            longest[0] = max(longest[0], time.monotonic() - started)
+    thread = threading.Thread(target=calls, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "a caller is blocked"
+    return longest[0]
+
+
+def test_an_unformattable_record_is_counted_and_the_writer_goes_on(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path, queue_size=10000, block_timeout_s=1.0), logger)
+    logger.info("%d records", "not a number")  # fails only when formatted, in the writer
+    assert timed_calls(logger, 10001) < 1.0
+    installed.stop()
+    assert len(lines(tmp_path)) == 10001
+    metrics = installed.metrics_text()
+    assert 'nextgen_log_records_dropped_total{service="agent-loop",reason="unformattable"} 1' in metrics
+    assert 'nextgen_log_records_total{service="agent-loop",level="INFO"} 10001' in metrics
+
+
+def test_a_stuck_writer_never_blocks_a_caller_longer_than_its_bound(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path, queue_size=10, block_timeout_s=0.02), logger)
+    installed.file_handler.acquire()  # the writer cannot write (a disk that hangs)
+    try:
+        assert timed_calls(logger, 100) < 0.5
+    finally:
+        installed.file_handler.release()
+    installed.stop()
+    dropped = installed.drops.counts["queue_full"]
+    assert dropped > 0 and len(lines(tmp_path)) + dropped == 100
+    assert 'reason="queue_full"} %d' % dropped in installed.metrics_text()
+
+
+class FailingOnce(object):
+    """A log file stream whose first write fails as a full disk does."""
+
+    def __init__(self, stream):
+        self.stream, self.failed = stream, False
+
+    def write(self, text):
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def close(self):
+        self.stream.close()
+
+
+def test_a_failed_write_is_counted_and_later_records_are_written(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path), logger)
+    logger.info("warming up")
+    time.sleep(0.2)
+    installed.file_handler.acquire()
+    installed.file_handler.stream = FailingOnce(installed.file_handler.stream)
+    installed.file_handler.release()
+    logger.info("lost with the disk")
+    time.sleep(0.2)
+    logger.info("written once the disk is back")
+    installed.stop()
+    assert [line["msg"] for line in lines(tmp_path)] == ["warming up", "written once the disk is back"]
+    assert installed.drops.counts["write_error"] == 1
+    assert 'reason="write_error"} 1' in installed.metrics_text()
 
 
 def test_a_full_queue_makes_callers_wait_and_drops_nothing(tmp_path, logger):

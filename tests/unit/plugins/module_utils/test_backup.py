@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _backup
 from ansible_collections.nextgen.rollout.plugins.module_utils._backup import (
-    BackupError, BackupStore, backup_id, export_volume, import_volume)
+    BackupError, BackupStore, backup_id, export_volume, restore_backup, stage_volume, take_backup)
 
 T0 = datetime.datetime(2026, 11, 21, 6, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -138,8 +138,8 @@ def test_extra_members_and_volume_commands(store, tree, tmp_path):
 
     assert export_volume(run, "img:1", "data", "/tmp/w") == "/tmp/w/data.tar"
     assert "data:/volume:ro" in calls[0] and calls[0][-5:] == ["-C", "/volume", "-cf", "/out/data.tar", "."]
-    import_volume(run, "img:1", "data", "/tmp/w/data.tar")
-    assert "data:/volume" in calls[1] and calls[1][-1] == "data.tar"
+    assert stage_volume(run, "img:1", "data", "/tmp/w/data.tar") == "data-nextgen-restore"
+    assert "data-nextgen-restore:/volume" in calls[2] and calls[2][-1] == "data.tar"
     with pytest.raises(BackupError, match="cannot read docker volume data"):
         export_volume(lambda argv: (1, "", "no such volume"), "img:1", "data", "/tmp/w")
 
@@ -207,6 +207,129 @@ def test_a_volume_that_is_a_path_is_never_mounted(tmp_path, volume):
     with pytest.raises(BackupError, match="is not a docker volume name"):
         _backup.export_volume(run, "image", volume, str(tmp_path))
     with pytest.raises(BackupError, match="is not a docker volume name"):
-        _backup.import_volume(run, "image", volume, str(tmp_path / "data.tar"))
-    assert calls == []
+        _backup.stage_volume(run, "image", volume, str(tmp_path / "data.tar"))
+    with pytest.raises(BackupError, match="is not a docker volume name"):
+        take_backup(BackupStore(str(tmp_path / "store")), params(volumes=[volume], volume_image="image"), run)
+    assert calls == [] and not (tmp_path / "store").exists()
     assert _backup.named_volume("agent-loop_data") == "agent-loop_data"
+
+
+def params(**given):
+    defaults = dict(service="agent-loop", backup_id=None, paths=[], volumes=[], volume_image=None, stop_containers=[],
+                    pre_backup_command=None, live_version="1.0.0", exact=False, keep_paths=[], min_free_mb=0, keep=None,
+                    max_age_days=None)
+    defaults.update(given)
+    return defaults
+
+
+class Docker(object):
+    """Records docker commands; fails the ones whose argv contains ``fail_on``."""
+
+    def __init__(self, fail_on=None, running=""):
+        self.calls, self.fail_on, self.running = [], fail_on, running
+
+    def __call__(self, argv):
+        self.calls.append(argv)
+        if self.fail_on and self.fail_on in " ".join(argv):
+            return 1, "", "tar: unexpected end of file"
+        if argv[:2] == ["docker", "ps"]:
+            return 0, self.running, ""
+        return 0, "", ""
+
+
+def tampered(store, ident, change):
+    manifest = store.load_manifest(ident)
+    change(manifest)
+    store._write_manifest(ident, manifest)  # pylint: disable=protected-access
+
+
+def contents(tree):
+    return dict((path, open(path, "rb").read()) for path in _backup.walk_files(str(tree)))
+
+
+def test_a_setuid_member_is_refused_before_any_write_or_docker_call(store, tree):
+    os.chmod(str(tree / "site.conf"), 0o4755)
+    ident, _manifest = take(store, tree)
+    os.chmod(str(tree / "site.conf"), 0o644)
+    (tree / "site.conf").write_text("changed since\n")
+    before, docker = contents(tree), Docker()
+    with pytest.raises(BackupError, match=r"site.conf with mode 0o4755: a restore never writes a setuid"):
+        restore_backup(store, params(backup_id=ident), docker)
+    assert contents(tree) == before and docker.calls == []
+    assert stat.S_IMODE(os.stat(str(tree / "site.conf")).st_mode) == 0o644
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda m: m["members"][0].update(path="/etc/passwd", name="files/etc/passwd"), "/etc/passwd, outside the paths"),
+    (lambda m: m["members"][0].update(path=m["members"][0]["path"] + "/../../x"), "is not a plain absolute path"),
+    (lambda m: m["members"].append({"name": "volumes/..tar", "sha256": "", "size": 0}), "'.' is not a docker volume"),
+    (lambda m: m["paths"].append("/etc"), "covers /etc, outside the paths"),
+])
+def test_a_planted_manifest_is_refused_naming_the_value(store, tree, change, named):
+    ident, _manifest = take(store, tree)
+    tampered(store, ident, change)
+    before = contents(tree)
+    with pytest.raises(BackupError, match=named):
+        _backup.check_restorable(ident, store.load_manifest(ident), [str(tree)])
+    assert contents(tree) == before
+
+
+def test_a_volume_that_cannot_be_unpacked_leaves_files_and_volumes_as_they_were(store, tree, tmp_path):
+    volume_tar = tmp_path / "agent-loop_data.tar"
+    volume_tar.write_bytes(b"not really a tar")
+    ident = backup_id("1.0.0", T0)
+    store.create(ident, [str(tree)], {"volumes/agent-loop_data.tar": str(volume_tar)}, "1.0.0", "agent-loop", now=T0)
+    (tree / "site.conf").write_text("changed since\n")
+    before = contents(tree)
+    docker = Docker(fail_on="tar -C /volume -xpf", running="c0ffee\n")
+    with pytest.raises(BackupError, match="cannot unpack the backup of docker volume agent-loop_data"):
+        restore_backup(store, params(backup_id=ident, volume_image="img:1", paths=[str(tree)]), docker)
+    assert contents(tree) == before
+    touched_live = [argv for argv in docker.calls if any(a.startswith("agent-loop_data:") for a in argv)]
+    assert touched_live == [] and not any(argv[:2] == ["docker", "stop"] for argv in docker.calls)
+    assert docker.calls[-1] == ["docker", "volume", "rm", "-f", "agent-loop_data-nextgen-restore"]
+
+
+def test_a_restore_swaps_each_volume_with_the_containers_using_it_stopped(store, tree, tmp_path):
+    volume_tar = tmp_path / "agent-loop_data.tar"
+    volume_tar.write_bytes(b"tar bytes")
+    ident = backup_id("1.0.0", T0)
+    store.create(ident, [str(tree)], {"volumes/agent-loop_data.tar": str(volume_tar)}, "1.0.0", "agent-loop", now=T0)
+    docker = Docker(running="c0ffee\n")
+    result = restore_backup(store, params(backup_id=ident, volume_image="img:1"), docker)
+    assert result["restored"] == ["volume agent-loop_data"]
+    verbs = [" ".join(argv[:3]) for argv in docker.calls]
+    stop, swap, start = verbs.index("docker stop c0ffee"), len(verbs) - 1 - verbs[::-1].index("docker run --rm"), \
+        verbs.index("docker start c0ffee")
+    assert verbs[0].startswith("docker image inspect") and stop < swap < start
+    assert "agent-loop_data:/volume" in docker.calls[swap] and "cp -a /staging/. /volume/" in docker.calls[swap][-1]
+
+
+def test_a_missing_volume_image_is_named_before_anything_is_written(store, tree, tmp_path):
+    volume_tar = tmp_path / "agent-loop_data.tar"
+    volume_tar.write_bytes(b"tar bytes")
+    ident = backup_id("1.0.0", T0)
+    store.create(ident, [str(tree)], {"volumes/agent-loop_data.tar": str(volume_tar)}, "1.0.0", "agent-loop", now=T0)
+    (tree / "site.conf").write_text("changed since\n")
+    before = contents(tree)
+    with pytest.raises(BackupError, match="image gone:1, through which docker volumes are read"):
+        restore_backup(store, params(backup_id=ident, volume_image="gone:1"), Docker(fail_on="image inspect"))
+    assert contents(tree) == before
+
+
+def test_a_container_that_does_not_start_again_after_a_backup_fails_it_loudly(store, tree):
+    docker = Docker(fail_on="docker start")
+    with pytest.raises(BackupError, match="container app-1 .* did not start again after the backup"):
+        take_backup(store, params(paths=[str(tree)], volumes=["data"], volume_image="img:1", stop_containers=["app-1"]),
+                    docker)
+    assert store.complete_ids() == []
+
+
+def test_a_binary_dump_is_archived_byte_for_byte(store, tree, tmp_path):
+    payload = bytes(range(256)) * 64
+    (tmp_path / "dump.bin").write_bytes(payload)
+    result = take_backup(store, params(paths=[str(tree)], pre_backup_command=["cat", str(tmp_path / "dump.bin")]),
+                         Docker())
+    out = tmp_path / "restored.out"
+    store.extract_member(result["backup_id"], "commands/pre-backup.out", str(out))
+    assert out.read_bytes() == payload
