@@ -109,13 +109,14 @@ def enabled(host):
     return host_exec(host, "test", "-f", STATE_FILE).returncode == 0
 
 
-def restart_collector_when(condition, restarts, deadline_s=240):
-    """Restart the collector's rsyslog once ``condition()`` holds (the rollout is midway)."""
+def restart_collector_when(condition, restarts, deadline_s=240, how="systemctl restart rsyslog"):
+    """Restart the collector's rsyslog with the shell command ``how`` once ``condition()`` holds
+    (the rollout is midway)."""
     def watch():
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             if condition():
-                sh(COLLECTOR, "systemctl restart rsyslog")
+                sh(COLLECTOR, how)
                 restarts.append(time.time())
                 return
             time.sleep(0.5)
@@ -187,9 +188,11 @@ def rollouts(fleet):
     shipped_later = still_shipping(AGENTS[:2], shipped_at_first_end)
     legacy_after = sh(AGENTS[2], "sha256sum %s" % LEGACY_FILE)
 
-    # Rollout 2: everything reachable; the collector restarts again while wave 2 is done and wave 3 runs.
+    # Rollout 2: everything reachable; while wave 2 is done and wave 3 runs, the collector's rsyslogd
+    # is killed with SIGKILL under the agents' numbered lines, and started again.
     inventory = write_inventory(os.path.join(fleet["dir"], "second.json"), fleet["tls"])
-    watcher = restart_collector_when(lambda: enabled(AGENTS[2]), restarts)
+    watcher = restart_collector_when(lambda: enabled(AGENTS[2]), restarts,
+                                     how="systemctl kill -s KILL rsyslog && sleep 1 && systemctl start rsyslog")
     second = run_playbook("logging-rollout.yml", inventory)
     watcher.join(timeout=1)
     return {"bad_plan": bad_plan, "after_bad_plan": after_bad_plan, "first": first, "second": second,
@@ -274,6 +277,11 @@ def test_profiles_shape_the_forwarders_and_the_collector(rollouts):
     es_line = [line for line in collector.splitlines() if line.strip().startswith("if $hostname ==")][0]
     assert all(host in es_line for host in (AGENTS[0], AGENTS[1], AGENTS[4]))
     assert AGENTS[2] not in es_line and AGENTS[3] not in es_line
+    # The plain port is open for the profile without encryption, and files only its agents' lines.
+    plain_line = [line for line in collector.splitlines() if line.strip().startswith("if not ($hostname ==")][0]
+    assert 'input(type="imrelp" port="2514" ruleset="nextgen_plain")' in collector
+    assert AGENTS[2] in plain_line and AGENTS[3] in plain_line and AGENTS[0] not in plain_line
+    assert 'ruleset(name="nextgen_collect" queue.type="Direct")' in collector
     assert host_exec(COLLECTOR, "rsyslogd", "-N1").returncode == 0
     # Elasticsearch is away for the whole test: its documents wait on disk, far more than the 1,000
     # a memory queue held before it stalled the whole collector, and the files still got every line.

@@ -25,9 +25,11 @@ Only the standard library is used.
 
 import argparse
 import atexit
+import collections.abc
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 import threading
@@ -56,30 +58,93 @@ def load_config(path):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, ms), level, logger, message, the config's fields and
-    the record's own ``fields`` (passed as ``extra={"fields": {...}}``)."""
+    the record's own ``fields`` (passed as ``extra={"fields": {...}}``, which win over the config's)."""
+
+    BASE_KEYS = frozenset(("ts", "level", "logger", "msg", "exception"))
 
     def __init__(self, fields):
         super().__init__()
         self.fields = dict(fields)
         self.encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        self.encode_fields = fields_encoder(self.encode)
+        self.string = json.encoder.encode_basestring
+        self.fields_text = self.encode(self.fields)[1:-1]
+        self.shadowed = self.BASE_KEYS | frozenset(self.fields)
         self.second = None
         self.second_text = ""
+        self.logger_text = {}
 
     def format(self, record):
         second = int(record.created)
         if second != self.second:  # one strftime a second, not one a record
             self.second, self.second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        extra = getattr(record, "fields", None)
+        if record.exc_text or (extra and not isinstance(extra, dict)) or (extra and not self.shadowed.isdisjoint(extra)):
+            return self.format_slowly(record, extra)
+        logger = self.logger_text.get(record.name)
+        if logger is None:
+            logger = self.logger_text[record.name] = self.string(record.name)
+        return '{"ts":"%s.%03dZ","level":"%s","logger":%s,"msg":%s,%s%s}' % (
+            self.second_text, record.msecs, record.levelname, logger, self.string(record.getMessage()),
+            self.fields_text, ("," + self.encode_fields(extra)[1:-1]) if extra else "")
+
+    def format_slowly(self, record, extra):
+        """The general case: an exception, or record fields that replace the config's."""
         entry = {"ts": "%s.%03dZ" % (self.second_text, record.msecs), "level": record.levelname,
                  "logger": record.name, "msg": record.getMessage()}
         entry.update(self.fields)
-        extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             entry.update(extra)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exception"] = record.exc_text
         return self.encode(entry)
+
+
+def fields_encoder(fallback):
+    """A function that makes the JSON of a record's fields. JSONEncoder.encode builds its C encoder
+    anew on every call; the one made here is built once (CPython's json accelerator), else the
+    fallback."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return fallback
+    encoder = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda fields: "".join(encoder(fields, 0))
+
+
+class CallerlessRecord(logging.LogRecord):
+    """A LogRecord with the same attributes, made for a process that records no caller, thread or
+    process (caller_info false): it skips the path, thread and process lookups whose result would
+    be empty anyway, which is most of the cost of a log call."""
+
+    def __init__(self, name, level, pathname, lineno, msg, args, exc_info, func=None, sinfo=None, **_kwargs):
+        # pylint: disable=super-init-not-called
+        created = time.time()
+        if args and len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
+            args = args[0]
+        self.name, self.msg, self.args, self.levelno = name, msg, args, level
+        self.levelname = LEVEL_NAMES.get(level) or logging.getLevelName(level)
+        self.pathname, self.lineno, self.funcName = pathname, lineno, func
+        self.filename, self.module = path_parts(pathname)
+        self.exc_info, self.exc_text, self.stack_info = exc_info, None, sinfo
+        self.created, self.msecs = created, int((created - int(created)) * 1000) + 0.0
+        self.relativeCreated = (created - START_TIME) * 1000
+        self.thread = self.threadName = self.processName = self.process = self.taskName = None
+
+
+LEVEL_NAMES = dict((getattr(logging, name), name) for name in LEVELS)
+START_TIME = logging._startTime  # pylint: disable=protected-access
+PATH_PARTS = {}
+
+
+def path_parts(pathname):
+    """(filename, module) of a source path, as LogRecord computes them, remembered per path."""
+    parts = PATH_PARTS.get(pathname)
+    if parts is None:
+        filename = os.path.basename(pathname)
+        parts = PATH_PARTS[pathname] = (filename, os.path.splitext(filename)[0])
+    return parts
 
 
 class LevelCounter(logging.Filter):
@@ -116,21 +181,31 @@ class Drops(object):
 
 class BoundedQueueHandler(logging.handlers.QueueHandler):
     """Puts records on the queue as they are: merging the message, formatting and writing are the
-    writer thread's. A full queue makes the caller wait at most ``block_timeout`` seconds; a record
-    still without room is counted in ``drops`` instead of blocking the service."""
+    writer thread's. When the queue holds ``limit`` records the caller waits for room at most
+    ``block_timeout`` seconds; a record still without room is counted in ``drops`` instead of
+    blocking the service. ``limit`` 0 means unbounded."""
 
-    def __init__(self, records, block_timeout, drops):
+    def __init__(self, records, limit, block_timeout, drops):
         super().__init__(records)
+        self.limit = limit or float("inf")
         self.block_timeout = block_timeout
         self.drops = drops
-        self.put = records.put
+        self.put, self.qsize = records.put, records.qsize
 
     def handle(self, record):
         # The queue is thread-safe: no handler lock around each record.
-        try:
-            self.put(record, True, self.block_timeout)
-        except queue.Full:
+        if self.qsize() >= self.limit and not self.room_within_timeout():
             self.drops.add("queue_full")
+            return True
+        self.put(record)
+        return True
+
+    def room_within_timeout(self):
+        deadline = time.monotonic() + self.block_timeout
+        while self.qsize() >= self.limit:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
         return True
 
 
@@ -153,10 +228,7 @@ class BatchWriter(object):
 
     def stop(self, timeout=10.0):
         if self.thread.is_alive():
-            try:
-                self.queue.put(self.stop_sentinel, True, timeout)  # what is queued before it is written
-            except queue.Full:
-                return
+            self.queue.put(self.stop_sentinel)  # what is queued before it is written
             self.thread.join(timeout)
 
     def lines_of(self, pending):
@@ -259,8 +331,8 @@ def configure(path, logger=None, log_file=None):
         file_handler.addFilter(counter)
     listener, drops = None, Drops()
     if config["async"]:
-        records = queue.Queue(maxsize=config["queue_size"])
-        handler = BoundedQueueHandler(records, float(config.get("block_timeout_s", 1.0)), drops)
+        records = queue.SimpleQueue()
+        handler = BoundedQueueHandler(records, config["queue_size"], float(config.get("block_timeout_s", 1.0)), drops)
         listener = BatchWriter(records, file_handler, drops)
         listener.start()
     else:
@@ -271,6 +343,8 @@ def configure(path, logger=None, log_file=None):
         logging.logThreads = False
         logging.logProcesses = False
         logging.logMultiprocessing = False
+        if logging.getLogRecordFactory() is logging.LogRecord:  # never replaces a factory the service set
+            logging.setLogRecordFactory(CallerlessRecord)
     target = logger or logging.getLogger()
     target.setLevel(config["level"])
     target.addHandler(handler)
