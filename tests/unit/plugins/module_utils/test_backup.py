@@ -274,11 +274,17 @@ def test_a_planted_manifest_is_refused_naming_the_value(store, tree, change, nam
     assert contents(tree) == before
 
 
-def test_a_volume_that_cannot_be_unpacked_leaves_files_and_volumes_as_they_were(store, tree, tmp_path):
+def backup_with_volume(store, tree, tmp_path, volume_bytes=b"tar bytes"):
+    """A backup of ``tree`` and of docker volume agent-loop_data (its tar holds ``volume_bytes``)."""
     volume_tar = tmp_path / "agent-loop_data.tar"
-    volume_tar.write_bytes(b"not really a tar")
+    volume_tar.write_bytes(volume_bytes)
     ident = backup_id("1.0.0", T0)
     store.create(ident, [str(tree)], {"volumes/agent-loop_data.tar": str(volume_tar)}, "1.0.0", "agent-loop", now=T0)
+    return ident
+
+
+def test_a_volume_that_cannot_be_unpacked_leaves_files_and_volumes_as_they_were(store, tree, tmp_path):
+    ident = backup_with_volume(store, tree, tmp_path, b"not really a tar")
     (tree / "site.conf").write_text("changed since\n")
     before = contents(tree)
     docker = Docker(fail_on="tar -C /volume -xpf", running="c0ffee\n")
@@ -291,10 +297,7 @@ def test_a_volume_that_cannot_be_unpacked_leaves_files_and_volumes_as_they_were(
 
 
 def test_a_restore_swaps_each_volume_with_the_containers_using_it_stopped(store, tree, tmp_path):
-    volume_tar = tmp_path / "agent-loop_data.tar"
-    volume_tar.write_bytes(b"tar bytes")
-    ident = backup_id("1.0.0", T0)
-    store.create(ident, [str(tree)], {"volumes/agent-loop_data.tar": str(volume_tar)}, "1.0.0", "agent-loop", now=T0)
+    ident = backup_with_volume(store, tree, tmp_path)
     docker = Docker(running="c0ffee\n")
     result = restore_backup(store, params(backup_id=ident, volume_image="img:1"), docker)
     assert result["restored"] == ["volume agent-loop_data"]
@@ -306,10 +309,7 @@ def test_a_restore_swaps_each_volume_with_the_containers_using_it_stopped(store,
 
 
 def test_a_missing_volume_image_is_named_before_anything_is_written(store, tree, tmp_path):
-    volume_tar = tmp_path / "agent-loop_data.tar"
-    volume_tar.write_bytes(b"tar bytes")
-    ident = backup_id("1.0.0", T0)
-    store.create(ident, [str(tree)], {"volumes/agent-loop_data.tar": str(volume_tar)}, "1.0.0", "agent-loop", now=T0)
+    ident = backup_with_volume(store, tree, tmp_path)
     (tree / "site.conf").write_text("changed since\n")
     before = contents(tree)
     with pytest.raises(BackupError, match="image gone:1, through which docker volumes are read"):
