@@ -19,6 +19,7 @@ writes anything; each file goes back atomically with its recorded mode and owner
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import hashlib
@@ -444,17 +445,31 @@ def start_containers(run, containers, why):
                           "docker logs" % (", ".join(failed), why))
 
 
+@contextlib.contextmanager
+def stopped_meanwhile(run, containers, why):
+    """Stop ``containers`` for the ``with`` block and start them again after it, whatever happened.
+    One that does not start again raises, naming it, with the block's own error if it had one."""
+    stopped = []
+    try:
+        for container in containers:
+            rc, out, err = run(["docker", "stop", container])
+            if rc != 0:
+                raise BackupError("cannot stop container %s for %s: %s" % (container, why, (err or out).strip()))
+            stopped.append(container)
+        yield
+    except BaseException as exc:
+        try:
+            start_containers(run, stopped, why)
+        except BackupError as restart:
+            raise BackupError("%s; then %s" % (exc, restart))
+        raise
+    start_containers(run, stopped, why)
+
+
 def swap_volume(run, image, volume, staging):
     """Make ``volume`` hold exactly what ``staging`` holds, with the containers that use it stopped
     meanwhile and started again after."""
-    stopped = []
-    try:
-        for container in containers_using(run, volume):
-            rc, out, err = run(["docker", "stop", container])
-            if rc != 0:
-                raise BackupError("cannot stop container %s, which uses docker volume %s: %s"
-                                  % (container, volume, (err or out).strip()))
-            stopped.append(container)
+    with stopped_meanwhile(run, containers_using(run, volume), "the restore of docker volume %s" % volume):
         argv = ["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "sh",
                 "-v", "%s:/volume" % volume, "-v", "%s:/staging:ro" % staging, image,
                 "-c", "find /volume -mindepth 1 -delete && cp -a /staging/. /volume/"]
@@ -462,8 +477,6 @@ def swap_volume(run, image, volume, staging):
         if rc != 0:
             raise BackupError("cannot copy the restored content into docker volume %s through image %s: %s"
                               % (volume, image, (err or out).strip()))
-    finally:
-        start_containers(run, stopped, "the restore of docker volume %s" % volume)
 
 
 def image_present(run, image):
@@ -510,17 +523,9 @@ def take_backup(store, params, run, check_mode=False):
                                   % (params["pre_backup_command"][0], rc, err.strip()[-500:]))
             extra["commands/pre-backup.out"] = output
         if params["volumes"]:
-            stopped = []
-            try:
-                for container in params["stop_containers"]:
-                    rc, out, err = run(["docker", "stop", container])
-                    if rc != 0:
-                        raise BackupError("cannot stop container %s before the backup: %s" % (container, (err or out).strip()))
-                    stopped.append(container)
+            with stopped_meanwhile(run, params["stop_containers"], "the backup"):
                 for volume in params["volumes"]:
                     extra["volumes/%s.tar" % volume] = export_volume(run, params["volume_image"], volume, work)
-            finally:
-                start_containers(run, stopped, "the backup")
         manifest = store.create(ident, [x for x in params["paths"] if x not in skipped], extra,
                                 params["live_version"], params["service"],
                                 min_free_bytes=params["min_free_mb"] * 1048576, requested=params["paths"])

@@ -333,3 +333,19 @@ def test_a_binary_dump_is_archived_byte_for_byte(store, tree, tmp_path):
     out = tmp_path / "restored.out"
     store.extract_member(result["backup_id"], "commands/pre-backup.out", str(out))
     assert out.read_bytes() == payload
+
+
+def test_a_failed_export_and_a_failed_restart_are_both_reported(store, tree):
+    class Broken(Docker):
+        def __call__(self, argv):
+            self.calls.append(argv)
+            if "tar" in argv or argv[:2] == ["docker", "start"]:
+                return 1, "", "boom %s" % argv[1]
+            return 0, "", ""
+    docker = Broken()
+    with pytest.raises(BackupError) as caught:
+        take_backup(store, params(paths=[str(tree)], volumes=["data"], volume_image="img:1", stop_containers=["app-1"]),
+                    docker)
+    assert "cannot read docker volume data" in str(caught.value)
+    assert "then container app-1 (boom start) did not start again after the backup" in str(caught.value)
+    assert ["docker", "start", "app-1"] in docker.calls and store.complete_ids() == []
