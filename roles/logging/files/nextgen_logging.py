@@ -65,8 +65,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, fields):
         super().__init__()
         self.fields = dict(fields)
-        self.encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
-        self.encode_fields = fields_encoder(self.encode)
+        self.encode = compact_encoder()
         self.string = json.encoder.encode_basestring
         self.fields_text = self.encode(self.fields)[1:-1]
         self.shadowed = self.BASE_KEYS | frozenset(self.fields)
@@ -81,14 +80,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         extra = getattr(record, "fields", None)
-        if record.exc_text or (extra and not isinstance(extra, dict)) or (extra and not self.shadowed.isdisjoint(extra)):
+        if record.exc_text or (extra and (not isinstance(extra, dict) or not self.shadowed.isdisjoint(extra))):
             return self.format_slowly(record, extra)
         logger = self.logger_text.get(record.name)
         if logger is None:
             logger = self.logger_text[record.name] = self.string(record.name)
         return '{"ts":"%s.%03dZ","level":"%s","logger":%s,"msg":%s,%s%s}' % (
             self.second_text, record.msecs, record.levelname, logger, self.string(record.getMessage()),
-            self.fields_text, ("," + self.encode_fields(extra)[1:-1]) if extra else "")
+            self.fields_text, ("," + self.encode(extra)[1:-1]) if extra else "")
 
     def format_slowly(self, record, extra):
         """The general case: an exception, or record fields that replace the config's."""
@@ -102,15 +101,15 @@ class JsonFormatter(logging.Formatter):
         return self.encode(entry)
 
 
-def fields_encoder(fallback):
-    """A function that makes the JSON of a record's fields. JSONEncoder.encode builds its C encoder
-    anew on every call; the one made here is built once (CPython's json accelerator), else the
-    fallback."""
+def compact_encoder():
+    """A function that makes compact JSON (anything else through str). JSONEncoder.encode builds its
+    C encoder anew on every call; the one made here is built once (CPython's json accelerator), else
+    it is JSONEncoder.encode."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return fallback
+        return json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
     encoder = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    return lambda fields: "".join(encoder(fields, 0))
+    return lambda value: "".join(encoder(value, 0))
 
 
 class CallerlessRecord(logging.LogRecord):
@@ -173,10 +172,6 @@ class Drops(object):
     def add(self, reason, count=1):
         with self.lock:
             self.counts[reason] += count
-
-    def total(self):
-        with self.lock:
-            return sum(self.counts.values())
 
 
 class BoundedQueueHandler(logging.handlers.QueueHandler):
