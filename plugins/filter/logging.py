@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._logging_profile import (
-    ProfileError, resolve_profile, service_logging_config)
+    ProfileError, peer_addresses, peer_ports, resolve_profile, service_logging_config)
 from ansible_collections.nextgen.rollout.plugins.module_utils._waves import WavePlanError, wave_plan, wave_sizes
 
 
@@ -23,6 +23,20 @@ def logging_service_config(resolved, service, host, log_file, level="INFO", queu
         return service_logging_config(service, host, resolved, log_file, level, queue_size)
     except (ProfileError, KeyError, TypeError) as exc:
         raise AnsibleFilterError("logging_service_config: %s" % exc)
+
+
+def logging_peer_ports(peers, first_port):
+    try:
+        return peer_ports(peers, first_port)
+    except ProfileError as exc:
+        raise AnsibleFilterError("logging_peer_ports: %s" % exc)
+
+
+def logging_peer_addresses(resolved_lines):
+    try:
+        return peer_addresses(resolved_lines)
+    except ProfileError as exc:
+        raise AnsibleFilterError("logging_peer_addresses: %s" % exc)
 
 
 def rollout_wave_sizes(total, pilot=1, percents=(20, 50, 30)):
@@ -46,6 +60,8 @@ class FilterModule(object):
         return {
             "logging_profile": logging_profile,
             "logging_service_config": logging_service_config,
+            "logging_peer_ports": logging_peer_ports,
+            "logging_peer_addresses": logging_peer_addresses,
             "wave_sizes": rollout_wave_sizes,
             "wave_plan": rollout_wave_plan,
         }

@@ -71,3 +71,40 @@ def service_logging_config(service, host, resolved, log_file, level="INFO", queu
         "caller_info": False,
         "fields": {"service": service, "host": host, "agent_type": resolved["agent_type"]},
     }
+
+
+def peer_ports(peers, first_port):
+    """Each encrypting agent's own TLS port on the collector: ``first_port`` plus the agent's place
+    in the sorted list, so the collector and every agent compute the same from the inventory."""
+    if not isinstance(first_port, int) or isinstance(first_port, bool) or not 1 <= first_port <= 65535:
+        raise ProfileError("the first TLS port must be a port number (1-65535), got %r" % (first_port,))
+    names = sorted(set(peers or []))
+    if names and first_port + len(names) - 1 > 65535:
+        raise ProfileError("%d encrypting agents from port %d go past 65535: lower logging_relp_tls_port"
+                           % (len(names), first_port))
+    return dict((name, first_port + place) for place, name in enumerate(names))
+
+
+def peer_addresses(resolved_lines):
+    """Agent by address, from the collector's lines ``<agent> <address>`` (``-`` when the name did
+    not resolve). Raises, naming them, for agents without an address and for agents sharing one:
+    a plain connection carries no certificate, so its address is all that tells agents apart."""
+    owners, unresolved = {}, []
+    for line in resolved_lines:
+        parts = line.split()
+        if len(parts) != 2:
+            raise ProfileError("cannot read the agent address line %r (expected '<agent> <address>')" % (line,))
+        agent, address = parts
+        if address == "-":
+            unresolved.append(agent)
+            continue
+        if address in owners and owners[address] != agent:
+            raise ProfileError("agents %s and %s both connect from %s: the collector files a plain agent's lines by "
+                               "the address they come from and could not tell them apart. Give each its own "
+                               "address, or give their profile encryption." % (owners[address], agent, address))
+        owners[address] = agent
+    if unresolved:
+        raise ProfileError("the collector cannot resolve the address of %s (ansible_host, else the inventory name): "
+                           "it files a plain agent's lines by the address they come from. Give these hosts an "
+                           "ansible_host the collector resolves." % ", ".join(unresolved))
+    return owners

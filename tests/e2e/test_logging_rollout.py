@@ -268,19 +268,25 @@ def test_profiles_shape_the_forwarders_and_the_collector(rollouts):
     tls_forwarder = sh(AGENTS[0], "cat /etc/rsyslog.d/40-nextgen-agent-loop.conf")
     plain_forwarder = sh(AGENTS[2], "cat /etc/rsyslog.d/40-nextgen-agent-loop.conf")
     assert 'tls="on"' in tls_forwarder and 'port="6514"' in tls_forwarder
+    # Each encrypting agent has its own port, in the sorted order of their names.
+    assert 'port="6515"' in sh(AGENTS[1], "cat /etc/rsyslog.d/40-nextgen-agent-loop.conf")
+    assert 'port="6516"' in sh(AGENTS[4], "cat /etc/rsyslog.d/40-nextgen-agent-loop.conf")
     assert 'tls="on"' not in plain_forwarder and 'port="2514"' in plain_forwarder
     config = json.loads(sh(AGENTS[0], "cat /etc/nextgen-rollout/logging/agent-loop.json"))
     assert config["async"] is True and config["fields"]["agent_type"] == "agents_ia"
     assert sh(AGENTS[0], "stat -c %a /etc/nextgen-rollout/logging/tls/host.key").strip() == "600"
     collector = sh(COLLECTOR, "cat /etc/rsyslog.d/40-nextgen-collector.conf")
     assert 'type="omelasticsearch"' in collector
-    es_line = [line for line in collector.splitlines() if line.strip().startswith("if $hostname ==")][0]
+    es_line = [line for line in collector.splitlines() if line.strip().startswith("if $.agent == [")][0]
     assert all(host in es_line for host in (AGENTS[0], AGENTS[1], AGENTS[4]))
     assert AGENTS[2] not in es_line and AGENTS[3] not in es_line
-    # The plain port is open for the profile without encryption, and files only its agents' lines.
-    plain_line = [line for line in collector.splitlines() if line.strip().startswith("if not ($hostname ==")][0]
+    for port, agent in ((6514, AGENTS[0]), (6515, AGENTS[1]), (6516, AGENTS[4])):
+        assert 'input(type="imrelp" port="%d" ruleset="nextgen_tls_%d"' % (port, port) in collector
+        assert 'tls.permittedPeer=["%s"])' % agent in collector
+    # The plain port is open for the profile without encryption, and knows its agents by address.
     assert 'input(type="imrelp" port="2514" ruleset="nextgen_plain")' in collector
-    assert AGENTS[2] in plain_line and AGENTS[3] in plain_line and AGENTS[0] not in plain_line
+    plain_lines = [line for line in collector.splitlines() if "$fromhost-ip ==" in line]
+    assert len(plain_lines) == 2 and AGENTS[2] in "".join(plain_lines) and AGENTS[3] in "".join(plain_lines)
     assert 'ruleset(name="nextgen_collect" queue.type="Direct")' in collector
     assert host_exec(COLLECTOR, "rsyslogd", "-N1").returncode == 0
     # Elasticsearch is away for the whole test: its documents wait on disk, far more than the 1,000
@@ -290,6 +296,62 @@ def test_profiles_shape_the_forwarders_and_the_collector(rollouts):
     # Only the coordination profile alerts.
     assert host_exec(AGENTS[4], "test", "-f", "/etc/nextgen-rollout/logging/alerts/agent-loop.rules.yml").returncode == 0
     assert host_exec(AGENTS[0], "test", "-f", "/etc/nextgen-rollout/logging/alerts/agent-loop.rules.yml").returncode != 0
+
+
+# A second rsyslogd on an agent, with that agent's certificate, sends lines that claim another
+# agent's host name: on its own TLS port, on the next agent's TLS port and, from a plain agent, on
+# the plain port.
+FORGER = r'''
+module(load="imfile" mode="polling" pollingInterval="1")
+module(load="omrelp")
+global(workDirectory="/root/forge")
+template(name="forged" type="string" string="<14>1 %timereported:::date-rfc3339% {claimed} agent-loop - - - %msg%\n")
+input(type="imfile" file="/root/forge/in.log" tag="agent-loop" ruleset="forge" freshStartTail="off")
+ruleset(name="forge") {{
+{actions}
+}}
+'''
+FORGED_TLS = ('    action(type="omrelp" target="{collector}" port="{port}" tls="on" template="forged" '
+              'tls.caCert="/etc/nextgen-rollout/logging/tls/ca.pem" tls.myCert="/etc/nextgen-rollout/logging/tls/host.pem" '
+              'tls.myPrivKey="/etc/nextgen-rollout/logging/tls/host.key" tls.authMode="name" '
+              'tls.permittedPeer=["{collector}"] queue.type="LinkedList" action.resumeRetryCount="-1")')
+FORGED_PLAIN = '    action(type="omrelp" target="{collector}" port="2514" template="forged")'
+
+
+def forge(sender, claimed, actions, marker):
+    sh(sender, "mkdir -p /root/forge && cat > /root/forge/forge.conf <<'EOF'\n%s\nEOF"
+       % FORGER.format(claimed=claimed, actions="\n".join(actions)))
+    sh(sender, "rsyslogd -N1 -f /root/forge/forge.conf")
+    subprocess.run(["docker", "exec", "-d", sender, "rsyslogd", "-n", "-f", "/root/forge/forge.conf",
+                    "-i", "/root/forge/rsyslogd.pid"], check=True)
+    sh(sender, "echo '{\"marker\": \"%s\"}' >> /root/forge/in.log" % marker)
+
+
+def agent_file(host):
+    return host_exec(COLLECTOR, "cat", "/var/log/nextgen-collector/%s/agent-loop.log" % host).stdout
+
+
+def test_a_forged_host_name_lands_in_the_senders_own_file(rollouts):
+    must(rollouts["second"])
+    marker = "forged-%d" % time.time()
+    forgers = [(AGENTS[0], AGENTS[1], [FORGED_TLS.format(collector=COLLECTOR, port=6514),
+                                       FORGED_TLS.format(collector=COLLECTOR, port=6515)]),
+               (AGENTS[2], AGENTS[3], [FORGED_PLAIN.format(collector=COLLECTOR)])]
+    try:
+        for sender, claimed, actions in forgers:
+            forge(sender, claimed, actions, marker)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(marker in agent_file(sender) for sender, _, _ in forgers):
+            time.sleep(0.5)
+        # Long enough for the line sent on the other agent's port to arrive, were it admitted.
+        time.sleep(3)
+    finally:
+        for sender, _, _ in forgers:
+            host_exec(sender, "sh", "-c", "kill $(cat /root/forge/rsyslogd.pid)")
+    for sender, claimed, _ in forgers:
+        assert marker in agent_file(sender), "%s: the forged line was not filed under the agent it came from" % sender
+        # Were the line sent on the other agent's TLS port admitted, it would be filed as that agent's.
+        assert marker not in agent_file(claimed), "%s: a line from %s was filed as its own" % (claimed, sender)
 
 
 def test_the_alert_rules_fire_on_an_error_burst(rollouts, tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._logging_profile import (
-    ProfileError, resolve_profile, service_logging_config)
+    ProfileError, peer_addresses, peer_ports, resolve_profile, service_logging_config)
 
 PROFILES = {
     "agents_ia": {"elasticsearch": True, "encryption": True, "async": True, "monitoring": True, "alerting": False},
@@ -45,3 +45,32 @@ def test_the_service_config_carries_the_profile_and_the_fields():
         service_logging_config("agent-loop", "h", resolved, "/tmp/x.log", "LOUD")
     with pytest.raises(ProfileError, match="queue size"):
         service_logging_config("agent-loop", "h", resolved, "/tmp/x.log", "INFO", -1)
+
+
+def test_each_encrypting_agent_gets_its_own_port_from_the_sorted_names():
+    assert peer_ports(["b", "a", "c", "a"], 6514) == {"a": 6514, "b": 6515, "c": 6516}
+    assert peer_ports([], 6514) == {}
+
+
+@pytest.mark.parametrize("peers, first, message", [
+    (["a"], 0, "port number"),
+    (["a"], True, "port number"),
+    (["a", "b"], 65535, "go past 65535"),
+])
+def test_impossible_ports_are_refused(peers, first, message):
+    with pytest.raises(ProfileError, match=message):
+        peer_ports(peers, first)
+
+
+def test_plain_agents_are_known_by_their_address():
+    assert peer_addresses(["a 10.0.0.1", "b 10.0.0.2", "a 10.0.0.1"]) == {"10.0.0.1": "a", "10.0.0.2": "b"}
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["a 10.0.0.1", "b 10.0.0.1"], "agents a and b both connect from 10.0.0.1"),
+    (["a -", "b 10.0.0.2", "c -"], "cannot resolve the address of a, c"),
+    (["a"], "cannot read the agent address line"),
+])
+def test_agents_the_collector_cannot_tell_apart_are_refused(lines, message):
+    with pytest.raises(ProfileError, match=message):
+        peer_addresses(lines)
