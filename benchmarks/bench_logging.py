@@ -2,7 +2,7 @@
 
 The async profile is the config the logging role installs for agents_ia (built by the same code,
 from the role's default profiles), loaded by the helper the role installs
-(roles/logging/files/nextgen_logging.py). The baseline is logging.FileHandler with a plain
+(roles/logging/files/nextgen_logging.py), with its writer process. The baseline is logging.FileHandler with a plain
 Formatter, writing in the caller. Both run in this process, interleaved over BENCH_LOGGING_ROUNDS
 rounds (default 5) of BENCH_LOGGING_CALLS calls (default 50,000), on the same temporary disk; the
 medians are reported.

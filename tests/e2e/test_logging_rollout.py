@@ -341,14 +341,14 @@ def test_a_forged_host_name_lands_in_the_senders_own_file(rollouts):
         for sender, claimed, actions in forgers:
             forge(sender, claimed, actions, marker)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(marker in agent_file(sender) for sender, _, _ in forgers):
+        while time.monotonic() < deadline and not all(marker in agent_file(forger[0]) for forger in forgers):
             time.sleep(0.5)
         # Long enough for the line sent on the other agent's port to arrive, were it admitted.
         time.sleep(3)
     finally:
-        for sender, _, _ in forgers:
-            host_exec(sender, "sh", "-c", "kill $(cat /root/forge/rsyslogd.pid)")
-    for sender, claimed, _ in forgers:
+        for forger in forgers:
+            host_exec(forger[0], "sh", "-c", "kill $(cat /root/forge/rsyslogd.pid)")
+    for sender, claimed, _actions in forgers:
         assert marker in agent_file(sender), "%s: the forged line was not filed under the agent it came from" % sender
         # Were the line sent on the other agent's TLS port admitted, it would be filed as that agent's.
         assert marker not in agent_file(claimed), "%s: a line from %s was filed as its own" % (claimed, sender)

@@ -3,6 +3,7 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 import threading
 import time
 
@@ -58,15 +59,15 @@ def test_async_records_are_json_lines_with_the_profile_fields(tmp_path, logger):
     assert 'nextgen_log_records_total{service="agent-loop",level="ERROR"} 1' in installed.metrics_text()
 
 
-def timed_calls(logger, count, message="n%d"):
-    """Log ``count`` records from a thread; returns the longest single call, in seconds. Fails
-    instead of hanging when the calls do not end."""
+def timed_calls(logger, count, padding=0):
+    """Log ``count`` records (with ``padding`` characters each) from a thread; returns the longest
+    single call, in seconds. Fails instead of hanging when the calls do not end."""
     longest = [0.0]
 
     def calls():
         for n in range(count):
             started = time.monotonic()
-            logger.info(message, n)
+            logger.info("n%d%s", n, "x" * padding)
             longest[0] = max(longest[0], time.monotonic() - started)
     thread = threading.Thread(target=calls, daemon=True)
     thread.start()
@@ -83,18 +84,20 @@ def test_an_unformattable_record_is_counted_and_the_writer_goes_on(tmp_path, log
     assert len(lines(tmp_path)) == 10001
     metrics = installed.metrics_text()
     assert 'nextgen_log_records_dropped_total{service="agent-loop",reason="unformattable"} 1' in metrics
-    assert 'nextgen_log_records_total{service="agent-loop",level="INFO"} 10001' in metrics
+    assert 'nextgen_log_records_total{service="agent-loop",level="INFO"} 10002' in metrics
 
 
 def test_a_stuck_writer_never_blocks_a_caller_longer_than_its_bound(tmp_path, logger):
     installed = nextgen_logging.configure(write_config(tmp_path, queue_size=10, block_timeout_s=0.02), logger)
-    installed.file_handler.acquire()  # the writer cannot write (a disk that hangs)
+    writer = installed.listener.sink.child
+    os.kill(writer.pid, signal.SIGSTOP)  # the writer cannot write (a disk that hangs)
     try:
-        assert timed_calls(logger, 100) < 0.5
+        # Past what the pipe holds (1 MiB), so that the queue fills up.
+        assert timed_calls(logger, 100, padding=30000) < 0.5
     finally:
-        installed.file_handler.release()
+        os.kill(writer.pid, signal.SIGCONT)
     installed.stop()
-    dropped = installed.drops.counts["queue_full"]
+    dropped = installed.drops.snapshot()["queue_full"]
     assert dropped > 0 and len(lines(tmp_path)) + dropped == 100
     assert 'reason="queue_full"} %d' % dropped in installed.metrics_text()
 
@@ -118,20 +121,49 @@ class FailingOnce(object):
         self.stream.close()
 
 
-def test_a_failed_write_is_counted_and_later_records_are_written(tmp_path, logger):
+def test_when_the_writer_process_dies_the_thread_writes_and_counts_a_failed_write(tmp_path, logger):
     installed = nextgen_logging.configure(write_config(tmp_path), logger)
     logger.info("warming up")
     time.sleep(0.2)
+    writer = installed.listener.sink.child
+    writer.kill()
+    writer.wait()
     installed.file_handler.acquire()
     installed.file_handler.stream = FailingOnce(installed.file_handler.stream)
     installed.file_handler.release()
     logger.info("lost with the disk")
     time.sleep(0.2)
     logger.info("written once the disk is back")
+    listener = installed.listener
     installed.stop()
+    assert isinstance(listener.sink, nextgen_logging.LocalSink)
     assert [line["msg"] for line in lines(tmp_path)] == ["warming up", "written once the disk is back"]
-    assert installed.drops.counts["write_error"] == 1
+    assert installed.drops.snapshot()["write_error"] == 1
     assert 'reason="write_error"} 1' in installed.metrics_text()
+
+
+def test_the_writer_process_reports_what_it_could_not_write(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path), logger, log_file="/dev/full")
+    assert isinstance(installed.listener.sink, nextgen_logging.WriterProcess), "no writer process"
+    for n in range(3):
+        logger.info("n%d", n)
+    installed.stop()
+    assert installed.drops.snapshot() == {"queue_full": 0, "unformattable": 0, "write_error": 3}
+
+
+class Opaque(object):
+    def __str__(self):
+        return "an object the writer process could not rebuild"
+
+
+def test_values_that_cannot_cross_to_the_writer_process_are_formatted_first(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path), logger)
+    logger.info("got %s", Opaque(), extra={"fields": {"plain": 1}})
+    logger.info("then %s", "a plain value")
+    installed.stop()
+    expected = ["got an object the writer process could not rebuild", "then a plain value"]
+    assert [line["msg"] for line in lines(tmp_path)] == expected
+    assert lines(tmp_path)[0]["plain"] == 1
 
 
 def test_a_full_queue_makes_callers_wait_and_drops_nothing(tmp_path, logger):
@@ -169,3 +201,63 @@ def test_the_validation_record_carries_its_marker(tmp_path, capsys):
     record = json.loads(validation.read_text().splitlines()[0])
     assert record["marker"] == "marker-42" and record["event"] == "nextgen-logging-validation"
     assert json.loads(capsys.readouterr().out)["marker"] == "marker-42"
+
+
+class Collecting(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_a_plain_call_takes_the_fast_path_and_is_written_as_a_record_would_be(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path), logger)
+    assert isinstance(logger, nextgen_logging.FastPathLogger)
+    assert nextgen_logging.FAST_PATH[0].serves(logger)
+    logger.info("run %d finished in %.1f s", 7, 0.25, extra={"fields": {"run_id": 7}})
+    logger.warning("named %(what)s", {"what": "args"})
+    # A filter on the way sends the same call through the standard path (a LogRecord).
+    logger.addFilter(lambda record: True)
+    assert not nextgen_logging.FAST_PATH[0].serves(logger)
+    logger.info("run %d finished in %.1f s", 7, 0.25, extra={"fields": {"run_id": 7}})
+    logger.filters[:] = []
+    installed.stop()
+    fast, named, standard = lines(tmp_path)
+    assert named["msg"] == "named args" and named["level"] == "WARNING"
+    fast.pop("ts"), standard.pop("ts")
+    assert fast == standard == {"level": "INFO", "logger": "test.nextgen_logging", "msg": "run 7 finished in 0.2 s",
+                                "service": "agent-loop", "host": "host-1", "agent_type": "agents_ia", "run_id": 7}
+    assert 'nextgen_log_records_total{service="agent-loop",level="INFO"} 2' in installed.metrics_text()
+
+
+def test_another_handler_on_the_way_gets_every_record(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path), logger)
+    parent = logging.getLogger("test")
+    seen = Collecting()
+    parent.addHandler(seen)
+    logger.propagate = True
+    try:
+        logger.info("seen by both")
+    finally:
+        logger.propagate = False
+        parent.removeHandler(seen)
+    installed.stop()
+    assert [record.getMessage() for record in seen.records] == ["seen by both"]
+    assert [line["msg"] for line in lines(tmp_path)] == ["seen by both"]
+
+
+def test_once_stopped_a_logger_reports_the_services_caller_again(tmp_path, logger):
+    installed = nextgen_logging.configure(write_config(tmp_path), logger)
+    installed.stop()
+    assert nextgen_logging.FAST_PATH[0] is None
+    seen = Collecting()
+    logger.addHandler(seen)
+    saved = logging._srcfile  # pylint: disable=protected-access
+    logging._srcfile = os.path.normcase(logging.addLevelName.__code__.co_filename)  # as the logging module sets it
+    try:
+        logger.info("where")
+    finally:
+        logging._srcfile = saved
+    assert seen.records[0].funcName == "test_once_stopped_a_logger_reports_the_services_caller_again"
