@@ -334,8 +334,10 @@ def agent_file(host):
 def test_a_forged_host_name_lands_in_the_senders_own_file(rollouts):
     must(rollouts["second"])
     marker = "forged-%d" % time.time()
+    # The first sender also tries the plain port, which is for the plain agents only.
     forgers = [(AGENTS[0], AGENTS[1], [FORGED_TLS.format(collector=COLLECTOR, port=6514),
-                                       FORGED_TLS.format(collector=COLLECTOR, port=6515)]),
+                                       FORGED_TLS.format(collector=COLLECTOR, port=6515),
+                                       FORGED_PLAIN.format(collector=COLLECTOR)]),
                (AGENTS[2], AGENTS[3], [FORGED_PLAIN.format(collector=COLLECTOR)])]
     try:
         for sender, claimed, actions in forgers:
@@ -352,6 +354,9 @@ def test_a_forged_host_name_lands_in_the_senders_own_file(rollouts):
         assert marker in agent_file(sender), "%s: the forged line was not filed under the agent it came from" % sender
         # Were the line sent on the other agent's TLS port admitted, it would be filed as that agent's.
         assert marker not in agent_file(claimed), "%s: a line from %s was filed as its own" % (claimed, sender)
+    refused = host_exec(COLLECTOR, "cat", "/var/log/nextgen-collector/refused-plain.log").stdout
+    assert [line for line in refused.splitlines() if marker in line], "the TLS agent's line on the plain port was filed"
+    assert len([line for line in agent_file(AGENTS[0]).splitlines() if marker in line]) == 1
 
 
 def test_the_alert_rules_fire_on_an_error_burst(rollouts, tmp_path):

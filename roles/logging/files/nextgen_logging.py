@@ -366,14 +366,14 @@ class WriterProcess(object):
             pass
 
     def shippable(self, item):
-        if type(item) is tuple:  # pylint: disable=unidiomatic-typecheck
-            try:
-                marshal.dumps(item)
-                return item
-            except ValueError:
-                pass
-        return self.local.file_handler.format(item) if type(item) is not tuple else \
-            self.local.file_handler.formatter.format_queued(item)  # pylint: disable=unidiomatic-typecheck
+        """``item`` as it can cross the pipe: a queued call of plain values as it is, else its line."""
+        if type(item) is not tuple:  # pylint: disable=unidiomatic-typecheck
+            return self.local.file_handler.format(item)
+        try:
+            marshal.dumps(item)
+            return item
+        except ValueError:
+            return self.local.file_handler.formatter.format_queued(item)
 
     def write(self, pending):
         try:
