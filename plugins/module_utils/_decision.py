@@ -9,7 +9,10 @@ Samples are dicts ``{"t": seconds, "<metric>": value, ..., "requests": n}`` in t
 evaluation. A rule ``metric op threshold for D`` is *pending* from the first sample where it
 holds, and *firing* once it has held at every sample since for at least D seconds, as the rule
 ``expr: metric op threshold`` with ``for: D`` does in Prometheus when the samples sit on its
-evaluation steps. A missing value counts as "does not hold" (an absent series raises no alert).
+evaluation steps. A missing value is bridged as Prometheus bridges it: the last value within the
+policy's ``lookback_s`` (Prometheus's 5-minute lookback delta by default) stands for it, so a gap in
+bursty traffic does not reset a window; past that, or before any value, the rule does not hold
+(an absent series raises no alert). ``lookback_s: 0`` makes every gap reset the window.
 
 Decision: rollback when a rule fires; hold when a rule is pending or there were fewer requests
 than the policy's ``min_requests`` (inconclusive, never a pass); promote otherwise.
@@ -36,7 +39,9 @@ DEFAULT_RULES = {
     "memory": {"metric": "memory_pct", "op": ">", "threshold": 95, "for": 60,
                "description": "memory above 95 % for 1 minute"},
 }
-DEFAULT_POLICY = {"rules": DEFAULT_RULES, "min_requests": 0}
+# Prometheus's default --query.lookback-delta: how long the last sample of a series stands.
+PROMETHEUS_LOOKBACK_S = 300.0
+DEFAULT_POLICY = {"rules": DEFAULT_RULES, "min_requests": 0, "lookback_s": PROMETHEUS_LOOKBACK_S}
 
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
              "==": operator.eq, "!=": operator.ne}
@@ -63,9 +68,9 @@ def effective_policy(policy=None):
     """The default policy with the given one merged over it, checked. A rule set to None is dropped."""
     merged = copy.deepcopy(DEFAULT_POLICY)
     policy = policy or {}
-    unknown = set(policy) - {"rules", "min_requests"}
+    unknown = set(policy) - {"rules", "min_requests", "lookback_s"}
     if unknown:
-        raise PolicyError("unknown policy keys: %s (expected rules, min_requests)" % ", ".join(sorted(unknown)))
+        raise PolicyError("unknown policy keys: %s (expected rules, min_requests, lookback_s)" % ", ".join(sorted(unknown)))
     for name, rule in (policy.get("rules") or {}).items():
         if rule is None or rule is False:
             merged["rules"].pop(name, None)
@@ -75,6 +80,10 @@ def effective_policy(policy=None):
         merged["rules"][name] = dict(merged["rules"].get(name, {}), **rule)
     if "min_requests" in policy:
         merged["min_requests"] = int(policy["min_requests"])
+    if "lookback_s" in policy:
+        merged["lookback_s"] = seconds(policy["lookback_s"])
+        if merged["lookback_s"] < 0:
+            raise PolicyError("lookback_s must be 0 or more seconds, got %r" % (policy["lookback_s"],))
     for name, rule in merged["rules"].items():
         missing = [k for k in ("metric", "op", "threshold") if k not in rule]
         if missing:
@@ -95,15 +104,21 @@ def rounded(value):
     return round(value, 5) if isinstance(value, float) else value
 
 
-def evaluate_rule(rule, samples):
-    """(state, last value, seconds it has held) of one rule at the last sample."""
+def evaluate_rule(rule, samples, lookback_s=PROMETHEUS_LOOKBACK_S):
+    """(state, value, seconds it has held) of one rule at the last sample; a missing value is the
+    last one seen within ``lookback_s``."""
     holds = OPERATORS[rule["op"]]
-    active_since, value = None, None
+    active_since, value, seen_at = None, None, None
     for sample in samples:
-        value = sample.get(rule["metric"])
+        at = float(sample["t"])
+        current = sample.get(rule["metric"])
+        if current is not None:
+            value, seen_at = current, at
+        elif seen_at is None or at - seen_at > lookback_s:
+            value = None
         if value is not None and holds(float(value), rule["threshold"]):
             if active_since is None:
-                active_since = float(sample["t"])
+                active_since = at
         else:
             active_since = None
     if active_since is None:
@@ -120,7 +135,7 @@ def decide(samples, policy=None, judgement=None):
     rules, firing, pending = {}, [], []
     for name in sorted(policy["rules"]):
         rule = policy["rules"][name]
-        state, value, held = evaluate_rule(rule, samples) if samples else ("inactive", None, 0.0)
+        state, value, held = evaluate_rule(rule, samples, policy["lookback_s"]) if samples else ("inactive", None, 0.0)
         note = ""
         judged_by = rule.get("judge")
         if state == "firing" and judgement and judged_by:

@@ -47,7 +47,8 @@ options:
   policy:
     description:
       - Rules merged over the defaults, C(rules) keyed by name, each with C(metric), C(op), C(threshold),
-        C(for) and optionally C(judge); a rule set to null is removed; and C(min_requests).
+        C(for) and optionally C(judge); a rule set to null is removed; C(min_requests); and C(lookback_s), how long
+        the last value stands in for missing ones (300 s as in Prometheus; 0 makes a gap reset a rule's window).
       - Metrics are listed in the module_utils C(_analysis) docstring, among them C(error_rate), C(p95_s),
         C(error_rate_excess), C(p95_excess_s), C(health_failures), C(memory_pct), C(prom_error_rate).
     type: dict

@@ -1,7 +1,8 @@
 """rollback_decision agrees with Prometheus's own alert evaluation (promtool test rules).
 
 Many random series are generated for the four metrics of the default policy, with values on both
-sides of each threshold and exactly on it. For each series our filter says which rules fire at a
+sides of each threshold and exactly on it, and gaps (no sample, promtool's ``_``) both shorter and
+longer than Prometheus's 5-minute lookback. For each series our filter says which rules fire at a
 random evaluation time; a promtool test expecting exactly those alerts must pass.
 """
 import random
@@ -37,13 +38,23 @@ def rules_file(policy):
          "for": prom_duration(rule["for_s"])} for name, rule in sorted(rules.items())]}]}
 
 
+GAP_STEPS = [1, 2, 4, 19, 21, 26]  # 15 s steps: gaps within and past the 300 s lookback
+
+
 def random_values(rng, metric, length):
-    values, current = [], rng.choice(VALUES[metric])
+    values, current, gap = [], rng.choice(VALUES[metric]), 0
     for _step in range(length):
         if rng.random() < 0.3:  # runs, so that for-windows get reached and broken
             current = rng.choice(VALUES[metric])
-        values.append(current)
+        if not gap and rng.random() < 0.08:
+            gap = rng.choice(GAP_STEPS)
+        values.append(None if gap else current)
+        gap = max(gap - 1, 0)
     return values
+
+
+def promtool_values(values):
+    return " ".join("_" if value is None else str(value) for value in values)
 
 
 @pytest.mark.parametrize("policy_index", range(len(POLICIES)))
@@ -54,10 +65,11 @@ def test_rollback_decision_agrees_with_promtool(tmp_path, policy_index):
     rule_names = sorted(effective_policy(policy)["rules"])
     tests, firing_total = [], 0
     for index in range(SERIES):
-        length = rng.randint(2, 16)
+        length = rng.randint(2, 48)
         values = dict((metric, random_values(rng, metric, length)) for metric in VALUES)
         at = rng.randint(0, length - 1)
-        samples = [dict({"t": i * STEP_S}, **dict((m, values[m][i]) for m in VALUES)) for i in range(at + 1)]
+        samples = [dict({"t": i * STEP_S}, **dict((m, values[m][i]) for m in VALUES if values[m][i] is not None))
+                   for i in range(at + 1)]
         verdict = rollback_decision(samples, policy)
         firing = [name for name in rule_names if verdict["rules"][name]["state"] == "firing"]
         firing_total += len(firing)
@@ -65,7 +77,7 @@ def test_rollback_decision_agrees_with_promtool(tmp_path, policy_index):
         tests.append({
             "interval": prom_duration(STEP_S),
             "input_series": [{"series": '%s{series="%d"}' % (metric, index),
-                              "values": " ".join(str(v) for v in values[metric])} for metric in VALUES],
+                              "values": promtool_values(values[metric])} for metric in VALUES],
             "alert_rule_test": [{"eval_time": prom_duration(at * STEP_S), "alertname": name,
                                  "exp_alerts": [{"exp_labels": {"series": str(index)}}] if name in firing else []}
                                 for name in rule_names],

@@ -277,8 +277,7 @@ class BatchWriter(object):
         self.sink.close(timeout)
 
     def count(self, pending):
-        levels = collections.Counter(item[1] if type(item) is tuple else item.levelno  # pylint: disable=unidiomatic-typecheck
-                                     for item in pending)
+        levels = collections.Counter(item.levelno if isinstance(item, logging.LogRecord) else item[1] for item in pending)
         for level, count in levels.items():
             self.counter.add(LEVEL_NAMES.get(level) or logging.getLevelName(level), count)
 
@@ -314,10 +313,9 @@ class LocalSink(object):
         """Write ``pending`` (queued calls and LogRecords); returns the sink for the next batch."""
         handler, format_queued, lines = self.file_handler, self.file_handler.formatter.format_queued, []
         for item in pending:
+            kind = type(item)  # a line the writer thread made, a queued call, or a LogRecord
             try:
-                lines.append(item if type(item) is str else  # pylint: disable=unidiomatic-typecheck
-                             format_queued(item) if type(item) is tuple else  # pylint: disable=unidiomatic-typecheck
-                             handler.format(item))
+                lines.append(item if kind is str else format_queued(item) if kind is tuple else handler.format(item))
             except Exception:  # pylint: disable=broad-except
                 self.drops.add("unformattable")
         if not lines:
@@ -428,14 +426,13 @@ class WriterProcess(object):
             self.child.stdout.close()
 
 
-def write_batches(config_path, log_file=None, source=None, reports=None):
+def write_batches(config_path, log_file=None):
     """The writer process: formats and writes the batches WriterProcess sends, until its pipe
     closes; after each batch with a loss it prints its cumulative counts of what it could not write."""
     config = load_config(config_path)
     file_handler = logging.handlers.WatchedFileHandler(log_file or config["log_file"], encoding="utf-8")
     file_handler.setFormatter(JsonFormatter(config["fields"]))
-    source = source or sys.stdin.buffer
-    reports = reports or sys.stdout
+    source, reports = sys.stdin.buffer, sys.stdout
     drops = Drops()
     sink = LocalSink(file_handler, drops)
     while True:
@@ -456,7 +453,7 @@ class FastPath(object):
     """The async profile's shortest way from a log call to the queue, for a process that records no
     caller (caller_info false): a call whose logger and its parents have no filter and no handler
     but the installed queue handler is queued as a tuple (time, level, logger, msg, args, extra),
-    with no LogRecord, no handler lock and no filter walk; the writer thread formats it.
+    with no LogRecord, no handler lock and no filter walk; the writer formats it.
     Everything else (exc_info, stack_info, extra keys other than ``fields``, another handler or a
     filter on the way, a record factory the service set, a disabled logger) takes the standard path."""
 

@@ -29,8 +29,17 @@ def test_a_dip_resets_the_window():
     assert verdict["decision"] == "hold" and verdict["rules"]["error_rate"]["held_s"] == 60
 
 
-def test_missing_values_do_not_hold():
-    assert decide(series("error_rate", [0.05, None, 0.05, 0.05]))["decision"] == "hold"
+def test_a_gap_is_bridged_by_the_last_value_within_the_lookback_as_prometheus_does():
+    verdict = decide(series("error_rate", [0.05, None, 0.05]))
+    assert verdict["decision"] == "rollback" and verdict["rules"]["error_rate"]["held_s"] == 120
+    # Six minutes without a value: past Prometheus's 5-minute lookback, the window starts again.
+    verdict = decide(series("error_rate", [0.05] + [None] * 6 + [0.05, 0.05]))
+    assert verdict["decision"] == "hold" and verdict["rules"]["error_rate"]["held_s"] == 60
+
+
+def test_with_no_lookback_a_gap_resets_the_window():
+    assert decide(series("error_rate", [0.05, None, 0.05, 0.05]), {"lookback_s": 0})["decision"] == "hold"
+    assert decide(series("error_rate", [None, None]))["decision"] == "promote"  # never seen: no alert
 
 
 def test_health_failures_fire_at_once_above_three():
