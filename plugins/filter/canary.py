@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import AlertRulesError, release_alert_rules
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._split import share_problem, split_lines
 
@@ -24,12 +25,21 @@ def rollback_decision(samples, policy=None, judgement=None):
         raise AnsibleFilterError("rollback_decision: %s" % exc)
 
 
+def rollout_alert_rules(version, service, host, policy=None, selector=None, metrics=None, memory_limit_bytes=None):
+    try:
+        return release_alert_rules(service, host, version, policy, selector, metrics, memory_limit_bytes)
+    except (AlertRulesError, PolicyError, KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("release_alert_rules: %s" % exc)
+
+
 class FilterModule(object):
-    """Canary traffic split and the promote / hold / rollback decision."""
+    """Canary traffic split, the promote / hold / rollback decision, and the alert rules that keep
+    applying its policy once a release is live."""
 
     def filters(self):
         return {
             "canary_split_lines": canary_split_lines,
             "canary_share_problem": share_problem,
             "rollback_decision": rollback_decision,
+            "release_alert_rules": rollout_alert_rules,
         }

@@ -1,0 +1,96 @@
+"""The release alert rules pass promtool's checks, and each fires when it should and not before."""
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import (
+    AlertRulesError, release_alert_rules)
+
+LABELS = {"severity": "critical", "host": "app-01", "service": "svc", "version": "1.4.2"}
+
+
+def promtool(tmp_path, *args):
+    assert shutil.which("promtool"), "promtool is missing (Debian package prometheus): run make setup"
+    return subprocess.run(["promtool"] + list(args), cwd=str(tmp_path), capture_output=True, text=True, check=False)
+
+
+def write_rules(tmp_path, **kwargs):
+    made = release_alert_rules("svc", "app-01", "1.4.2", memory_limit_bytes=1000000000, **kwargs)
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(made["rules"]))
+    return made
+
+
+def expect(alert, at, labels=None, summary=None, description=None):
+    annotations = dict((key, value) for key, value in (("summary", summary), ("description", description)) if value)
+    return {"eval_time": at, "alertname": alert,
+            "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}] if labels is not None else []}
+
+
+def test_the_rules_pass_promtool_check(tmp_path):
+    made = write_rules(tmp_path)
+    result = promtool(tmp_path, "check", "rules", "rules.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout
+    assert made["skipped"] == []
+
+
+def test_each_rule_fires_when_it_should_and_not_before(tmp_path):
+    write_rules(tmp_path)
+    # Samples every 15 s.
+    series = [
+        # 2 % of requests fail from the start: the error rule (for 2m) fires after two minutes.
+        {"series": 'http_requests_total{service="svc",status="200"}', "values": "0+245x80"},
+        {"series": 'http_requests_total{service="svc",status="500"}', "values": "0+5x80"},
+        # Every request takes more than 5 s (the buckets up to 5 s stay empty): p95 > 5 s for 1m.
+        {"series": 'http_request_duration_seconds_bucket{service="svc",le="5"}', "values": "0x80"},
+        {"series": 'http_request_duration_seconds_bucket{service="svc",le="10"}', "values": "0+25x80"},
+        {"series": 'http_request_duration_seconds_bucket{service="svc",le="+Inf"}', "values": "0+25x80"},
+        # 96 % of the 1 GB limit from 2m15s on: memory > 95 % for 1m.
+        {"series": 'process_resident_memory_bytes{service="svc"}', "values": "500000000x8 960000000x72"},
+        # Down from 2m: more than 3 failed checks in a row once it has been down 45 s.
+        {"series": 'up{service="svc"}', "values": "1x7 0x72"},
+        {"series": 'deployment_failures_total{service="svc",version="1.5.0"}', "values": "0x4 1x75"},
+    ]
+    tests = [{"interval": "15s", "input_series": series, "alert_rule_test": [
+        expect("NextgenErrorRateAfterRelease", "1m45s"),
+        expect("NextgenErrorRateAfterRelease", "3m", dict(LABELS, rule="error_rate"),
+               "error rate above 1 % for 2 minutes"),
+        expect("NextgenLatencyP95AfterRelease", "45s"),
+        expect("NextgenLatencyP95AfterRelease", "2m", dict(LABELS, rule="latency_p95"),
+               "p95 latency above 5 s for 1 minute"),
+        expect("NextgenMemoryAfterRelease", "3m"),
+        expect("NextgenMemoryAfterRelease", "3m15s", dict(LABELS, rule="memory"), "memory above 95 % for 1 minute"),
+        expect("NextgenHealthFailuresAfterRelease", "2m30s"),
+        expect("NextgenHealthFailuresAfterRelease", "2m45s", dict(LABELS, rule="health_failures"),
+               "more than 3 consecutive health-check failures"),
+        expect("DeploymentFailed", "45s"),
+        expect("DeploymentFailed", "1m15s", {"severity": "critical", "host": "app-01", "service": "svc",
+                                             "version": "1.5.0"}, "Deployment failed", "Deployment 1.5.0 failed"),
+    ]}]
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "15s",
+                                                        "tests": tests}))
+    result = promtool(tmp_path, "test", "rules", "tests.yml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def test_a_policy_changes_the_rules_and_canary_only_metrics_are_skipped(tmp_path):
+    policy = {"rules": {"error_rate": {"threshold": 0.05, "for": "30s"}, "memory": None,
+                        "excess": {"metric": "error_rate_excess", "op": ">", "threshold": 0.01}}}
+    made = release_alert_rules("svc", "app-01", "1.4.2", policy, selector='job="svc",env="prod"',
+                               metrics={"requests": "svc_requests_total", "status_label": "code"})
+    rules = dict((rule["alert"], rule) for rule in made["rules"]["groups"][0]["rules"])
+    assert made["skipped"] == ["excess"] and "NextgenMemoryAfterRelease" not in rules
+    error = rules["NextgenErrorRateAfterRelease"]
+    assert error["for"] == "30s" and error["expr"].endswith(") > 0.05")
+    assert 'svc_requests_total{job="svc",env="prod",code=~"5.."}' in error["expr"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"metrics": {"request": "x"}}, "unknown metrics setting"),
+    ({"memory_limit_bytes": -1}, "positive number of bytes"),
+])
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(AlertRulesError, match=message):
+        release_alert_rules("svc", "app-01", "1.4.2", **kwargs)
