@@ -101,10 +101,8 @@ class JsonFormatter(logging.Formatter):
         created, level, name, msg, args, extra = item
         message = str(msg)
         if args:
-            if len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
-                args = args[0]
-            message = message % args
-        return self.format_parts(created, LEVEL_NAMES.get(level) or logging.getLevelName(level), name, message,
+            message = message % merged_args(args)
+        return self.format_parts(created, level_name(level), name, message,
                                  extra["fields"] if extra else None, None)
 
     def format_parts(self, created, levelname, name, message, extra, exc_text):
@@ -153,10 +151,8 @@ class CallerlessRecord(logging.LogRecord):
     def __init__(self, name, level, pathname, lineno, msg, args, exc_info, func=None, sinfo=None, **_kwargs):
         # pylint: disable=super-init-not-called
         created = time.time()
-        if args and len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
-            args = args[0]
-        self.name, self.msg, self.args, self.levelno = name, msg, args, level
-        self.levelname = LEVEL_NAMES.get(level) or logging.getLevelName(level)
+        self.name, self.msg, self.args, self.levelno = name, msg, merged_args(args), level
+        self.levelname = level_name(level)
         self.pathname, self.lineno, self.funcName = pathname, lineno, func
         self.filename, self.module = path_parts(pathname)
         self.exc_info, self.exc_text, self.stack_info = exc_info, None, sinfo
@@ -166,6 +162,17 @@ class CallerlessRecord(logging.LogRecord):
 
 
 LEVEL_NAMES = dict((getattr(logging, name), name) for name in LEVELS)
+
+
+def level_name(level):
+    return LEVEL_NAMES.get(level) or logging.getLevelName(level)
+
+
+def merged_args(args):
+    """A log call's arguments as LogRecord keeps them: one non-empty mapping stands for itself."""
+    if args and len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
+        return args[0]
+    return args
 START_TIME = logging._startTime  # pylint: disable=protected-access
 PATH_PARTS = {}
 
@@ -279,7 +286,7 @@ class BatchWriter(object):
     def count(self, pending):
         levels = collections.Counter(item.levelno if isinstance(item, logging.LogRecord) else item[1] for item in pending)
         for level, count in levels.items():
-            self.counter.add(LEVEL_NAMES.get(level) or logging.getLevelName(level), count)
+            self.counter.add(level_name(level), count)
 
     def run(self):
         get, get_nowait = self.queue.get, self.queue.get_nowait
