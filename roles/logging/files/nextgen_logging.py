@@ -173,6 +173,8 @@ def merged_args(args):
     if args and len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
         return args[0]
     return args
+
+
 START_TIME = logging._startTime  # pylint: disable=protected-access
 PATH_PARTS = {}
 
