@@ -35,8 +35,9 @@ def test_build_install_and_document_every_plugin(tmp_path):
     assert MODULES == ["backup", "canary_analysis", "connection_drain", "deploy_lock", "http_probe", "nginx_site",
                        "release_ledger", "service_claims", "warm_switch"]
     assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
-                       "logging_profile", "logging_service_config", "rollback_decision", "service_projects",
-                       "version_problem", "wave_plan", "wave_sizes"]
+                       "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
+                       "release_alert_rules", "rollback_decision", "service_projects", "version_problem",
+                       "wave_plan", "wave_sizes"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc
     # The retirement timer installs these from the collection onto the hosts.
