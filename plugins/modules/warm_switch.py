@@ -33,7 +33,7 @@ options:
   metrics_dir:
     description:
       - Where each ledger change also writes C(<service>.prom), readable by all, for node_exporter's textfile
-        collector (Debian's prometheus-node-exporter reads V(/var/lib/prometheus/node-exporter)):
+        collector (Debian's prometheus-node-exporter reads V(/var/lib/prometheus/node-exporter)) - its
         C(deployment_failures_total) by version, which seed 002's C(DeploymentFailed) alert reads, and
         C(nextgen_release_live_info) (the live version and colour). An empty value writes none.
     type: path
