@@ -25,9 +25,10 @@ def rollback_decision(samples, policy=None, judgement=None):
         raise AnsibleFilterError("rollback_decision: %s" % exc)
 
 
-def rollout_alert_rules(version, service, host, policy=None, selector=None, metrics=None, memory_limit_bytes=None):
+def rollout_alert_rules(service, host, policy=None, selector=None, info_selector=None, metrics=None,
+                        memory_limit_bytes=None):
     try:
-        return release_alert_rules(service, host, version, policy, selector, metrics, memory_limit_bytes)
+        return release_alert_rules(service, host, policy, selector, info_selector, metrics, memory_limit_bytes)
     except (AlertRulesError, PolicyError, KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError("release_alert_rules: %s" % exc)
 

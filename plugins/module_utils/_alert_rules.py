@@ -3,20 +3,24 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to the nextgen.rollout collection: no compatibility promise outside it.
-"""Prometheus alert rules that keep watching a service once a release is live.
+"""Prometheus alert rules that keep watching a service on a host once a release is live.
 
 The rules are the release policy's own (``rollback_decision``: the seeds' automatic rollback
 triggers by default, with their thresholds and ``for`` windows), each written on the service's own
 metrics, plus seed 002's ``DeploymentFailed`` on ``deployment_failures_total`` (the counter the
-ledger keeps). Each trigger carries the host, the service and the live version as labels, so an
-alert names what to roll back; ``DeploymentFailed`` keeps the version of its series, the one that
-failed.
+ledger keeps). Each trigger carries the host and the service as labels, and the live version from
+``nextgen_release_live_info`` (the ledger's textfile, read by node_exporter on the host), so an
+alert names what was live when it fired, and the rules need no change when a release or a
+rollback moves traffic. Should that metric be missing, the triggers still fire, without a
+version, and ``NextgenReleaseInfoMissing`` says why.
 
 A policy metric that has no expression here (the canary's comparisons of candidate and stable)
 is left out and listed in ``skipped``.
 """
 
 from __future__ import annotations
+
+import re
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import effective_policy
 
@@ -55,6 +59,13 @@ def alert_name(rule_name):
     return ALERT_NAMES.get(rule_name) or "Nextgen" + "".join(part.capitalize() for part in rule_name.split("_"))
 
 
+def with_live_version(condition, settings):
+    """``condition`` with the live version as a label: joined with the host's live info, or as it
+    is when that info is missing (never both)."""
+    return ("(%(condition)s) * on() group_left(version) topk(1, max by (version) (%(info)s))"
+            " or ((%(condition)s) unless on() %(info)s)") % dict(settings, condition=condition)
+
+
 def trigger(name, rule, settings):
     """The alert of one policy rule, or None when its metric has no expression."""
     if rule["metric"] == "health_failures":
@@ -63,19 +74,27 @@ def trigger(name, rule, settings):
         # N failed health checks in a row: the scrape failed (up == 0) at N evaluations in a row,
         # one scrape interval apart, so for (N - 1) intervals.
         failures = int(rule["threshold"]) + (1 if rule["op"] == ">" else 0)
-        expr = "%(up)s{%(selector)s} == 0" % settings
+        condition = "%(up)s{%(selector)s} == 0" % settings
         for_s = (failures - 1) * settings["scrape_interval_s"]
     elif rule["metric"] in EXPRESSIONS:
-        expr = "(%s) %s %s" % (EXPRESSIONS[rule["metric"]] % settings, rule["op"], rule["threshold"])
+        condition = "(%s) %s %s" % (EXPRESSIONS[rule["metric"]] % settings, rule["op"], rule["threshold"])
         for_s = rule["for_s"]
     else:
         return None
     summary = rule.get("description") or "%s %s %s" % (rule["metric"], rule["op"], rule["threshold"])
-    return {"alert": alert_name(name), "expr": expr, "for": duration(max(for_s, 0)),
-            "labels": {"severity": "critical", "rule": name}, "annotations": {"summary": summary}}
+    return {"alert": alert_name(name), "expr": with_live_version(condition, settings),
+            "for": duration(max(for_s, 0)), "labels": {"severity": "critical", "rule": name},
+            "annotations": {"summary": summary}}
 
 
-def release_alert_rules(service, host, version, policy=None, selector=None, metrics=None, memory_limit_bytes=None):
+def host_selector(host):
+    """The series of ``host``: its instance label is the host name, with or without a port."""
+    # Each regex metacharacter escaped for the regex, and that backslash for the PromQL string.
+    return 'instance=~"%s(:[0-9]+)?"' % re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\\\1", host)
+
+
+def release_alert_rules(service, host, policy=None, selector=None, info_selector=None, metrics=None,
+                        memory_limit_bytes=None):
     """{"rules": the rules file as a dict, "skipped": rule names without an expression}."""
     if not service or not host:
         raise AlertRulesError("the alert rules need the service and the host")
@@ -84,11 +103,13 @@ def release_alert_rules(service, host, version, policy=None, selector=None, metr
         raise AlertRulesError("unknown metrics setting(s) %s; the settings are %s"
                               % (", ".join(unknown), ", ".join(sorted(DEFAULT_METRICS))))
     settings = dict(DEFAULT_METRICS, **(metrics or {}))
-    settings["selector"] = selector or 'service="%s"' % service
+    settings["selector"] = selector or 'service="%s",%s' % (service, host_selector(host))
+    host_series = 'service="%s",%s' % (service, info_selector or host_selector(host))
+    settings["info"] = "nextgen_release_live_info{%s}" % host_series
     settings["memory_limit_bytes"] = int(memory_limit_bytes or 1 << 30)
     if settings["memory_limit_bytes"] <= 0:
         raise AlertRulesError("the memory limit must be a positive number of bytes")
-    labels = {"host": host, "service": service, "version": version or "none"}
+    labels = {"host": host, "service": service}
     rules, skipped = [], []
     for name, rule in sorted(effective_policy(policy)["rules"].items()):
         alert = trigger(name, rule, settings)
@@ -97,11 +118,18 @@ def release_alert_rules(service, host, version, policy=None, selector=None, metr
             continue
         alert["labels"].update(labels)
         rules.append(alert)
-    # The version comes from the failing series: a static version label would replace it.
     rules.append({"alert": "DeploymentFailed",
-                  "expr": 'increase(deployment_failures_total{service="%s"}[5m]) > 0' % service,
+                  "expr": "increase(deployment_failures_total{%s}[5m]) > 0" % host_series,
                   "for": "0s",
-                  "labels": {"severity": "critical", "host": host, "service": service},
+                  "labels": dict(labels, severity="critical"),
                   "annotations": {"summary": "Deployment failed",
                                   "description": "Deployment {{ $labels.version }} failed"}})
-    return {"rules": {"groups": [{"name": "nextgen-release-%s" % service, "rules": rules}]}, "skipped": skipped}
+    rules.append({"alert": "NextgenReleaseInfoMissing",
+                  "expr": "absent(%s)" % settings["info"],
+                  "for": "10m",
+                  "labels": dict(labels, severity="warning"),
+                  "annotations": {"summary": "The alerts of %s on %s carry no version: Prometheus does not get the "
+                                             "ledger's nextgen_release_live_info (node_exporter's textfile "
+                                             "collector on the host)" % (service, host)}})
+    return {"rules": {"groups": [{"name": "nextgen-release-%s-%s" % (service, host), "rules": rules}]},
+            "skipped": skipped}

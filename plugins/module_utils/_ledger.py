@@ -115,6 +115,10 @@ def _append(doc, entry, now):
     entry.setdefault("time", iso(now))
     entry["id"] = (doc["history"][-1]["id"] + 1) if doc["history"] else 1
     doc["history"] = (doc["history"] + [entry])[-HISTORY_LIMIT:]
+    if entry.get("action") in ("deploy", "canary") and entry.get("result") in ("failed", "aborted"):
+        # A counter outlives the capped history: Prometheus reads a decrease as a reset.
+        failures = doc.setdefault("counters", {}).setdefault("deployment_failures", {})
+        failures[entry.get("version") or "none"] = failures.get(entry.get("version") or "none", 0) + 1
     return entry
 
 
@@ -307,11 +311,36 @@ def note(doc, action, result, message, now, details=None):
     return doc
 
 
+def label_value(text):
+    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def metrics_text(doc):
+    """The ledger's figures in Prometheus text format, for node_exporter's textfile collector:
+    ``deployment_failures_total`` by version (seed 002's DeploymentFailed alert reads it) and the
+    live version."""
+    service = label_value(doc["service"])
+    lines = ["# HELP deployment_failures_total Deploys and canaries of the service that failed or were aborted.",
+             "# TYPE deployment_failures_total counter"]
+    for version, count in sorted(((doc.get("counters") or {}).get("deployment_failures") or {}).items()):
+        lines.append('deployment_failures_total{service="%s",version="%s"} %d' % (service, label_value(version), count))
+    lines += ["# HELP nextgen_release_live_info The version and colour the service's traffic goes to.",
+              "# TYPE nextgen_release_live_info gauge"]
+    live = doc.get("live") or {}
+    if live.get("version"):
+        lines.append('nextgen_release_live_info{service="%s",version="%s",colour="%s"} 1'
+                     % (service, label_value(live["version"]), label_value(live.get("colour"))))
+    return "\n".join(lines) + "\n"
+
+
 class Ledger(object):
-    def __init__(self, directory, service):
+    """``metrics_dir``: where save() also writes ``<service>.prom`` (metrics_text), readable by all."""
+
+    def __init__(self, directory, service, metrics_dir=None):
         self.directory = directory
         self.service = service
         self.path = os.path.join(directory, "ledger.json")
+        self.metrics_dir = metrics_dir
 
     def load(self):
         document = read_json(self.path)
@@ -325,3 +354,8 @@ class Ledger(object):
 
     def save(self, ledger):
         atomic_write_json(self.path, ledger)
+        if self.metrics_dir:
+            if not os.path.isdir(self.metrics_dir):
+                os.makedirs(self.metrics_dir)
+                os.chmod(self.metrics_dir, 0o755)  # node_exporter reads it, whatever the umask
+            atomic_write_text(os.path.join(self.metrics_dir, "%s.prom" % self.service), metrics_text(ledger), 0o644)

@@ -55,10 +55,10 @@ def running_colours(containers, service):
 
 
 class Release(object):
-    def __init__(self, state_dir, service, clock=L.utc_now):
+    def __init__(self, state_dir, service, clock=L.utc_now, metrics_dir=None):
         self.service = service
         directory = os.path.join(state_dir, service)
-        self.ledger = L.Ledger(directory, service)
+        self.ledger = L.Ledger(directory, service, metrics_dir)
         self.lease = Lease(directory, service, clock=clock)
         self.clock = clock
 

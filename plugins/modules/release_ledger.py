@@ -33,6 +33,14 @@ options:
     description: Directory holding one sub-directory per service.
     type: path
     default: /var/lib/nextgen-rollout
+  metrics_dir:
+    description:
+      - Where each ledger change also writes C(<service>.prom), readable by all, for node_exporter's textfile
+        collector (Debian's prometheus-node-exporter reads V(/var/lib/prometheus/node-exporter)) - its
+        C(deployment_failures_total) by version, which seed 002's C(DeploymentFailed) alert reads, and
+        C(nextgen_release_live_info) (the live version and colour). An empty value writes none.
+    type: path
+    default: /var/lib/prometheus/node-exporter
   action:
     description:
       - V(read) returns the ledger and the lock. V(reconcile) aligns the ledger with the host.
@@ -263,6 +271,7 @@ def main():
         argument_spec=dict(
             service=dict(type="str", required=True),
             state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
+            metrics_dir=dict(type="path", default="/var/lib/prometheus/node-exporter"),
             action=dict(type="str", default="read", choices=["read", "reconcile"] + list(TRANSITIONS)),
             holder=dict(type="str"),
             lease_ttl=dict(type="int", default=300),
@@ -310,7 +319,7 @@ def main():
                           workers=lambda: nginx_workers("/run/nginx.pid"),
                           route_path=os.path.join(p["route_dir"], p["service"] + ".json"),
                           test_command=p["nginx_test_command"])
-    release = Release(p["state_dir"], p["service"])
+    release = Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None)
     try:
         changed, document, extra = release.run(action, p, module.check_mode, site=site)
     except Refused as exc:

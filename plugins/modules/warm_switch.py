@@ -30,6 +30,14 @@ options:
     description: Directory of the services' ledgers and locks.
     type: path
     default: /var/lib/nextgen-rollout
+  metrics_dir:
+    description:
+      - Where each ledger change also writes C(<service>.prom), readable by all, for node_exporter's textfile
+        collector (Debian's prometheus-node-exporter reads V(/var/lib/prometheus/node-exporter)) - its
+        C(deployment_failures_total) by version, which seed 002's C(DeploymentFailed) alert reads, and
+        C(nextgen_release_live_info) (the live version and colour). An empty value writes none.
+    type: path
+    default: /var/lib/prometheus/node-exporter
   holder:
     description: Run id that takes the deploy lock.
     type: str
@@ -191,6 +199,7 @@ def main():
         argument_spec=dict(
             service=dict(type="str", required=True),
             state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
+            metrics_dir=dict(type="path", default="/var/lib/prometheus/node-exporter"),
             holder=dict(type="str", required=True),
             owner=dict(type="dict", default={}),
             lease_ttl=dict(type="int", default=300),
@@ -228,7 +237,7 @@ def main():
 
     try:
         running = docker_ps_colours(module, p["service"])
-        outcome = warm_rollback(Release(p["state_dir"], p["service"]), site, p["holder"], p["owner"], p["lease_ttl"],
+        outcome = warm_rollback(Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None), site, p["holder"], p["owner"], p["lease_ttl"],
                                 running, p["target_version"], p["warm_seconds"], ready, verify)
     except NotHere as exc:
         module.exit_json(changed=False, switched=False, reason=str(exc))

@@ -5,6 +5,7 @@ import pytest
 
 from support.load import Load
 from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+from support.prometheus import start_prometheus, wait_for_rules
 
 PREFIX = "nr-e2e-bg"
 HOST = PREFIX + "-1"
@@ -12,6 +13,7 @@ BASE_PORT = 18900
 URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
 BROKEN_TEMPLATE = os.path.join(os.path.dirname(__file__), "files", "broken-site.conf.j2")
 ROUTE_FILE = "/etc/nginx/nextgen-rollout/routes/agent-loop.json"
+METRICS_FILE = "/var/lib/prometheus/node-exporter/agent-loop.prom"
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,28 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
     assert host_exec(HOST, "docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=agent-loop-" + idle
                      ).stdout.strip() == ""
     assert host_exec(HOST, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 1
+    # node_exporter's textfile: the failure is counted for its version, the live version unchanged.
+    metrics = host_exec(HOST, "cat", METRICS_FILE).stdout
+    assert 'deployment_failures_total{service="agent-loop",version="1.2.0"} 1' in metrics
+    assert 'nextgen_release_live_info{service="agent-loop",version="1.0.0",colour="%s"} 1' % doc["live"]["colour"] \
+        in metrics
+    assert host_exec(HOST, "stat", "-c", "%a", METRICS_FILE).stdout.strip() == "644"
+
+
+def test_the_alert_rules_of_the_service_load_in_prometheus(inventory):
+    start_prometheus(HOST, rule_files="/etc/prometheus/rules/nextgen/*.rules.yml", lifecycle=True)
+    on_host = {"rollout_prometheus_hosts": HOST, "prometheus_rules_reload": "http"}
+    result = must(run_playbook("alert-rules.yml", inventory, on_host))
+    assert "changed=" in result.output
+    groups = wait_for_rules(HOST, "nextgen-release-agent-loop-%s" % HOST)
+    rules = dict((rule["name"], rule) for rule in groups[0]["rules"])
+    assert sorted(rules) == ["DeploymentFailed", "NextgenErrorRateAfterRelease", "NextgenHealthFailuresAfterRelease",
+                             "NextgenLatencyP95AfterRelease", "NextgenMemoryAfterRelease",
+                             "NextgenReleaseInfoMissing"]
+    assert all(rule["health"] == "ok" for rule in rules.values()), rules
+    # A second run changes nothing and does not reload.
+    again = must(run_playbook("alert-rules.yml", inventory, on_host))
+    assert "changed=0" in again.output
 
 
 def test_a_broken_nginx_template_is_refused_and_traffic_keeps_flowing(inventory):

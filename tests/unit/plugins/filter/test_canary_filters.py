@@ -23,9 +23,8 @@ def test_rollback_decision_filter_turns_policy_errors_into_filter_errors():
         FILTERS["rollback_decision"]([{"error_rate": 0.5}])  # a sample without its time
 
 
-def test_release_alert_rules_filter_takes_the_version_first_and_reports_bad_input():
-    made = FILTERS["release_alert_rules"]("2.0.1", "svc", "app-01")
+def test_release_alert_rules_filter_reports_bad_input():
+    made = FILTERS["release_alert_rules"]("svc", "app-01")
     assert all(rule["labels"]["host"] == "app-01" for rule in made["rules"]["groups"][0]["rules"])
-    assert made["rules"]["groups"][0]["rules"][0]["labels"]["version"] == "2.0.1"
     with pytest.raises(AnsibleFilterError, match="release_alert_rules: rule x lacks"):
-        FILTERS["release_alert_rules"]("2.0.1", "svc", "app-01", {"rules": {"x": {"metric": "m"}}})
+        FILTERS["release_alert_rules"]("svc", "app-01", {"rules": {"x": {"metric": "m"}}})

@@ -142,3 +142,24 @@ def test_a_ledger_of_another_service_or_broken_json_is_refused(ledger, tmp_path)
         handle.write("{")
     with pytest.raises(LedgerError, match="not valid JSON"):
         ledger.load()
+
+
+def test_failed_and_aborted_releases_are_counted_by_version_beyond_the_history(tmp_path, monkeypatch):
+    monkeypatch.setattr(L, "HISTORY_LIMIT", 3)
+    metrics_dir = tmp_path / "textfile"
+    ledger = Ledger(str(tmp_path / "agent-loop"), "agent-loop", metrics_dir=str(metrics_dir))
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    for attempt in range(3):
+        doc = L.begin(doc, "deploy", "run-%d" % attempt, "green", "1.1.0", True, at(attempt))
+        doc = L.failed(doc, "not ready", at(attempt))
+    doc = L.begin(doc, "canary", "run-9", "green", "1.2.0", True, at(10))
+    doc = L.canary_share(doc, 1, 10, [10, 50], "$remote_addr", at(11))
+    doc = L.canary_end(doc, "aborted", "error rate", at(12), "run-9")
+    ledger.save(doc)
+    assert len(doc["history"]) == 3
+    text = (metrics_dir / "agent-loop.prom").read_text()
+    assert 'deployment_failures_total{service="agent-loop",version="1.1.0"} 3' in text
+    assert 'deployment_failures_total{service="agent-loop",version="1.2.0"} 1' in text
+    assert 'nextgen_release_live_info{service="agent-loop",version="1.0.0",colour="blue"} 1' in text
+    assert stat.S_IMODE(os.stat(str(metrics_dir / "agent-loop.prom")).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(str(metrics_dir)).st_mode) == 0o755
