@@ -37,7 +37,7 @@ def test_build_install_and_document_every_plugin(tmp_path):
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "connection_drain", "deploy_lock", "http_probe", "nginx_site",
-                       "release_ledger", "service_claims", "warm_switch"]
+                       "notify", "release_ledger", "service_claims", "warm_switch"]
     assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
                        "release_alert_rules", "rollback_decision", "service_projects", "version_problem",
