@@ -66,9 +66,9 @@ def slack_body(document):
 
 
 def send(webhooks, document, timeout=5.0, opener=open_url):
-    """POST ``document`` to each webhook; returns {"sent": [names], "failed": [{name, reason}]}.
+    """POST ``document`` to each webhook; returns {"sent": [names], "unsent": [{name, reason}]}.
     Each webhook has ``timeout`` seconds at most; nothing raises."""
-    sent, failed = [], []
+    sent, unsent = [], []
     for index, hook in enumerate(webhooks or []):
         name = hook.get("name") or "webhook %d" % (index + 1)
         body = slack_body(document) if hook.get("kind", "json") == "slack" else document
@@ -83,8 +83,8 @@ def send(webhooks, document, timeout=5.0, opener=open_url):
             sent.append(name)
         except Exception as exc:  # pylint: disable=broad-except
             # urllib's errors can quote the URL: keep only the kind of failure.
-            failed.append({"name": name, "reason": "%s after %.1f s" % (failure_kind(exc), time.monotonic() - started)})
-    return {"sent": sent, "failed": failed}
+            unsent.append({"name": name, "reason": "%s after %.1f s" % (failure_kind(exc), time.monotonic() - started)})
+    return {"sent": sent, "unsent": unsent}
 
 
 def failure_kind(exc):
@@ -97,3 +97,19 @@ def failure_kind(exc):
         if word in text:
             return kind
     return type(exc).__name__
+
+
+def release_event(outcomes, success="completed"):
+    """The event of a run from each host's outcome (``{host: {"result": ...}}``): failed when a host
+    failed or was refused, else aborted when a canary was aborted, else step_passed when every host
+    holds at a canary step, else ``success`` (completed, or rolled_back for a rollback)."""
+    if success not in EVENTS:
+        raise NotifyError("event %r is not one of %s" % (success, ", ".join(EVENTS)))
+    results = [(outcome or {}).get("result") for outcome in (outcomes or {}).values()]
+    if not results or any(result not in ("succeeded", "held", "aborted") for result in results):
+        return "failed"
+    if "aborted" in results:
+        return "aborted"
+    if all(result == "held" for result in results):
+        return "step_passed"
+    return success

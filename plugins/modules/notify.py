@@ -14,7 +14,7 @@ description:
     V(rolled_back)) to each webhook - a Slack-compatible one (text and the figures as an attachment)
     or a generic JSON one (the event, service, version, hosts, time, and every key of O(details)).
   - Each webhook gets one attempt with a deadline of O(timeout) seconds (or its own C(timeout)). A
-    webhook that is down, slow or answers an error is reported in RV(failed) with the reason; the
+    webhook that is down, slow or answers an error is reported in RV(unsent) with the reason; the
     module itself never fails for it, so a notification can neither fail nor delay a deploy beyond
     its timeout.
   - The URLs are secrets (a Slack webhook URL is its own credential); they are never returned, and
@@ -79,7 +79,7 @@ sent:
   returned: always
   type: list
   elements: str
-failed:
+unsent:
   description: The webhooks that did not, each with C(name) and C(reason) (never the URL).
   returned: always
   type: list
@@ -112,7 +112,7 @@ def main():
     except NotifyError as exc:
         module.fail_json(msg="notify: %s" % exc)
     if module.check_mode:
-        module.exit_json(changed=False, sent=[], failed=[])
+        module.exit_json(changed=False, sent=[], unsent=[])
     result = send(p["webhooks"], document, p["timeout"])
     module.exit_json(changed=False, **result)
 

@@ -40,7 +40,7 @@ def test_build_install_and_document_every_plugin(tmp_path):
                        "notify", "release_ledger", "service_claims", "warm_switch"]
     assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
-                       "release_alert_rules", "rollback_decision", "service_projects", "version_problem",
+                       "release_alert_rules", "release_event", "rollback_decision", "service_projects", "version_problem",
                        "wave_plan", "wave_sizes"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._notify import (
-    NotifyError, check_webhooks, event_document, send)
+    NotifyError, check_webhooks, event_document, release_event, send)
 
 
 class Receiver(object):
@@ -55,7 +55,7 @@ def test_both_kinds_arrive_with_the_figures_and_reasons(receiver):
                                "traffic_switched": False}, now=0)
     result = send([{"name": "team", "url": receiver.url, "kind": "slack"},
                    {"name": "audit", "url": receiver.url}], document)
-    assert result == {"sent": ["team", "audit"], "failed": []}
+    assert result == {"sent": ["team", "audit"], "unsent": []}
     slack, plain = receiver.received
     assert slack["text"].startswith(":x: agent-loop 1.2.0 failed on app-01, app-02")
     assert {"title": "duration_s", "value": "41.5", "short": True} in slack["attachments"][0]["fields"]
@@ -76,9 +76,9 @@ def test_a_receiver_that_is_down_or_silent_costs_at_most_its_timeout_and_is_name
     finally:
         silent.close()
     assert result["sent"] == []
-    assert [f["name"] for f in result["failed"]] == ["down", "silent", "angry"]
-    assert result["failed"][0]["reason"].startswith("connection refused")
-    assert result["failed"][1]["reason"].startswith("no answer within the timeout")
+    assert [f["name"] for f in result["unsent"]] == ["down", "silent", "angry"]
+    assert result["unsent"][0]["reason"].startswith("connection refused")
+    assert result["unsent"][1]["reason"].startswith("no answer within the timeout")
     assert elapsed < 2.5, elapsed
     assert "secret" not in json.dumps(result)
 
@@ -89,7 +89,7 @@ def test_an_error_status_is_a_failure():
         result = send([{"name": "angry", "url": angry.url}], event_document("completed", "svc", "1.0.0", ["h"]))
     finally:
         angry.close()
-    assert result["failed"][0]["reason"].startswith("it answered 500")
+    assert result["unsent"][0]["reason"].startswith("it answered 500")
 
 
 @pytest.mark.parametrize("webhooks, message", [
@@ -106,3 +106,17 @@ def test_bad_webhooks_are_refused_naming_them_not_their_url(webhooks, message):
 def test_an_unknown_event_is_refused():
     with pytest.raises(NotifyError, match="event 'done' is not one of"):
         event_document("done", "svc", "1.0.0", [])
+
+
+@pytest.mark.parametrize("results, success, event", [
+    (["succeeded", "succeeded"], "completed", "completed"),
+    (["succeeded"], "rolled_back", "rolled_back"),
+    (["succeeded", "failed"], "completed", "failed"),
+    (["refused"], "completed", "failed"),
+    (["aborted", "succeeded"], "completed", "aborted"),
+    (["held", "held"], "completed", "step_passed"),
+    ([], "completed", "failed"),
+])
+def test_the_event_of_a_run_follows_its_worst_host(results, success, event):
+    outcomes = dict(("host-%d" % index, {"result": result}) for index, result in enumerate(results))
+    assert release_event(outcomes, success) == event
