@@ -14,7 +14,7 @@ the verdict at each evaluation is the one Prometheus alerts with the same rules 
 step ends early on rollback; otherwise at its end with promote or hold.
 
 Metrics of a sample (None when the interval had fewer than ``min_bucket_requests`` candidate
-requests, which a rule counts as "does not hold"):
+requests: a rule then goes on with the last value within the policy's lookback, as Prometheus does):
     requests             candidate requests in the interval
     error_rate           candidate 5xx share;  baseline_error_rate: the same for stable
     p95_s                candidate p95 upstream time;  baseline_p95_s: the same for stable

@@ -78,9 +78,11 @@ def count(name):
 
 
 def loads(ca_file):
-    """Load on both services at once: the static site over TLS, the counter writing to redis."""
-    return [Load(HTTPS + "/", rate_per_s=40, max_seconds=240, host_header="static.local", ca_file=ca_file).start(),
-            Load(HTTP + "/hit/load", rate_per_s=40, max_seconds=240, host_header="counter.local").start()]
+    """Load on both services at once: the static site over TLS, the counter writing to redis. The
+    caller stops it; the bound is far above what the playbooks take, so that a slow machine never
+    leaves a canary step without traffic (it did once at 240 s: an inconclusive step)."""
+    return [Load(HTTPS + "/", rate_per_s=40, max_seconds=600, host_header="static.local", ca_file=ca_file).start(),
+            Load(HTTP + "/hit/load", rate_per_s=40, max_seconds=600, host_header="counter.local").start()]
 
 
 def stop(running):
