@@ -24,14 +24,14 @@ step_apt() {
 
 step_venv() {
   local stamp="$VENV/.requirements.sha256" want
-  want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+  want="$(sha256sum "$ROOT/requirements-dev.txt" | cut -d' ' -f1)"
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     say "python venv: up to date"; return
   fi
-  say "python venv: installing requirements.txt into .venv"
+  say "python venv: installing requirements-dev.txt into .venv"
   python3 -m venv "$VENV" || die "python3 -m venv failed" "install python3-venv"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt" || die "pip install -r requirements.txt failed" "check that PyPI is reachable"
+  "$VENV/bin/pip" install -q -r "$ROOT/requirements-dev.txt" || die "pip install -r requirements-dev.txt failed" "check that PyPI is reachable"
   echo "$want" >"$stamp"
 }
 

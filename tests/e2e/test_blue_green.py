@@ -37,6 +37,8 @@ def test_invalid_version_is_refused_before_anything_changes(inventory):
     result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0;rm -rf /"})
     assert result.rc != 0 and "not a valid image tag" in result.output
     assert ledger(HOST) is None
+    stats = " ".join(result.output[result.output.index("CUSTOM STATS"):].split())
+    assert "result: refused" in stats and "traffic_switched: false" in stats, stats
 
 
 def test_missing_image_is_refused_with_a_clear_message(inventory):
@@ -110,6 +112,9 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
         summary = load.stop()
     assert result.rc != 0
     assert "readiness of" in result.output and "not healthy within 6 s" in result.output
+    # The artifacts say so on the failure path too: an AWX workflow must not roll back a healthy live version.
+    stats = " ".join(result.output[result.output.index("CUSTOM STATS"):].split())
+    assert "result: failed" in stats and "traffic_switched: false" in stats and "version: 1.2.0" in stats, stats
     assert summary["failed"] == 0 and summary["versions"] == ["1.0.0"], summary
     doc = ledger(HOST)
     assert doc["history"][-1]["result"] == "failed" and doc["history"][-1]["version"] == "1.2.0"

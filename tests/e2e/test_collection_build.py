@@ -1,7 +1,11 @@
 """The collection builds into a tarball that installs, and ansible-doc renders every plugin from it."""
 import glob
 import os
+import re
+import shutil
 import subprocess
+
+import yaml
 
 from support.playbook import ROOT
 
@@ -33,10 +37,10 @@ def test_build_install_and_document_every_plugin(tmp_path):
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "connection_drain", "deploy_lock", "http_probe", "nginx_site",
-                       "release_ledger", "service_claims", "warm_switch"]
+                       "notify", "release_ledger", "service_claims", "warm_switch"]
     assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
-                       "release_alert_rules", "rollback_decision", "service_projects", "version_problem",
+                       "release_alert_rules", "release_event", "rollback_decision", "service_projects", "version_problem",
                        "wave_plan", "wave_sizes"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc
@@ -53,3 +57,43 @@ def test_build_install_and_document_every_plugin(tmp_path):
     for role in ROLES:
         assert "ENTRY POINT" in run(os.path.join(BIN, "ansible-doc"), "-t", "role", "nextgen.rollout." + role,
                                     env=env, cwd=str(tmp_path))
+
+
+def used_collections():
+    """Collections named by FQCN in what the collection ships (ansible.builtin and itself aside)."""
+    found = set()
+    for top in ("roles", "playbooks", "plugins"):
+        for directory, _dirs, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                if name.endswith((".yml", ".yaml", ".py", ".j2")):
+                    with open(os.path.join(directory, name)) as handle:
+                        found.update(re.findall(r"\b((?:community|ansible)\.[a-z_]+)\.[a-z_0-9]+", handle.read()))
+    return found - {"ansible.builtin", "ansible.module_utils", "ansible.errors", "ansible.plugins", "ansible.utils"}
+
+
+def test_packaging_declares_what_the_collection_uses_and_the_execution_environment_builds(tmp_path):
+    with open(os.path.join(ROOT, "galaxy.yml")) as handle:
+        galaxy = yaml.safe_load(handle)
+    with open(os.path.join(ROOT, "collections", "requirements.yml")) as handle:
+        requirements = yaml.safe_load(handle)
+    used = used_collections()
+    assert used == {"community.docker", "community.crypto"}, used
+    assert set(galaxy["dependencies"]) == used
+    assert set(entry["name"] for entry in requirements["collections"]) == used
+    assert galaxy["license"] == ["GPL-3.0-or-later"] and os.path.exists(os.path.join(ROOT, "LICENSE"))
+    run(os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path / "build"), ROOT)
+    listing = run("tar", "-tzf", str(tmp_path / "build" / "nextgen-rollout-1.0.0.tar.gz")).split()
+    assert "LICENSE" in listing and "requirements.txt" in listing and "bindep.txt" in listing
+    assert not [name for name in listing if name.split("/")[0] in ("molecule", "scripts", "images", "benchmarks")]
+    # ansible-builder reads the definition, the collection's runtime needs and the tarball, offline.
+    work = tmp_path / "project"
+    shutil.copytree(ROOT, str(work), ignore=shutil.ignore_patterns(".venv", ".collections", ".git", "build"))
+    os.makedirs(str(work / "build"))
+    shutil.copy(str(tmp_path / "build" / "nextgen-rollout-1.0.0.tar.gz"), str(work / "build"))
+    run(os.path.join(BIN, "ansible-builder"), "create", "-f", "execution-environment.yml", "-c", str(tmp_path / "ee"),
+        cwd=str(work))
+    dockerfile = (tmp_path / "ee" / "Dockerfile").read_text()
+    assert "ansible-galaxy collection install --offline --no-deps" in dockerfile
+    assert (tmp_path / "ee" / "_build" / "collections" / "nextgen-rollout-1.0.0.tar.gz").exists()
+    assert "cryptography" in (tmp_path / "ee" / "_build" / "requirements.txt").read_text()
+    assert "community.crypto" in (tmp_path / "ee" / "_build" / "requirements.yml").read_text()
