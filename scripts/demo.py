@@ -18,8 +18,11 @@ from support.playbook import ROOT, run_playbook, run_playbook_until, simhosts  #
 
 INVENTORY = os.path.join(ROOT, "inventories", "local")
 URL = "http://127.0.0.1:18081/"
+# A short guard after each switch (the default watches 3 minutes): the seeds' error rule over 4 s.
+GUARD = {"rollout_guard_window": 10, "rollout_guard_interval": 2,
+         "rollout_guard_policy": {"rules": {"error_rate": {"for": "4s"}}}}
 # A short canary: clients are told apart by the X-Client-Id header the load sends.
-CANARY = {
+CANARY = dict(GUARD, **{
     "target_version": "1.2.0", "rollout_strategy": "canary", "canary_hash_key": "$http_x_client_id",
     "canary_interval": 2, "canary_steps": [{"share": 10, "pause": 10}, {"share": 50, "pause": 10},
                                            {"share": 100, "pause": 0}],
@@ -27,7 +30,7 @@ CANARY = {
         "error_rate": {"for": "4s"},
         "error_rate_vs_baseline": {"metric": "error_rate_excess", "op": ">", "threshold": 0.01, "for": "4s"},
         "p95_vs_baseline": {"metric": "p95_excess_s", "op": ">", "threshold": 0.1, "for": "4s"}}},
-}
+})
 
 
 def step(title, playbook, extra):
@@ -47,23 +50,23 @@ def main():
     print("==> starting a fresh simulated host nr-host-1 (nginx on %s)" % URL, flush=True)
     simhosts("down")
     simhosts("up", "--count", "1")
-    rows = [("deploy 1.0.0 (first release, no traffic yet)",
+    rows = [("deploy 1.0.0 (first release, nothing to guard)",
              step("deploy 1.0.0", "blue-green-deploy.yml", {"target_version": "1.0.0"}))]
     load = Load(URL, rate_per_s=100, max_requests=50000, max_seconds=300, workers=8, key_header="X-Client-Id").start()
     print("==> live load started: 100 requests/s through nginx, each request from its own client id", flush=True)
     try:
-        rows.append(("deploy 1.1.0 under load", step("deploy 1.1.0", "blue-green-deploy.yml", {"target_version": "1.1.0"})))
+        rows.append(("deploy 1.1.0 under load, guarded 10 s", step("deploy 1.1.0 (guarded 10 s)", "blue-green-deploy.yml", dict(GUARD, target_version="1.1.0"))))
         rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
         rows.append(("canary 1.2.0: 10 % then 50 %, analysed, promoted",
                      step("canary 1.2.0 (10 % -> 50 % -> 100 %, 10 s per step)", "blue-green-deploy.yml", CANARY)))
         rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
         print("==> deploy 1.1.0, SIGKILLed as soon as nginx starts switching", flush=True)
         _output, killed = run_playbook_until(
-            "blue-green-deploy.yml", INVENTORY, {"target_version": "1.1.0"},
+            "blue-green-deploy.yml", INVENTORY, dict(GUARD, target_version="1.1.0"),
             lambda output: "TASK [Point nginx at colour" in output, "nr-host-1")
         print("    killed: %s" % ("yes" if killed else "no (the run ended first)"), flush=True)
         rows.append(("re-run of the killed deploy (reconciles, finishes)",
-                     step("re-run the deploy of 1.1.0", "blue-green-deploy.yml", {"target_version": "1.1.0"})))
+                     step("re-run the deploy of 1.1.0", "blue-green-deploy.yml", dict(GUARD, target_version="1.1.0"))))
     finally:
         summary = load.stop()
     print("")

@@ -15,6 +15,8 @@ FAULT_LATENCY_MS      milliseconds added to every business request.
 FAULT_NEVER_READY     "1": /ready answers 503 forever (health stays 200).
 FAULT_CRASH_AT_START  "1": the process exits with status 3 before listening.
 FAULT_MEMORY_GROWTH_KB  kilobytes retained per business request (a leak on purpose).
+FAULT_START_AFTER_S   seconds after start before the error, latency and memory faults begin
+                      (default 0): a version that goes bad some time after it went live.
 READY_DELAY_S         seconds after start before /ready answers 200 (default 0).
 
 SIGTERM drains: /ready turns 503, the listener closes, in-flight requests finish, exit 0.
@@ -52,6 +54,7 @@ class Faults:
         self.crash_at_start = os.environ.get("FAULT_CRASH_AT_START") == "1"
         self.memory_growth_bytes = int(env_float("FAULT_MEMORY_GROWTH_KB") * 1024)
         self.ready_delay_s = env_float("READY_DELAY_S")
+        self.start_after_s = env_float("FAULT_START_AFTER_S")
 
 
 class Metrics:
@@ -134,6 +137,9 @@ class Service:
             return False
         return time.monotonic() - self.started >= self.faults.ready_delay_s
 
+    def faulty(self):
+        return time.monotonic() - self.started >= self.faults.start_after_s
+
     def should_fail(self, request_number):
         # Deterministic spread: the n-th request fails when floor(n*rate) steps up.
         rate = self.faults.error_rate
@@ -168,11 +174,12 @@ class Handler(BaseHTTPRequestHandler):
     def business(self, path, extra):
         service = self.service
         number = service.metrics.next_business_request()
-        if service.faults.latency_s:
+        faulty = service.faulty()
+        if faulty and service.faults.latency_s:
             time.sleep(service.faults.latency_s)
-        if service.faults.memory_growth_bytes:
+        if faulty and service.faults.memory_growth_bytes:
             service.leak.append(bytearray(service.faults.memory_growth_bytes))
-        if service.should_fail(number):
+        if faulty and service.should_fail(number):
             return 500, {"error": "injected failure", "request": number}
         return 200, dict(extra, request=number)
 

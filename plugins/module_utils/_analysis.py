@@ -36,7 +36,7 @@ import time
 
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
+from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide, effective_policy
 from ansible_collections.nextgen.rollout.plugins.module_utils._stats import (
     latency_summary, mann_whitney_greater, percentile, two_proportion_greater)
 
@@ -262,3 +262,53 @@ class CanaryAnalysis(object):
             prometheus_errors=self.prometheus_errors[-5:],
         )
         return verdict
+
+
+# The options of the modules that run an analysis (doc fragment nextgen.rollout.analysis).
+ARGUMENT_SPEC = dict(
+    access_log=dict(type="path", required=True),
+    interval=dict(type="float", default=10),
+    policy=dict(type="dict", default={}),
+    latency_factor=dict(type="float", default=1.5),
+    min_bucket_requests=dict(type="int", default=10),
+    judge=dict(type="bool", default=False),
+    alpha=dict(type="float", default=0.01),
+    health_url=dict(type="str"),
+    metrics_url=dict(type="str"),
+    memory_limit_mb=dict(type="float"),
+    prometheus_url=dict(type="str"),
+    prometheus_queries=dict(type="dict"),
+    prometheus_window=dict(type="str", default="30s"),
+    service=dict(type="str"),
+    state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
+    holder=dict(type="str"),
+    lease_ttl=dict(type="int", default=300),
+)
+REQUIRED_BY = {"holder": ("service",), "prometheus_url": ("prometheus_queries",)}
+
+
+def problems(params, served):
+    """What is wrong with a module's analysis options (``served``: option name -> "<colour>/<version>")."""
+    found = ["%s must be <colour>/<version> as nginx logs it, got %r" % (name, value)
+             for name, value in sorted(served.items()) if str(value).count("/") != 1]
+    if params["interval"] <= 0:
+        found.append("interval must be above 0 s (got %s)" % params["interval"])
+    try:
+        effective_policy(params["policy"])
+    except PolicyError as exc:
+        found.append("policy: %s" % exc)
+    return found
+
+
+def from_params(params, candidate, stable, since, duration, fetch, max_extensions=0, on_sample=None, clock=time.time):
+    """The CanaryAnalysis a module's options describe, watching ``candidate`` against ``stable``."""
+    return CanaryAnalysis(
+        AccessLogReader(params["access_log"]), {"candidate": candidate, "stable": stable},
+        since=since if since is not None else clock(), duration=duration, interval=params["interval"],
+        policy=params["policy"], latency_factor=params["latency_factor"],
+        min_bucket_requests=params["min_bucket_requests"], judge=params["judge"], alpha=params["alpha"],
+        fetch=fetch, health_url=params["health_url"], metrics_url=params["metrics_url"],
+        memory_limit_mb=params["memory_limit_mb"], prometheus_url=params["prometheus_url"],
+        prometheus_queries=params["prometheus_queries"], prometheus_window=params["prometheus_window"],
+        placeholders=dict(zip(("colour", "version"), candidate.split("/")), service=params["service"] or ""),
+        max_extensions=max_extensions, on_sample=on_sample, clock=clock)

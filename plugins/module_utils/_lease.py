@@ -182,3 +182,12 @@ class Lease(object):
                                % (self.service, describe(current, self.clock()), holder), current)
             os.unlink(self.path)
             return True
+
+
+def renewer(state_dir, service, holder, ttl):
+    """A callable that renews ``holder``'s lease on the lock of ``service`` for ``ttl`` seconds
+    (raising LockHeld once the run lost it); a no-op without a holder."""
+    if not holder:
+        return lambda: None
+    lease = Lease(os.path.join(state_dir, service), service)
+    return lambda: lease.renew(holder, ttl)

@@ -132,6 +132,13 @@ def build_route(service, wanted, previous):
             "served": served}
 
 
+def all_traffic_to(route, colour, version):
+    """``route`` changed to send every client to ``colour`` running ``version`` (no canary)."""
+    wanted = {"live": colour, "live_version": version, "share": 0, "hash_key": route.get("hash_key"),
+              "ports": route["ports"], "upstream_prefix": route["upstream_prefix"]}
+    return build_route(route["service"], wanted, route)
+
+
 def nginx_workers(pid_file, proc="/proc"):
     """(master pid, set of its worker pids) read from /proc; (None, set()) when nginx is down."""
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import build_route, read_route, route_view
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import all_traffic_to, read_route, route_view
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused, reconcile
 
 
@@ -84,11 +84,8 @@ def warm_rollback(release, site, holder, owner, lease_ttl, running, target_versi
         doc = L.begin(doc, "rollback", holder, chosen["colour"], chosen["version"], False, release.clock(),
                       {"backup_id": None, "image": None})
         release.ledger.save(doc)
-        wanted = {"live": chosen["colour"], "live_version": chosen["version"], "share": 0,
-                  "hash_key": route.get("hash_key"), "ports": route["ports"],
-                  "upstream_prefix": route["upstream_prefix"]}
         switch_started = L.iso(release.clock())
-        switched_at = site.apply_route(build_route(route["service"], wanted, route))["routed_at"]
+        switched_at = site.apply_route(all_traffic_to(route, chosen["colour"], chosen["version"]))["routed_at"]
         ok, verification = verify("%s/%s" % (chosen["colour"], chosen["version"]))
         if not ok:
             site.apply_route(route)

@@ -1,5 +1,6 @@
 """Blue-green deploy and rollback on a simulated host under continuous load through nginx."""
 import os
+import time
 
 import pytest
 
@@ -69,7 +70,9 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     posts = Load(URL + "run-agent", rate_per_s=30, max_requests=8000, max_seconds=400, workers=3, method="POST",
                  body='{"task": "e2e"}', retry=False).start()
     steps = [
-        ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
+        # Guarded for 8 s after its switch: a healthy version passes.
+        ("blue-green-deploy.yml", {"target_version": "1.1.0", "rollout_guard_window": 8, "rollout_guard_interval": 2},
+         "1.1.0"),
         ("rollback.yml", {"target_version": "1.0.0"}, "1.0.0"),
         ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
         ("rollback.yml", {}, "1.0.0"),
@@ -90,6 +93,9 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     assert nginx_workers() == workers
     assert summary["retried"] == 0, summary
     assert post_summary["requests"] > 500 and post_summary["failed"] == 0, post_summary
+    guarded = [e for e in ledger(HOST)["history"] if e["action"] == "deploy" and e["version"] == "1.1.0"]
+    assert guarded[0]["details"]["guard"]["passed"] is True and guarded[0]["details"]["guard"]["live"]["requests"] > 100
+    assert guarded[1]["details"]["guard"] is None  # the inventory turns the guard off
     # The warm rollbacks took the one-call path.
     rollbacks = [e for e in ledger(HOST)["history"] if e["action"] == "rollback"][-2:]
     assert [e["details"].get("one_call") for e in rollbacks] == [True, True], rollbacks
@@ -130,6 +136,49 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
     assert 'nextgen_release_live_info{service="agent-loop",version="1.0.0",colour="%s"} 1' % doc["live"]["colour"] \
         in metrics
     assert host_exec(HOST, "stat", "-c", "%a", METRICS_FILE).stdout.strip() == "644"
+
+
+def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(inventory):
+    """1.2.0 passes every gate, goes live, and starts failing 1 request in 5 some seconds later: the
+    guard's error rule (over 4 s here) fires and every client is back on the warm 1.0.0 at once."""
+    live_before = ledger(HOST)["live"]
+    guard = {"rollout_guard_window": 90, "rollout_guard_interval": 2,
+             "rollout_guard_policy": {"rules": {"error_rate": {"for": "4s"}}}}
+    load = Load(URL, rate_per_s=100, max_requests=20000, max_seconds=200, workers=6).start()
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, dict(
+            guard, target_version="1.2.0", rollout_env={"FAULT_ERROR_RATE": "0.2", "FAULT_START_AFTER_S": "30"}))
+        back_at = time.time()
+        time.sleep(2)
+    finally:
+        load.stop()
+    records = load.snapshot()
+    output = " ".join(result.output.split())
+    assert result.rc != 0 and "the guard switched every client back to %s (1.0.0)" % live_before["colour"] in output, \
+        result.output[-3000:]
+    assert "error_rate" in output and serving_version() == ["1.0.0"]
+    doc = ledger(HOST)
+    last = doc["history"][-1]
+    assert (last["version"], last["result"], doc["live"]["version"]) == ("1.2.0", "failed", "1.0.0")
+    record = last["details"]["guard"]
+    assert record["decision"] == "rollback" and record["interval_s"] == 2 and record["last_sample"]["error_rate"] > 0.01
+    # Every failed request was one of 1.2.0's own answers, and none came after the switch back.
+    failed = [r for r in records if r[1] is None or r[1] >= 500]
+    assert failed and set(r[2] for r in failed) == {"1.2.0"}, failed[:5]
+    first_bad, last_bad = failed[0][0], failed[-1][0]
+    fired, switched_back = record["fired_at"], record["switched_back_at"]
+    print("guard: first bad answer -> rule fired %.1f s -> traffic back %.2f s; %d bad answers of %d requests"
+          % (fired - first_bad, switched_back - fired, len(failed), len(records)))
+    # The rule needs 4 s of errors: it fires at the first evaluation after that, at most one interval later ...
+    assert 4 <= fired - first_bad <= 4 + 2 + 2, (first_bad, fired)
+    # ... and traffic is back within the evaluation interval + 5 s of the rule firing.
+    assert 0 <= switched_back - fired <= 2 + 5
+    assert last_bad <= switched_back + 0.5 and switched_back <= back_at
+    assert [r for r in records if r[0] > switched_back + 0.5 and r[2] != "1.0.0"] == []
+    # The bad colour is removed, the lock released, and the failure counted for 1.2.0.
+    assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=1.2.0").stdout.strip() == ""
+    assert host_exec(HOST, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 1
+    assert 'deployment_failures_total{service="agent-loop",version="1.2.0"} 2' in host_exec(HOST, "cat", METRICS_FILE).stdout
 
 
 def test_the_alert_rules_of_the_service_load_in_prometheus(inventory):

@@ -53,6 +53,17 @@ def test_error_rate_switch_fails_that_fraction(service):
     assert request(svc.url("/health"))[0] == 200  # health is not a business endpoint
 
 
+def test_faults_can_start_some_time_after_the_start(service):
+    svc = service(FAULT_ERROR_RATE="1", FAULT_START_AFTER_S="8")
+    wait_for(svc.url("/ready"))
+    started = time.monotonic()
+    before = [request(svc.url("/"))[0] for _attempt in range(5)]
+    assert time.monotonic() - started < 4, "the requests before the fault took too long to tell"
+    time.sleep(8.5)
+    after = [request(svc.url("/"))[0] for _attempt in range(5)]
+    assert before == [200] * 5 and after == [500] * 5
+
+
 def test_latency_switch_adds_latency(service):
     slow, fast = service(FAULT_LATENCY_MS="300"), service()
     wait_for(slow.url("/ready")), wait_for(fast.url("/ready"))

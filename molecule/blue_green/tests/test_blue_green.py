@@ -28,6 +28,10 @@ def test_ledger_records_both_releases(host):
     assert doc["live"] == dict(doc["live"], colour="green", version="1.1.0", previous_version="1.0.0")
     assert doc["colours"]["blue"]["state"] == "warm"
     assert [(e["version"], e["result"]) for e in doc["history"]] == [("1.0.0", "succeeded"), ("1.1.0", "succeeded")]
+    # The first release had nothing to go back to; the second was guarded for its 6 s window and passed.
+    assert doc["history"][0]["details"]["guard"] is None
+    guard = doc["history"][1]["details"]["guard"]
+    assert guard["passed"] is True and guard["elapsed_s"] >= 6 and guard["decision"] in ("promote", "hold")
 
 
 def test_state_is_root_only_and_unlocked(host):

@@ -12,6 +12,7 @@ def test_the_steps_and_the_promotion_are_in_the_ledger(host):
     assert [(s["share"], s["result"]) for s in steps] == [(10, "promote"), (100, "promote")]
     assert steps[0]["details"]["figures"]["stable"]["requests"] >= 0
     assert doc["history"][-1]["action"] == "canary" and doc["history"][-1]["result"] == "succeeded"
+    assert doc["history"][-1]["details"]["guard"]["passed"] is True  # the promotion was guarded for 4 s
     assert doc["live"]["version"] == "1.1.0" and doc["canary"] is None
 
 
