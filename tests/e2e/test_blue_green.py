@@ -70,8 +70,11 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     posts = Load(URL + "run-agent", rate_per_s=30, max_requests=8000, max_seconds=400, workers=3, method="POST",
                  body='{"task": "e2e"}', retry=False).start()
     steps = [
-        # Guarded for 8 s after its switch: a healthy version passes.
-        ("blue-green-deploy.yml", {"target_version": "1.1.0", "rollout_guard_window": 8, "rollout_guard_interval": 2},
+        # Load-tested for 4 s before its switch and guarded for 8 s after it: a healthy version passes both.
+        ("blue-green-deploy.yml", {"target_version": "1.1.0", "rollout_guard_window": 8, "rollout_guard_interval": 2,
+                                   "rollout_staging_gate": {"rate_per_min": 1200, "duration": 4, "max_p95_ms": 500,
+                                                            "endpoints": ["/", {"path": "/run-agent", "method": "POST",
+                                                                                "body": '{"task": "gate"}'}]}},
          "1.1.0"),
         ("rollback.yml", {"target_version": "1.0.0"}, "1.0.0"),
         ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
@@ -96,6 +99,9 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     guarded = [e for e in ledger(HOST)["history"] if e["action"] == "deploy" and e["version"] == "1.1.0"]
     assert guarded[0]["details"]["guard"]["passed"] is True and guarded[0]["details"]["guard"]["live"]["requests"] > 100
     assert guarded[1]["details"]["guard"] is None  # the inventory turns the guard off
+    gate = guarded[0]["details"]["staging_gate"]
+    assert gate["passed"] is True and gate["requests"] == 80 and gate["endpoints"]["POST /run-agent"]["failed"] == 0
+    assert guarded[1]["details"]["staging_gate"] is None
     # The warm rollbacks took the one-call path.
     rollbacks = [e for e in ledger(HOST)["history"] if e["action"] == "rollback"][-2:]
     assert [e["details"].get("one_call") for e in rollbacks] == [True, True], rollbacks
@@ -138,6 +144,32 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
     assert host_exec(HOST, "stat", "-c", "%a", METRICS_FILE).stdout.strip() == "644"
 
 
+def test_a_version_slower_than_the_staging_gate_allows_is_refused_before_any_traffic_moves(inventory):
+    live_before = ledger(HOST)["live"]
+    load = Load(URL, rate_per_s=50, max_requests=10000, max_seconds=120, workers=4).start()
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, {
+            "target_version": "1.2.0", "rollout_env": {"FAULT_LATENCY_MS": "300"},
+            "rollout_staging_gate": {"rate_per_min": 600, "duration": 5, "max_p95_ms": 200}})
+    finally:
+        summary = load.stop()
+    output = " ".join(result.output.split())
+    assert result.rc != 0 and "staging gate failed at http://127.0.0.1:" in output, result.output[-3000:]
+    assert "GET /: p95 " in output and "ms above 200 ms" in output
+    assert summary["failed"] == 0 and summary["versions"] == ["1.0.0"], summary
+    doc = ledger(HOST)
+    last = doc["history"][-1]
+    assert (last["version"], last["result"], doc["live"]) == ("1.2.0", "failed", live_before)
+    gate = last["details"]["staging_gate"]
+    assert gate["passed"] is False and gate["requests"] == 50 and gate["endpoints"]["GET /"]["latency_ms"]["p95"] >= 300
+    assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=1.2.0").stdout.strip() == ""
+    # A gate that cannot be right is refused by the pre-checks.
+    bad = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0",
+                                                           "rollout_staging_gate": {"rate": 500}})
+    assert bad.rc != 0 and "unknown staging gate keys rate" in bad.output and len(ledger(HOST)["history"]) == \
+        len(doc["history"])
+
+
 def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(inventory):
     """1.2.0 passes every gate, goes live, and starts failing 1 request in 5 some seconds later: the
     guard's error rule (over 4 s here) fires and every client is back on the warm 1.0.0 at once."""
@@ -178,7 +210,7 @@ def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(
     # The bad colour is removed, the lock released, and the failure counted for 1.2.0.
     assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=1.2.0").stdout.strip() == ""
     assert host_exec(HOST, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 1
-    assert 'deployment_failures_total{service="agent-loop",version="1.2.0"} 2' in host_exec(HOST, "cat", METRICS_FILE).stdout
+    assert 'deployment_failures_total{service="agent-loop",version="1.2.0"} 3' in host_exec(HOST, "cat", METRICS_FILE).stdout
 
 
 def test_the_alert_rules_of_the_service_load_in_prometheus(inventory):
