@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(docker.io debootstrap nginx-light libnginx-mod-http-js prometheus rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client wrk)
+APT_PACKAGES=(docker.io debootstrap nginx-light libnginx-mod-http-js prometheus prometheus-alertmanager prometheus-node-exporter
+              openjdk-17-jre-headless rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client wrk)
 SSH_KEY="$ROOT/build/ssh/id_ed25519"
 
 step_apt() {
@@ -19,7 +20,7 @@ step_apt() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/nextgen-apt.log 2>&1 \
     || die "apt-get install ${missing[*]} failed (log: /tmp/nextgen-apt.log)" "read the log; free disk space or fix the apt sources"
   # Debian starts these on install; the controller needs none of them running.
-  for svc in nginx prometheus rsyslog; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+  for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter rsyslog; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 }
 
 step_venv() {

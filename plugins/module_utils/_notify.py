@@ -18,10 +18,11 @@ import time
 
 from ansible.module_utils.urls import open_url
 
-EVENTS = ("started", "step_passed", "completed", "failed", "aborted", "rolled_back")
+EVENTS = ("started", "step_passed", "completed", "failed", "aborted", "rolled_back", "nothing_to_do")
 KINDS = ("slack", "json")
 ICONS = {"started": ":rocket:", "step_passed": ":white_check_mark:", "completed": ":tada:", "failed": ":x:",
-         "aborted": ":no_entry:", "rolled_back": ":leftwards_arrow_with_hook:"}
+         "aborted": ":no_entry:", "rolled_back": ":leftwards_arrow_with_hook:",
+         "nothing_to_do": ":zzz:"}
 
 
 class NotifyError(ValueError):
@@ -100,12 +101,17 @@ def failure_kind(exc):
 
 
 def release_event(outcomes, success="completed"):
-    """The event of a run from each host's outcome (``{host: {"result": ...}}``): failed when a host
-    failed or was refused, else aborted when a canary was aborted, else step_passed when every host
-    holds at a canary step, else ``success`` (completed, or rolled_back for a rollback)."""
+    """The event of a run from each host's outcome (``{host: {"result": ...}}``): nothing_to_do when
+    every host skipped, else failed when a host failed or was refused, else aborted when a canary was
+    aborted, else step_passed when every host holds at a canary step, else ``success`` (completed, or
+    rolled_back for a rollback)."""
     if success not in EVENTS:
         raise NotifyError("event %r is not one of %s" % (success, ", ".join(EVENTS)))
     results = [(outcome or {}).get("result") for outcome in (outcomes or {}).values()]
+    if results and all(result == "skipped" for result in results):
+        return "nothing_to_do"
+    # A host skipped (the version a rollback named is not live there) changed nothing and is not a failure.
+    results = [result for result in results if result != "skipped"] or results
     if not results or any(result not in ("succeeded", "held", "aborted") for result in results):
         return "failed"
     if "aborted" in results:

@@ -116,6 +116,9 @@ def test_an_unknown_event_is_refused():
     (["aborted", "succeeded"], "completed", "aborted"),
     (["held", "held"], "completed", "step_passed"),
     ([], "completed", "failed"),
+    (["skipped", "succeeded"], "rolled_back", "rolled_back"),
+    (["skipped", "skipped"], "rolled_back", "nothing_to_do"),
+    (["skipped", "failed"], "rolled_back", "failed"),
 ])
 def test_the_event_of_a_run_follows_its_worst_host(results, success, event):
     outcomes = dict(("host-%d" % index, {"result": result}) for index, result in enumerate(results))
