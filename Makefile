@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging hosts-up hosts-down build ee clean
+.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging bench-guard hosts-up hosts-down build ee clean
 
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench-switch  naive compose up -d vs nginx reloads vs our deploy and warm rollback: wrk, POST, no-op floor"
 	@echo "make bench-canary  split accuracy, abort time and exposure vs a plain switch, false aborts"
 	@echo "make bench-logging a log call: installed async profile vs plain synchronous file logging"
+	@echo "make bench-guard   a version that goes bad after its release: caught by the guard vs by alerts and ansible-rulebook"
 	@echo "make ee            the execution environment's build context in build/ee (ansible-builder create)"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"
 
@@ -45,6 +46,9 @@ bench-canary: setup
 
 bench-logging: setup
 	$(BIN)/python benchmarks/bench_logging.py
+
+bench-guard: setup
+	$(BIN)/python benchmarks/bench_guard.py
 
 hosts-up: setup
 	$(BIN)/python scripts/simhosts.py up --count 1

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 
-from support.playbook import ROOT
+from support.playbook import ROOT, ledger, wait_until
 
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 
@@ -102,3 +102,100 @@ def start_rulebook(directory, inventory, rulebook_vars, port):
                                        "-r", os.path.join(ROOT, "extensions", "eda", "rulebooks", "rollback-on-alert.yml"),
                                        "-i", inventory, "-e", "rulebook-vars.yml"],
                   directory, "http://127.0.0.1:%d/alerts" % port, env=env)
+
+
+# The reference service's metric names for the release alert rules, with windows short enough
+# that a test takes seconds: the error rule fires after 5 s over a 10 s rate.
+REFERENCE_ALERTS = {
+    "rollout_alert_metrics": {"requests": "agent_requests_total", "status_label": "status",
+                              "duration_buckets": "agent_request_duration_seconds_bucket", "rate_window": "10s",
+                              "scrape_interval_s": 1},
+    "rollout_alert_policy": {"rules": {"error_rate": {"for": "5s"}}},
+}
+
+
+class Stack(object):
+    """Prometheus, Alertmanager and the rulebook on 127.0.0.1, watching one simulated host."""
+
+    def __init__(self, directory, host, inventory, ports):
+        self.directory, self.host, self.inventory, self.ports = directory, host, inventory, ports
+        self.rules_dir = os.path.join(directory, "rules")
+        self.daemons = []
+        self.rulebook = None
+
+    def start(self, nginx_port, node_exporter_port):
+        # node_exporter on the host reads the ledger's textfile, as Debian's prometheus-node-exporter does.
+        subprocess.run(["docker", "cp", "/usr/bin/prometheus-node-exporter", "%s:/usr/local/bin/" % self.host], check=True)
+        subprocess.run(["docker", "exec", "-d", self.host, "/usr/local/bin/prometheus-node-exporter",
+                        "--collector.disable-defaults", "--collector.textfile",
+                        "--collector.textfile.directory=/var/lib/prometheus/node-exporter",
+                        "--web.listen-address=:9100"], check=True)
+        os.makedirs(self.rules_dir, exist_ok=True)
+        self.daemons.append(start_alertmanager(self.directory, self.ports["alertmanager"],
+                                               "http://127.0.0.1:%d/alerts" % self.ports["rulebook"]))
+        self.daemons.append(start_prometheus(self.directory, self.ports["prometheus"], {
+            "agent-loop": ("127.0.0.1:%d" % nginx_port, {"instance": self.host, "service": "agent-loop"}),
+            "node": ("127.0.0.1:%d" % node_exporter_port, {"instance": self.host}),
+        }, self.rules_dir, self.ports["alertmanager"]))
+        self.restart_rulebook()
+        return self
+
+    def restart_rulebook(self):
+        """A new ansible-rulebook, which forgets its throttle (the next alert is a new incident)."""
+        if self.rulebook is not None:
+            self.rulebook.stop()
+            self.daemons.remove(self.rulebook)
+        self.rulebook = start_rulebook(self.directory, self.inventory,
+                                       {"rollback_playbook": os.path.join(ROOT, "playbooks", "rollback.yml")},
+                                       self.ports["rulebook"])
+        self.daemons.append(self.rulebook)
+
+    def stop(self):
+        for daemon in reversed(self.daemons):
+            daemon.stop()
+
+    def prometheus(self, path):
+        return http_json("http://127.0.0.1:%d%s" % (self.ports["prometheus"], path))["data"]
+
+    def rules_playbook_vars(self):
+        """alert-rules.yml's variables to install the rules on the controller's Prometheus."""
+        return dict(REFERENCE_ALERTS, rollout_prometheus_hosts="localhost", ansible_connection="local",
+                    ansible_become=False, ansible_python_interpreter=os.path.join(ROOT, ".venv", "bin", "python"),
+                    prometheus_rules_dir=self.rules_dir, prometheus_rules_reload="http",
+                    prometheus_rules_url="http://127.0.0.1:%d" % self.ports["prometheus"])
+
+    def rules_loaded(self):
+        return any(g["name"] == "nextgen-release-agent-loop-%s" % self.host for g in self.prometheus("/api/v1/rules")["groups"])
+
+    def playbook_runs(self):
+        return self.rulebook.output().count("PLAY RECAP")
+
+    def firing(self, alertname="NextgenErrorRateAfterRelease"):
+        """The alert as Prometheus shows it once it is firing, else None."""
+        for alert in self.prometheus("/api/v1/alerts")["alerts"]:
+            if alert["labels"]["alertname"] == alertname and alert["state"] == "firing":
+                return alert
+        return None
+
+    def post_alert(self, alertname, version):
+        """A firing alert for the host's service, posted to the rulebook as Alertmanager would."""
+        alert = {"status": "firing", "labels": {"alertname": alertname, "severity": "critical", "host": self.host,
+                                                "service": "agent-loop", "version": version},
+                 "annotations": {}, "startsAt": "2026-01-01T00:00:00Z", "fingerprint": alertname + version}
+        body = {"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "rollback", "groupLabels": {},
+                "commonLabels": alert["labels"], "externalURL": "http://127.0.0.1", "alerts": [alert]}
+        return http_json("http://127.0.0.1:%d/alerts" % self.ports["rulebook"], json.dumps(body).encode())
+
+    def wait_for_rollback(self, back_to, timeout_s=180):
+        """Wait until ``back_to`` is live again; the error alert as first seen firing (with ``seen_at``,
+        when this poll saw it), or None if it was never seen."""
+        seen = []
+
+        def rolled_back():
+            if not seen:
+                alert = self.firing()
+                if alert:
+                    seen.append(dict(alert, seen_at=time.time()))
+            return ledger(self.host)["live"]["version"] == back_to
+        wait_until(rolled_back, timeout_s, "the rollback to %s by the rulebook" % back_to, interval=0.25)
+        return seen[0] if seen else None
