@@ -132,6 +132,18 @@ def build_route(service, wanted, previous):
             "served": served}
 
 
+# The options of the modules that switch a service's traffic on a host (doc fragment nextgen.rollout.site_paths).
+SITE_PATHS_SPEC = dict(route_dir=dict(type="path", default="/etc/nginx/nextgen-rollout/routes"),
+                       site_conf_dir=dict(type="path", default="/etc/nginx/conf.d"))
+
+
+def service_site(service, params, run, **options):
+    """The SiteSwitch of ``service`` from a module's ``site_conf_dir`` and ``route_dir``."""
+    return SiteSwitch(os.path.join(params["site_conf_dir"], service + ".conf"), run=run,
+                      workers=lambda: nginx_workers("/run/nginx.pid"),
+                      route_path=os.path.join(params["route_dir"], service + ".json"), **options)
+
+
 def all_traffic_to(route, colour, version):
     """``route`` changed to send every client to ``colour`` running ``version`` (no canary)."""
     wanted = {"live": colour, "live_version": version, "share": 0, "hash_key": route.get("hash_key"),

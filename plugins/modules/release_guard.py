@@ -41,16 +41,9 @@ options:
     description: Move the route back to O(previous) when a rule fires (false only reports).
     type: bool
     default: true
-  route_dir:
-    description: Directory of the route files.
-    type: path
-    default: /etc/nginx/nextgen-rollout/routes
-  site_conf_dir:
-    description: Directory of the nginx sites.
-    type: path
-    default: /etc/nginx/conf.d
 extends_documentation_fragment:
   - nextgen.rollout.analysis
+  - nextgen.rollout.site_paths
 notes:
   - O(service) is required here, since it names the route file.
 attributes:
@@ -131,14 +124,12 @@ elapsed_s:
   type: float
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _analysis
 from ansible_collections.nextgen.rollout.plugins.module_utils._guard import GuardProblem, guard
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockHeld, renewer
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteRefused, SiteSwitch, nginx_workers
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SITE_PATHS_SPEC, SiteRefused, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import fetch
 
 
@@ -146,13 +137,12 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             _analysis.ARGUMENT_SPEC,
+            **SITE_PATHS_SPEC,
             live=dict(type="str", required=True),
             previous=dict(type="str", required=True),
             since=dict(type="float"),
             window=dict(type="float", required=True),
             switch_back=dict(type="bool", default=True),
-            route_dir=dict(type="path", default="/etc/nginx/nextgen-rollout/routes"),
-            site_conf_dir=dict(type="path", default="/etc/nginx/conf.d"),
         ),
         required_by=_analysis.REQUIRED_BY,
         supports_check_mode=True,
@@ -167,9 +157,7 @@ def main():
         module.fail_json(msg="release guard: %s" % "; ".join(found))
     renew = renewer(p["state_dir"], p["service"], None if module.check_mode else p["holder"], p["lease_ttl"])
     analysis = _analysis.from_params(p, p["live"], p["previous"], p["since"], p["window"], fetch, on_sample=renew)
-    site = SiteSwitch(os.path.join(p["site_conf_dir"], p["service"] + ".conf"), run=module.run_command,
-                      workers=lambda: nginx_workers("/run/nginx.pid"),
-                      route_path=os.path.join(p["route_dir"], p["service"] + ".json"))
+    site = service_site(p["service"], p, module.run_command)
     previous_colour, previous_version = p["previous"].split("/")
     try:
         outcome = guard(analysis, site, previous_colour, previous_version,

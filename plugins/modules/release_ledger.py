@@ -254,14 +254,11 @@ nginx_loaded:
   type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import LedgerError, summary
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
-    SiteRefused, SiteSwitch, nginx_workers)
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteRefused, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused
 from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, TRANSITIONS
 
@@ -315,10 +312,7 @@ def main():
         module.fail_json(msg="a reconcile that repairs needs holder (the deploy lock); run it in check mode to only read")
     site = None
     if action == "reconcile":
-        site = SiteSwitch(os.path.join(p["site_conf_dir"], p["service"] + ".conf"), run=module.run_command,
-                          workers=lambda: nginx_workers("/run/nginx.pid"),
-                          route_path=os.path.join(p["route_dir"], p["service"] + ".json"),
-                          test_command=p["nginx_test_command"])
+        site = service_site(p["service"], p, module.run_command, test_command=p["nginx_test_command"])
     release = Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None)
     try:
         changed, document, extra = release.run(action, p, module.check_mode, site=site)

@@ -82,14 +82,8 @@ options:
     description: Seconds to wait until five answers in a row come from the target.
     type: float
     default: 15
-  route_dir:
-    description: Directory of the route files.
-    type: path
-    default: /etc/nginx/nextgen-rollout/routes
-  site_conf_dir:
-    description: Directory of the nginx sites.
-    type: path
-    default: /etc/nginx/conf.d
+extends_documentation_fragment:
+  - nextgen.rollout.site_paths
 attributes:
   check_mode:
     support: none
@@ -162,12 +156,11 @@ ledger:
 """
 
 import functools
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import LedgerError, summary
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteSwitch, nginx_workers
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SITE_PATHS_SPEC, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
     ProbeSpec, fetch as fetch_url, wait_until_healthy)
 from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release
@@ -197,6 +190,7 @@ def probe(spec, fetch, timeout, interval, threshold):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            SITE_PATHS_SPEC,
             service=dict(type="str", required=True),
             state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
             metrics_dir=dict(type="path", default="/var/lib/prometheus/node-exporter"),
@@ -211,15 +205,11 @@ def main():
             served_header=dict(type="str", default="X-Served-By"),
             app_version_header=dict(type="str", default=""),
             verify_timeout=dict(type="float", default=15),
-            route_dir=dict(type="path", default="/etc/nginx/nextgen-rollout/routes"),
-            site_conf_dir=dict(type="path", default="/etc/nginx/conf.d"),
         ),
         supports_check_mode=False,
     )
     p = module.params
-    site = SiteSwitch(os.path.join(p["site_conf_dir"], p["service"] + ".conf"), run=module.run_command,
-                      workers=lambda: nginx_workers("/run/nginx.pid"),
-                      route_path=os.path.join(p["route_dir"], p["service"] + ".json"))
+    site = service_site(p["service"], p, module.run_command)
     nginx_fetch = functools.partial(fetch_url, headers=p["verify_headers"], validate_certs=False)
 
     def ready(port):
