@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import AlertRulesError, release_alert_rules
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide
-from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_steps, share_problem, split_lines
+from ansible_collections.nextgen.rollout.plugins.module_utils._split import share_problem, split_lines
 
 
 def canary_split_lines(share, candidate, stable):
@@ -16,13 +16,6 @@ def canary_split_lines(share, candidate, stable):
     if problem:
         raise AnsibleFilterError(problem)
     return split_lines(share, candidate, stable)
-
-
-def canary_plan_steps(text):
-    try:
-        return plan_steps(text)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc))
 
 
 def rollback_decision(samples, policy=None, judgement=None):
@@ -48,7 +41,6 @@ class FilterModule(object):
         return {
             "canary_split_lines": canary_split_lines,
             "canary_share_problem": share_problem,
-            "canary_plan_steps": canary_plan_steps,
             "rollback_decision": rollback_decision,
             "release_alert_rules": rollout_alert_rules,
         }

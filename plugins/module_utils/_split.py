@@ -48,31 +48,3 @@ def split_lines(share, candidate, stable):
         return ["* %s;" % candidate]
     text = format(value, "f").rstrip("0").rstrip(".")
     return ["%s%% %s;" % (text, candidate), "* %s;" % stable]
-
-
-def plan_steps(text):
-    """Canary steps from a one-line plan, ``share:seconds[:hold]`` separated by spaces or commas
-    (``10:300 50:300:hold 100:0``), as an AWX survey gives it. Shares are checked by the canary's
-    validation, like steps given as a list; the form is checked here."""
-    steps = []
-    for part in str(text or "").replace(",", " ").split():
-        fields = part.split(":")
-        if len(fields) not in (2, 3) or (len(fields) == 3 and fields[2] != "hold"):
-            raise ValueError("canary plan step %r is not share:seconds or share:seconds:hold (e.g. 10:300, 50:300:hold)"
-                             % part)
-        try:
-            pause = float(fields[1])
-        except ValueError:
-            raise ValueError("canary plan step %r: %r is not a number of seconds" % (part, fields[1]))
-        if pause < 0:
-            raise ValueError("canary plan step %r: a pause cannot be negative" % part)
-        step = {"share": float(fields[0]) if share_problem(fields[0]) == "" else fields[0],
-                "pause": int(pause) if pause == int(pause) else pause}
-        if isinstance(step["share"], float) and step["share"] == int(step["share"]):
-            step["share"] = int(step["share"])
-        if len(fields) == 3:
-            step["hold"] = True
-        steps.append(step)
-    if not steps:
-        raise ValueError("the canary plan is empty: give steps such as 10:300 50:300:hold 100:0")
-    return steps

@@ -33,23 +33,3 @@ def test_invalid_shares_are_refused(share, problem):
 
 def test_valid_share_has_no_problem():
     assert share_problem("33.33") == ""
-
-
-def test_a_one_line_plan_becomes_steps():
-    from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_steps
-    assert plan_steps("10:300 50:300:hold, 100:0") == [{"share": 10, "pause": 300},
-                                                        {"share": 50, "pause": 300, "hold": True},
-                                                        {"share": 100, "pause": 0}]
-    assert plan_steps("12.5:1.5") == [{"share": 12.5, "pause": 1.5}]
-    # A share that is no share is left for the canary's validation to name.
-    assert plan_steps("150:10") == [{"share": "150", "pause": 10}] and plan_steps("x:10") == [{"share": "x", "pause": 10}]
-
-
-@pytest.mark.parametrize("text, problem", [
-    ("10", "is not share:seconds"), ("10:300:wait", "is not share:seconds"), ("10:soon", "'soon' is not a number"),
-    ("10:-1", "cannot be negative"), ("  ", "the canary plan is empty"),
-])
-def test_a_plan_that_is_not_one_is_refused_naming_the_step(text, problem):
-    from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_steps
-    with pytest.raises(ValueError, match=problem):
-        plan_steps(text)
