@@ -96,6 +96,14 @@ def route_view(route):
             "share": float(route.get("share") or 0) if canary else 0.0, "hash_key": route.get("hash_key")}
 
 
+def routed(route):
+    """What nginx sends every client (not in a canary share) to: {"colour", "version"}, or None without a route."""
+    if not route or route.get("live") not in (route.get("ports") or {}):
+        return None
+    served = (route.get("served") or {}).get("127.0.0.1:%d" % int(route["ports"][route["live"]]), "")
+    return {"colour": route["live"], "version": served.split("/", 1)[1] if "/" in served else None}
+
+
 class RouteProblem(ValueError):
     """A route that cannot be written: it names a colour without a port or a share out of range."""
 

@@ -12,6 +12,7 @@ import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import read_route, routed
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import reconcile
 
 TRANSITIONS = ("begin", "phase", "switched", "succeeded", "failed", "canary_share", "canary_verdict",
@@ -68,6 +69,8 @@ class Release(object):
         doc = self.ledger.load()
         extra = {"lock": self.lease.read()}
         if action == "read":
+            if site is not None:
+                extra["routed"] = routed(read_route(site.route_path))
             return False, doc, extra
         if p["holder"] and not check_mode:
             extra["lock"] = self.lease.renew(p["holder"], p["lease_ttl"])

@@ -134,7 +134,7 @@ options:
     type: path
     default: /etc/nginx/conf.d
   route_dir:
-    description: Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic, for V(reconcile).
+    description: Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic, for V(read) and V(reconcile).
     type: path
     default: /etc/nginx/nextgen-rollout/routes
   nginx_test_command:
@@ -188,6 +188,12 @@ ledger:
 lock:
   description: The deploy lock (lease) of the service, null when free.
   returned: always
+  type: dict
+routed:
+  description:
+    - What nginx sends every client to, from the route file, C(colour) and C(version); null without a route. After a
+      release that failed once traffic had moved, it differs from the ledger's live version until the next run reconciles.
+  returned: when O(action=read)
   type: dict
 live_colour:
   description: Colour serving traffic (null before the first deploy).
@@ -311,7 +317,7 @@ def main():
     if action == "reconcile" and not p["holder"] and not module.check_mode:
         module.fail_json(msg="a reconcile that repairs needs holder (the deploy lock); run it in check mode to only read")
     site = None
-    if action == "reconcile":
+    if action in ("read", "reconcile"):
         site = service_site(p["service"], p, module.run_command, test_command=p["nginx_test_command"])
     release = Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None)
     try:

@@ -61,3 +61,16 @@ def test_running_colours_come_from_the_labels_of_this_service():
         {"Labels": {}},
     ]
     assert running_colours(containers, "agent-loop") == {"green": {"running": True, "version": "1.1.0"}}
+
+
+def test_a_read_says_what_nginx_routes_beside_what_the_ledger_says(release, tmp_path):
+    from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteSwitch, build_route
+    site = SiteSwitch(str(tmp_path / "agent-loop.conf"), run=None, workers=None, route_path=str(tmp_path / "agent-loop.json"))
+    assert release.run("read", params(), False, site=site)[2]["routed"] is None  # no route yet
+    blue = build_route("agent-loop", {"live": "blue", "live_version": "1.0.0", "ports": BASE["ports"],
+                                      "upstream_prefix": "agent_loop"}, None)
+    site.apply_route(build_route("agent-loop", {"live": "green", "live_version": "1.1.0", "ports": BASE["ports"],
+                                                "upstream_prefix": "agent_loop"}, blue))
+    changed, _doc, extra = release.run("read", params(), False, site=site)
+    assert not changed and extra["routed"] == {"colour": "green", "version": "1.1.0"}
+    assert "routed" not in release.run("read", params(), False)[2]
