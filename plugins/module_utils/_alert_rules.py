@@ -11,7 +11,9 @@ metrics, plus seed 002's ``DeploymentFailed`` on ``deployment_failures_total`` (
 ledger keeps). Each trigger carries the host and the service as labels, and the live version from
 ``nextgen_release_live_info`` (the ledger's textfile, read by node_exporter on the host), so an
 alert names what was live when it fired, and the rules need no change when a release or a
-rollback moves traffic. Should that metric be missing, the triggers still fire, without a
+rollback moves traffic. A rule on a rate stays quiet until the live version has had the traffic
+for the whole rate window (``nextgen_release_live_since_seconds``), so that the requests of the
+version before a switch are not charged to the one after it (which would roll back a rollback). Should that metric be missing, the triggers still fire, without a
 version, and ``NextgenReleaseInfoMissing`` says why.
 
 A policy metric that has no expression here (the canary's comparisons of candidate and stable)
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._decision import effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._decision import effective_policy, seconds
 
 # Prometheus client conventions; every name can change (``metrics``).
 DEFAULT_METRICS = {
@@ -42,6 +44,9 @@ EXPRESSIONS = {
     "p95_s": "histogram_quantile(0.95, sum by (le) (rate(%(duration_buckets)s{%(selector)s}[%(rate_window)s])))",
     "memory_pct": "100 * max(%(memory_bytes)s{%(selector)s}) / %(memory_limit_bytes)d",
 }
+
+# The metrics measured over the rate window.
+WINDOWED = ("error_rate", "p95_s")
 
 ALERT_NAMES = {"error_rate": "NextgenErrorRateAfterRelease", "latency_p95": "NextgenLatencyP95AfterRelease",
                "health_failures": "NextgenHealthFailuresAfterRelease", "memory": "NextgenMemoryAfterRelease"}
@@ -78,6 +83,11 @@ def trigger(name, rule, settings):
         for_s = (failures - 1) * settings["scrape_interval_s"]
     elif rule["metric"] in EXPRESSIONS:
         condition = "(%s) %s %s" % (EXPRESSIONS[rule["metric"]] % settings, rule["op"], rule["threshold"])
+        if rule["metric"] in WINDOWED:
+            # A rate over the window measures the version live throughout it only: just after a switch
+            # it still holds the previous version's requests, which must not be charged to the new one.
+            condition = "(%s) unless on() (time() - max(%s) < %d)" % (condition, settings["since"],
+                                                                     settings["window_s"])
         for_s = rule["for_s"]
     else:
         return None
@@ -106,6 +116,8 @@ def release_alert_rules(service, host, policy=None, selector=None, info_selector
     settings["selector"] = selector or 'service="%s",%s' % (service, host_selector(host))
     host_series = 'service="%s",%s' % (service, info_selector or host_selector(host))
     settings["info"] = "nextgen_release_live_info{%s}" % host_series
+    settings["since"] = "nextgen_release_live_since_seconds{%s}" % host_series
+    settings["window_s"] = int(round(seconds(settings["rate_window"])))
     settings["memory_limit_bytes"] = int(memory_limit_bytes or 1 << 30)
     if settings["memory_limit_bytes"] <= 0:
         raise AlertRulesError("the memory limit must be a positive number of bytes")

@@ -330,6 +330,12 @@ def metrics_text(doc):
     if live.get("version"):
         lines.append('nextgen_release_live_info{service="%s",version="%s",colour="%s"} 1'
                      % (service, label_value(live["version"]), label_value(live.get("colour"))))
+    lines += ["# HELP nextgen_release_live_since_seconds When the live version got the traffic (seconds since the epoch).",
+              "# TYPE nextgen_release_live_since_seconds gauge"]
+    if live.get("version") and live.get("since"):
+        lines.append('nextgen_release_live_since_seconds{service="%s",version="%s",colour="%s"} %.3f'
+                     % (service, label_value(live["version"]), label_value(live.get("colour")),
+                        parse_iso(live["since"]).timestamp()))
     return "\n".join(lines) + "\n"
 
 

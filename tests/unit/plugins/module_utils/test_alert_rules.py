@@ -114,6 +114,37 @@ def test_the_version_label_follows_the_live_release_and_is_left_out_without_its_
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
+def test_a_new_live_version_is_not_charged_with_the_errors_of_the_one_before_it(tmp_path):
+    """A rollback to 1.3.0 at 3m: the 1m rate still holds 1.4.2's errors for a minute; with a 30 s
+    rule the alert would fire again, for 1.3.0, and roll back the rollback. It waits the window."""
+    write_rules(tmp_path, policy={"rules": {"health_failures": None, "latency_p95": None, "memory": None,
+                                            "error_rate": {"for": "30s"}}})
+    series = [
+        # 10 % errors until 3m, none after (1.3.0 is healthy).
+        {"series": 'http_requests_total{service="svc",%s,status="200"}' % INSTANCE, "values": "0+225x12 2700+250x20"},
+        {"series": 'http_requests_total{service="svc",%s,status="500"}' % INSTANCE, "values": "0+25x12 300x20"},
+        {"series": 'nextgen_release_live_info{service="svc",%s,version="1.4.2"}' % NODE, "values": "1x12 stale"},
+        {"series": 'nextgen_release_live_info{service="svc",%s,version="1.3.0"}' % NODE, "values": "_x12 1x20"},
+        # 1.4.2 live since 0 s, 1.3.0 since 180 s (the ledger's since, in seconds since the epoch).
+        {"series": 'nextgen_release_live_since_seconds{service="svc",%s,version="1.4.2"}' % NODE, "values": "0x12 stale"},
+        {"series": 'nextgen_release_live_since_seconds{service="svc",%s,version="1.3.0"}' % NODE,
+         "values": "_x12 180x20"},
+    ]
+    error = dict(LABELS, rule="error_rate")
+    tests = [{"interval": "15s", "input_series": series, "alert_rule_test": [
+        # 1.4.2 was live for longer than the window: its errors fire the rule.
+        expect("NextgenErrorRateAfterRelease", "2m", error, "error rate above 1 % for 2 minutes"),
+        # After the switch, the window still holds 1.4.2's errors (5 % at 3m30s): no alert, for either version.
+        expect("NextgenErrorRateAfterRelease", "3m30s"),
+        expect("NextgenErrorRateAfterRelease", "3m45s"),
+        expect("NextgenErrorRateAfterRelease", "4m15s"),
+    ]}]
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "15s",
+                                                        "tests": tests}))
+    result = promtool(tmp_path, "test", "rules", "tests.yml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
 def test_a_policy_changes_the_rules_and_canary_only_metrics_are_skipped(tmp_path):
     policy = {"rules": {"error_rate": {"threshold": 0.05, "for": "30s"}, "memory": None,
                         "excess": {"metric": "error_rate_excess", "op": ">", "threshold": 0.01}}}
@@ -122,7 +153,8 @@ def test_a_policy_changes_the_rules_and_canary_only_metrics_are_skipped(tmp_path
     rules = dict((rule["alert"], rule) for rule in made["rules"]["groups"][0]["rules"])
     assert made["skipped"] == ["excess"] and "NextgenMemoryAfterRelease" not in rules
     error = rules["NextgenErrorRateAfterRelease"]
-    assert error["for"] == "30s" and ") > 0.05) * on() group_left(version)" in error["expr"]
+    assert error["for"] == "30s" and ") > 0.05) unless on() (time() - max(nextgen_release_live_since_seconds{" in error["expr"]
+    assert "< 60)) * on() group_left(version)" in error["expr"]
     assert 'svc_requests_total{job="svc",env="prod",code=~"5.."}' in error["expr"]
 
 
