@@ -55,7 +55,8 @@ def main():
     load = Load(URL, rate_per_s=100, max_requests=50000, max_seconds=300, workers=8, key_header="X-Client-Id").start()
     print("==> live load started: 100 requests/s through nginx, each request from its own client id", flush=True)
     try:
-        rows.append(("deploy 1.1.0 under load, guarded 10 s", step("deploy 1.1.0 (guarded 10 s)", "blue-green-deploy.yml", dict(GUARD, target_version="1.1.0"))))
+        rows.append(("deploy 1.1.0 under load, guarded 10 s",
+                     step("deploy 1.1.0 (guarded 10 s)", "blue-green-deploy.yml", dict(GUARD, target_version="1.1.0"))))
         rows.append(("rollback (warm switch to 1.0.0)", step("rollback", "rollback.yml", {})))
         rows.append(("canary 1.2.0: 10 % then 50 %, analysed, promoted",
                      step("canary 1.2.0 (10 % -> 50 % -> 100 %, 10 s per step)", "blue-green-deploy.yml", CANARY)))

@@ -13,8 +13,9 @@ ledger keeps). Each trigger carries the host and the service as labels, and the 
 alert names what was live when it fired, and the rules need no change when a release or a
 rollback moves traffic. A rule on a rate stays quiet until the live version has had the traffic
 for the whole rate window (``nextgen_release_live_since_seconds``), so that the requests of the
-version before a switch are not charged to the one after it (which would roll back a rollback). Should that metric be missing, the triggers still fire, without a
-version, and ``NextgenReleaseInfoMissing`` says why.
+version before a switch are not charged to the one after it (which would roll back a rollback).
+Should that metric be missing, the triggers still fire, without a version, and
+``NextgenReleaseInfoMissing`` says why.
 
 A policy metric that has no expression here (the canary's comparisons of candidate and stable)
 is left out and listed in ``skipped``.
@@ -86,8 +87,8 @@ def trigger(name, rule, settings):
         if rule["metric"] in WINDOWED:
             # A rate over the window measures the version live throughout it only: just after a switch
             # it still holds the previous version's requests, which must not be charged to the new one.
-            condition = "(%s) unless on() (time() - max(%s) < %d)" % (condition, settings["since"],
-                                                                     settings["window_s"])
+            condition = "(%s) unless on() (time() - max(%s) < %d)" % (
+                condition, settings["since"], settings["window_s"])
         for_s = rule["for_s"]
     else:
         return None

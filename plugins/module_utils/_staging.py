@@ -150,7 +150,7 @@ def run_gate(request, endpoints, rate_per_min, duration_s, max_p95_ms, max_error
             results[index] = (endpoint["method"] + " " + endpoint["path"], status, failed, elapsed_ms,
                               error or (None if not failed else "status %s" % status))
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(workers, total))]
+    threads = [threading.Thread(target=worker, daemon=True) for _thread in range(min(workers, total))]
     for thread in threads:
         thread.start()
     for thread in threads:

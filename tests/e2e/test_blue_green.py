@@ -164,8 +164,8 @@ def test_a_version_slower_than_the_staging_gate_allows_is_refused_before_any_tra
     assert gate["passed"] is False and gate["requests"] == 50 and gate["endpoints"]["GET /"]["latency_ms"]["p95"] >= 300
     assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=1.2.0").stdout.strip() == ""
     # A gate that cannot be right is refused by the pre-checks.
-    bad = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0",
-                                                           "rollout_staging_gate": {"rate": 500}})
+    bad = run_playbook("blue-green-deploy.yml", inventory,
+                       {"target_version": "1.2.0", "rollout_staging_gate": {"rate": 500}})
     assert bad.rc != 0 and "unknown staging gate keys rate" in bad.output and len(ledger(HOST)["history"]) == \
         len(doc["history"])
 

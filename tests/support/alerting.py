@@ -34,8 +34,8 @@ class Daemon(object):
                 raise AssertionError("%s ended at its start: %s" % (name, self.output()[-2000:]))
             if time.monotonic() > until:
                 self.stop()
-                raise AssertionError("%s not ready at %s within %d s: %s" % (name, ready_url, deadline_s,
-                                                                            self.output()[-2000:]))
+                raise AssertionError("%s not ready at %s within %d s: %s" % (
+                    name, ready_url, deadline_s, self.output()[-2000:]))
             try:
                 urllib.request.urlopen(ready_url, timeout=2).read()
                 return
