@@ -33,14 +33,6 @@ options:
     description: Directory holding one sub-directory per service.
     type: path
     default: /var/lib/nextgen-rollout
-  metrics_dir:
-    description:
-      - Where each ledger change also writes C(<service>.prom), readable by all, for node_exporter's textfile
-        collector (Debian's prometheus-node-exporter reads V(/var/lib/prometheus/node-exporter)) - its
-        C(deployment_failures_total) by version, which seed 002's C(DeploymentFailed) alert reads, and
-        C(nextgen_release_live_info) (the live version and colour). An empty value writes none.
-    type: path
-    default: /var/lib/prometheus/node-exporter
   action:
     description:
       - V(read) returns the ledger and the lock. V(reconcile) aligns the ledger with the host.
@@ -142,6 +134,8 @@ options:
     type: list
     elements: str
     default: [nginx, -t]
+extends_documentation_fragment:
+  - nextgen.rollout.ledger_metrics
 attributes:
   check_mode:
     support: full

@@ -30,14 +30,6 @@ options:
     description: Directory of the services' ledgers and locks.
     type: path
     default: /var/lib/nextgen-rollout
-  metrics_dir:
-    description:
-      - Where each ledger change also writes C(<service>.prom), readable by all, for node_exporter's textfile
-        collector (Debian's prometheus-node-exporter reads V(/var/lib/prometheus/node-exporter)) - its
-        C(deployment_failures_total) by version, which seed 002's C(DeploymentFailed) alert reads, and
-        C(nextgen_release_live_info) (the live version and colour). An empty value writes none.
-    type: path
-    default: /var/lib/prometheus/node-exporter
   holder:
     description: Run id that takes the deploy lock.
     type: str
@@ -83,6 +75,7 @@ options:
     type: float
     default: 15
 extends_documentation_fragment:
+  - nextgen.rollout.ledger_metrics
   - nextgen.rollout.site_paths
 attributes:
   check_mode:
