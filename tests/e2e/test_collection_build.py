@@ -37,11 +37,11 @@ def test_build_install_and_document_every_plugin(tmp_path):
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "connection_drain", "deploy_lock", "http_probe", "nginx_site",
-                       "notify", "release_ledger", "service_claims", "warm_switch"]
+                       "notify", "release_guard", "release_ledger", "service_claims", "staging_gate", "warm_switch"]
     assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
-                       "release_alert_rules", "release_event", "rollback_decision", "service_projects", "version_problem",
-                       "wave_plan", "wave_sizes"]
+                       "release_alert_rules", "release_event", "rollback_decision", "service_projects",
+                       "staging_gate_problem", "version_problem", "wave_plan", "wave_sizes"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc
     # The retirement timer installs these from the collection onto the hosts.
