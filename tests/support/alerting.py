@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from support.playbook import ROOT, ledger, wait_until
@@ -176,6 +177,16 @@ class Stack(object):
             if alert["labels"]["alertname"] == alertname and alert["state"] == "firing":
                 return alert
         return None
+
+    def no_errors_in_window(self):
+        """Whether Prometheus sees no 5xx answer of the service over the rules' rate window, and no
+        error alert pending or firing."""
+        rate = self.prometheus("/api/v1/query?query=" + urllib.parse.quote(
+            'sum(rate(agent_requests_total{service="agent-loop",status=~"5.."}[%s]))'
+            % REFERENCE_ALERTS["rollout_alert_metrics"]["rate_window"]))["result"]
+        alerts = [a for a in self.prometheus("/api/v1/alerts")["alerts"]
+                  if a["labels"]["alertname"] == "NextgenErrorRateAfterRelease"]
+        return not alerts and (not rate or float(rate[0]["value"][1]) == 0)
 
     def post_alert(self, alertname, version):
         """A firing alert for the host's service, posted to the rulebook as Alertmanager would."""
