@@ -171,12 +171,13 @@ class Stack(object):
     def playbook_runs(self):
         return self.rulebook.output().count("PLAY RECAP")
 
+    def alerts(self, alertname="NextgenErrorRateAfterRelease"):
+        """The alerts called ``alertname`` as Prometheus shows them, pending or firing."""
+        return [a for a in self.prometheus("/api/v1/alerts")["alerts"] if a["labels"]["alertname"] == alertname]
+
     def firing(self, alertname="NextgenErrorRateAfterRelease"):
         """The alert as Prometheus shows it once it is firing, else None."""
-        for alert in self.prometheus("/api/v1/alerts")["alerts"]:
-            if alert["labels"]["alertname"] == alertname and alert["state"] == "firing":
-                return alert
-        return None
+        return next((alert for alert in self.alerts(alertname) if alert["state"] == "firing"), None)
 
     def no_errors_in_window(self):
         """Whether Prometheus sees no 5xx answer of the service over the rules' rate window, and no
@@ -184,9 +185,7 @@ class Stack(object):
         rate = self.prometheus("/api/v1/query?query=" + urllib.parse.quote(
             'sum(rate(agent_requests_total{service="agent-loop",status=~"5.."}[%s]))'
             % REFERENCE_ALERTS["rollout_alert_metrics"]["rate_window"]))["result"]
-        alerts = [a for a in self.prometheus("/api/v1/alerts")["alerts"]
-                  if a["labels"]["alertname"] == "NextgenErrorRateAfterRelease"]
-        return not alerts and (not rate or float(rate[0]["value"][1]) == 0)
+        return not self.alerts() and (not rate or float(rate[0]["value"][1]) == 0)
 
     def post_alert(self, alertname, version):
         """A firing alert for the host's service, posted to the rulebook as Alertmanager would."""
