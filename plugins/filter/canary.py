@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import AlertRulesError, release_alert_rules
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide
-from ansible_collections.nextgen.rollout.plugins.module_utils._split import share_problem, split_lines
+from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem, split_lines
 
 
 def canary_split_lines(share, candidate, stable):
@@ -16,6 +16,17 @@ def canary_split_lines(share, candidate, stable):
     if problem:
         raise AnsibleFilterError(problem)
     return split_lines(share, candidate, stable)
+
+
+def canary_plan(line):
+    steps, problem = plan_line(line)
+    if problem:
+        raise AnsibleFilterError(problem)
+    return steps
+
+
+def canary_plan_problem(line):
+    return plan_line(line)[1]
 
 
 def rollback_decision(samples, policy=None, judgement=None):
@@ -41,6 +52,8 @@ class FilterModule(object):
         return {
             "canary_split_lines": canary_split_lines,
             "canary_share_problem": share_problem,
+            "canary_plan": canary_plan,
+            "canary_plan_problem": canary_plan_problem,
             "rollback_decision": rollback_decision,
             "release_alert_rules": rollout_alert_rules,
         }

@@ -12,6 +12,7 @@ clients that were on the candidate stay there, and only clients from the stable 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 HUNDRED = Decimal("100")
@@ -48,3 +49,29 @@ def split_lines(share, candidate, stable):
         return ["* %s;" % candidate]
     text = format(value, "f").rstrip("0").rstrip(".")
     return ["%s%% %s;" % (text, candidate), "* %s;" % stable]
+
+
+PLAN_LINE_HELP = "write the plan as SHARE:PAUSE[:hold] steps separated by commas, e.g. 10:300,50:300:hold,100"
+
+
+def plan_line(line):
+    """The canary steps of a one-line plan (what a survey field can hold): "10:300,50:300:hold,100"
+    is 10 % for 300 s, 50 % for 300 s then hold for promotion, then 100 %. Returns (steps, problem)."""
+    steps = []
+    for number, text in enumerate(str(line).split(","), 1):
+        fields = [field.strip() for field in text.split(":")]
+        if not fields[0] or len(fields) > 3 or (len(fields) == 3 and fields[2] != "hold"):
+            return [], "canary plan %r: step %d (%r) is not SHARE:PAUSE[:hold]; %s" % (line, number, text.strip(), PLAN_LINE_HELP)
+        problem = share_problem(fields[0])
+        if problem:
+            return [], "canary plan %r: step %d: %s" % (line, number, problem)
+        pause = fields[1] if len(fields) > 1 and fields[1] else "0"
+        if not re.match(r"^[0-9]+(\.[0-9]+)?$", pause):
+            return [], "canary plan %r: step %d: pause %r is not a number of seconds; %s" % (line, number, pause, PLAN_LINE_HELP)
+        share = Decimal(fields[0].rstrip("%"))
+        step = {"share": int(share) if share == share.to_integral_value() else float(share),
+                "pause": int(float(pause)) if float(pause).is_integer() else float(pause)}
+        if len(fields) == 3:
+            step["hold"] = True
+        steps.append(step)
+    return steps, ""

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._split import share_problem, split_lines
+from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem, split_lines
 
 
 @pytest.mark.parametrize("share,lines", [
@@ -33,3 +33,25 @@ def test_invalid_shares_are_refused(share, problem):
 
 def test_valid_share_has_no_problem():
     assert share_problem("33.33") == ""
+
+
+@pytest.mark.parametrize("line, steps", [
+    ("10:300,50:300:hold,100", [{"share": 10, "pause": 300}, {"share": 50, "pause": 300, "hold": True},
+                                {"share": 100, "pause": 0}]),
+    (" 12.5 : 30 , 100:0 ", [{"share": 12.5, "pause": 30}, {"share": 100, "pause": 0}]),
+    ("5:1.5", [{"share": 5, "pause": 1.5}]),
+])
+def test_a_one_line_plan_gives_the_steps(line, steps):
+    assert plan_line(line) == (steps, "")
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("10:300,150", "step 2: canary share 150 % is outside 0 to 100 %"),
+    ("10:300:wait", "step 1 ('10:300:wait') is not SHARE:PAUSE[:hold]"),
+    ("10:soon", "pause 'soon' is not a number of seconds"),
+    ("10,,100", "step 2 ('') is not SHARE:PAUSE[:hold]"),
+    ("ten", "step 1: canary share 'ten' is not a number"),
+])
+def test_a_bad_plan_line_names_the_step_and_how_to_write_it(line, problem):
+    steps, said = plan_line(line)
+    assert steps == [] and problem in said, said
