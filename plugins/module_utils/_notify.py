@@ -40,7 +40,7 @@ def check_webhooks(webhooks):
             raise NotifyError("%s has no url" % label)
         if not str(hook["url"]).startswith(("http://", "https://")):
             raise NotifyError("%s: the url must start with http:// or https://" % label)
-        if hook.get("kind", "json") not in KINDS:
+        if (hook.get("kind") or "json") not in KINDS:
             raise NotifyError("%s: kind %r is not one of %s" % (label, hook.get("kind"), ", ".join(KINDS)))
 
 
@@ -72,12 +72,12 @@ def send(webhooks, document, timeout=5.0, opener=open_url):
     sent, unsent = [], []
     for index, hook in enumerate(webhooks or []):
         name = hook.get("name") or "webhook %d" % (index + 1)
-        body = slack_body(document) if hook.get("kind", "json") == "slack" else document
+        body = slack_body(document) if hook.get("kind") == "slack" else document
         started = time.monotonic()
         try:
             response = opener(hook["url"], method="POST", data=json.dumps(body, sort_keys=True),
-                              headers={"Content-Type": "application/json"}, timeout=float(hook.get("timeout", timeout)),
-                              validate_certs=bool(hook.get("validate_certs", True)))
+                              headers={"Content-Type": "application/json"}, timeout=float(hook.get("timeout") or timeout),
+                              validate_certs=hook.get("validate_certs") is not False)
             status = response.getcode()
             if not 200 <= status < 300:
                 raise IOError("it answered %d" % status)
@@ -102,16 +102,18 @@ def failure_kind(exc):
 
 def release_event(outcomes, success="completed"):
     """The event of a run from each host's outcome (``{host: {"result": ...}}``): nothing_to_do when
-    every host skipped, else failed when a host failed or was refused, else aborted when a canary was
+    every host skipped or was unchanged, else failed when a host failed or was refused, else aborted when a canary was
     aborted, else step_passed when every host holds at a canary step, else ``success`` (completed, or
     rolled_back for a rollback)."""
     if success not in EVENTS:
         raise NotifyError("event %r is not one of %s" % (success, ", ".join(EVENTS)))
     results = [(outcome or {}).get("result") for outcome in (outcomes or {}).values()]
-    if results and all(result == "skipped" for result in results):
+    # A host skipped (the version a rollback named is not live there) or unchanged (the version
+    # asked for was already live) changed nothing, and is not a failure.
+    quiet = ("skipped", "unchanged")
+    if results and all(result in quiet for result in results):
         return "nothing_to_do"
-    # A host skipped (the version a rollback named is not live there) changed nothing and is not a failure.
-    results = [result for result in results if result != "skipped"] or results
+    results = [result for result in results if result not in quiet]
     if not results or any(result not in ("succeeded", "held", "aborted") for result in results):
         return "failed"
     if "aborted" in results:

@@ -18,17 +18,35 @@ description:
     module itself never fails for it, so a notification can neither fail nor delay a deploy beyond
     its timeout.
   - The URLs are secrets (a Slack webhook URL is its own credential); they are never returned, and
-    O(webhooks) is C(no_log).
+    O(webhooks[].url) is C(no_log) (the names are not, so that reports can say which webhook failed).
   - A malformed O(webhooks) list or an unknown O(event) fails, naming the webhook (never its URL).
   - "Meant to run on the controller (C(delegate_to: localhost), C(run_once))."
 options:
   webhooks:
-    description:
-      - Each a dict with C(url), optional C(name) (what reports call it), C(kind) (V(slack) or V(json),
-        default V(json)), C(timeout) and C(validate_certs).
+    description: The webhooks to tell.
     type: list
     elements: dict
     required: true
+    suboptions:
+      url:
+        description: Where to POST (C(http://) or C(https://)); a secret, never shown or returned.
+        type: str
+        required: true
+      name:
+        description: What reports call it (default V(webhook N), its place in the list).
+        type: str
+      kind:
+        description: V(slack) (text and the figures as an attachment) or V(json) (the event document as it is).
+        type: str
+        choices: [json, slack]
+        default: json
+      timeout:
+        description: Seconds this webhook has to answer (default O(timeout)).
+        type: float
+      validate_certs:
+        description: Check the certificate of an https URL.
+        type: bool
+        default: true
   event:
     description: What happened.
     type: str
@@ -95,7 +113,11 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._notify import (
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            webhooks=dict(type="list", elements="dict", required=True, no_log=True),
+            # Only the URL is secret: the names must stay readable in what the module reports.
+            webhooks=dict(type="list", elements="dict", required=True, options=dict(
+                url=dict(type="str", required=True, no_log=True), name=dict(type="str"),
+                kind=dict(type="str", choices=["json", "slack"], default="json"),
+                timeout=dict(type="float"), validate_certs=dict(type="bool", default=True))),
             event=dict(type="str", required=True, choices=list(EVENTS)),
             service=dict(type="str", required=True),
             version=dict(type="str"),

@@ -28,6 +28,8 @@ def test_build_install_and_document_every_plugin(tmp_path):
     assert len(tarballs) == 1
     listing = run("tar", "-tzf", tarballs[0])
     assert "roles/blue_green/meta/argument_specs.yml" in listing and ".venv/" not in listing
+    # AWX as code ships with the collection: its data and the playbook that configures a controller.
+    assert "awx/controller.yml" in listing and "playbooks/awx-configure.yml" in listing
     installed = tmp_path / "collections"
     empty_cfg = tmp_path / "ansible.cfg"
     empty_cfg.write_text("[defaults]\n")
@@ -38,9 +40,10 @@ def test_build_install_and_document_every_plugin(tmp_path):
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "connection_drain", "deploy_lock", "http_probe", "nginx_site",
                        "notify", "release_guard", "release_ledger", "service_claims", "staging_gate", "warm_switch"]
-    assert FILTERS == ["canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
+    assert FILTERS == ["awx_artifact_answer", "awx_controller_problems", "awx_survey_spec", "awx_workflow_nodes",
+                       "canary_plan", "canary_plan_problem", "canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
-                       "release_alert_rules", "release_event", "rollback_decision", "service_projects",
+                       "release_alert_rules", "release_event", "rollback_decision", "rollback_target", "service_projects",
                        "staging_gate_problem", "version_problem", "wave_plan", "wave_sizes"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc

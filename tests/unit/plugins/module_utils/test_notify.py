@@ -94,6 +94,8 @@ def test_an_unknown_event_is_refused():
     (["skipped", "succeeded"], "rolled_back", "rolled_back"),
     (["skipped", "skipped"], "rolled_back", "nothing_to_do"),
     (["skipped", "failed"], "rolled_back", "failed"),
+    (["unchanged", "succeeded"], "completed", "completed"),
+    (["unchanged"], "completed", "nothing_to_do"),
 ])
 def test_the_event_of_a_run_follows_its_worst_host(results, success, event):
     outcomes = dict(("host-%d" % index, {"result": result}) for index, result in enumerate(results))
