@@ -8,7 +8,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._logging_profile import (
     ProfileError, peer_addresses, peer_ports, resolve_profile, service_logging_config)
-from ansible_collections.nextgen.rollout.plugins.module_utils._waves import WavePlanError, wave_plan, wave_sizes
 
 
 def logging_profile(group_names, profiles, agent_type=""):
@@ -39,22 +38,8 @@ def logging_peer_addresses(resolved_lines):
         raise AnsibleFilterError("logging_peer_addresses: %s" % exc)
 
 
-def rollout_wave_sizes(total, pilot=1, percents=(20, 50, 30)):
-    try:
-        return wave_sizes(total, pilot, percents)
-    except WavePlanError as exc:
-        raise AnsibleFilterError("wave_sizes: %s" % exc)
-
-
-def rollout_wave_plan(hosts, pilot=1, percents=(20, 50, 30)):
-    try:
-        return wave_plan(hosts, pilot, percents)
-    except WavePlanError as exc:
-        raise AnsibleFilterError("wave_plan: %s" % exc)
-
-
 class FilterModule(object):
-    """Logging profiles by agent type, and the pilot-then-waves plan of a rollout."""
+    """Logging profiles by agent type."""
 
     def filters(self):
         return {
@@ -62,6 +47,4 @@ class FilterModule(object):
             "logging_service_config": logging_service_config,
             "logging_peer_ports": logging_peer_ports,
             "logging_peer_addresses": logging_peer_addresses,
-            "wave_sizes": rollout_wave_sizes,
-            "wave_plan": rollout_wave_plan,
         }

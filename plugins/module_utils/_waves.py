@@ -46,3 +46,57 @@ def wave_plan(hosts, pilot=1, percents=(20, 50, 30)):
         plan.append(hosts[start:start + size])
         start += size
     return plan
+
+
+FAILURE_ACTIONS = ("rollback_wave", "rollback_all", "stop")
+# What a host of a wave ended with that counts as done; anything else counts as failed.
+DONE = ("succeeded", "held", "unchanged", "skipped")
+
+
+def wave_settings_problems(pilot, percents, max_fail_percent, on_failure):
+    """What is wrong with the wave settings of a deploy; empty when nothing is."""
+    problems = []
+    try:
+        wave_sizes(10, pilot, percents)
+    except WavePlanError as exc:
+        problems.append(str(exc))
+    if isinstance(max_fail_percent, bool) or not isinstance(max_fail_percent, (int, float)) or not 0 <= max_fail_percent < 100:
+        problems.append("rollout_wave_max_fail_percent must be a number from 0 to below 100, got %r" % (max_fail_percent,))
+    if on_failure not in FAILURE_ACTIONS:
+        problems.append("rollout_wave_failure must be one of %s, got %r" % (", ".join(FAILURE_ACTIONS), on_failure))
+    return problems
+
+
+def wave_verdict(number, outcomes, max_fail_percent=0, on_failure="rollback_wave", changed_before=(), pilot=False):
+    """Judge wave ``number`` from the outcome of each of its hosts ({host: {"result": ...}}).
+
+    The wave failed when more than ``max_fail_percent`` % of its hosts did not end done (a pilot
+    fails on any host). A failed wave stops the rollout; ``on_failure`` says what goes back:
+    ``rollback_wave`` its own hosts, ``rollback_all`` also ``changed_before`` (the hosts earlier
+    waves changed), ``stop`` nothing. Returns failed, stop, rollback (hosts to take back),
+    failed_hosts, failed_percent, changed (the hosts of this wave where traffic moved) and a
+    message that says it all."""
+    hosts = sorted(outcomes)
+    changed = [host for host in hosts if (outcomes[host] or {}).get("traffic_switched")]
+    failed_hosts = [host for host in hosts if (outcomes[host] or {}).get("result") not in DONE]
+    percent = round(100.0 * len(failed_hosts) / len(hosts), 1) if hosts else 0.0
+    limit = 0 if pilot else max_fail_percent
+    failed = bool(failed_hosts) and percent > limit
+    name = "the pilot (wave %d)" % number if pilot else "wave %d" % number
+    if not failed:
+        note = " (%s failed, %s %% within the %s %% allowed)" % (", ".join(failed_hosts), percent, limit) if failed_hosts else ""
+        return {"failed": False, "stop": False, "rollback": [], "failed_hosts": failed_hosts, "failed_percent": percent,
+                "changed": changed, "message": "%s passed on %s%s" % (name, ", ".join(hosts), note)}
+    if on_failure == "stop":
+        rollback = []
+        then = "the rollout stops; every host keeps what it runs"
+    else:
+        rollback = hosts + (sorted(changed_before) if on_failure == "rollback_all" else [])
+        then = ("the rollout stops; every host changed so far (%s) goes back to the version live before" % ", ".join(rollback)
+                if on_failure == "rollback_all" else
+                "the rollout stops; the hosts of this wave (%s) go back to the version live before" % ", ".join(hosts))
+        if on_failure == "rollback_wave" and changed_before:
+            then += ", the hosts of earlier waves (%s) keep the new version" % ", ".join(sorted(changed_before))
+    return {"failed": True, "stop": True, "rollback": rollback, "failed_hosts": failed_hosts, "failed_percent": percent,
+            "changed": changed, "message": "%s failed on %s (%s %% of its hosts, above the %s %% allowed): %s" % (
+                name, ", ".join(failed_hosts), percent, limit, then)}

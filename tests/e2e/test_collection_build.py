@@ -44,9 +44,12 @@ def test_build_install_and_document_every_plugin(tmp_path):
                        "canary_plan", "canary_plan_problem", "canary_share_problem", "canary_split_lines", "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config",
                        "release_alert_rules", "release_event", "rollback_decision", "rollback_target", "service_projects",
-                       "staging_gate_problem", "version_problem", "wave_plan", "wave_sizes"]
+                       "staging_gate_problem", "version_problem", "wave_plan", "wave_settings_problems", "wave_sizes",
+                       "wave_verdict"]
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "lookup", "nextgen.rollout.controller_run", env=env, cwd=str(tmp_path))
     assert "EXAMPLES" in doc and "RETURN VALUES" in doc
+    assert "summary table" in run(os.path.join(BIN, "ansible-doc"), "-t", "callback", "nextgen.rollout.summary", env=env,
+                                  cwd=str(tmp_path))
     # The retirement timer installs these from the collection onto the hosts.
     for name in ("_files.py", "_lease.py", "_ledger.py", "_retire.py"):
         assert "plugins/module_utils/" + name in listing

@@ -60,12 +60,18 @@ def connection_vars(host, connection):
             "ansible_python_interpreter": "/usr/bin/python3"}
 
 
+# Waves settings that release every host of a run together.
+ALL_AT_ONCE = {"rollout_pilot_count": 0, "rollout_wave_percents": [100]}
+
+
 def write_inventory(path, hosts, connection="docker"):
     """The hosts, in the group the playbooks target (rollout_targets). The guard after a switch is off
-    (its tests turn it on with -e): 3 minutes of it after every deploy would not fit the suite."""
+    (its tests turn it on with -e): 3 minutes of it after every deploy would not fit the suite. Every
+    host deploys at once (one wave, no pilot): the fleet tests set their waves themselves."""
     inventory = {"all": {"hosts": dict((name, connection_vars(name, connection)) for name in hosts),
-                         "vars": {"rollout_guard_window": 0},
-                         "children": {"rollout_targets": {"hosts": dict((name, {}) for name in hosts)}}}}
+                         "vars": dict(ALL_AT_ONCE, rollout_guard_window=0),
+                         "children": {"rollout_targets": {"hosts": dict((name, {}) for name in hosts)},
+                                      "rollout_pilot": {"hosts": {}}}}}
     with open(path, "w") as handle:
         json.dump(inventory, handle)
     return path

@@ -1,6 +1,7 @@
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._waves import WavePlanError, wave_plan, wave_sizes
+from ansible_collections.nextgen.rollout.plugins.module_utils._waves import (
+    WavePlanError, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
 
 
 @pytest.mark.parametrize("total, pilot, percents, expected", [
@@ -41,3 +42,44 @@ def test_the_plan_cuts_the_hosts_in_order_pilot_first():
 def test_bad_plans_are_refused_with_the_reason(total, pilot, percents, message):
     with pytest.raises(WavePlanError, match=message):
         wave_sizes(total, pilot, percents)
+
+
+def outcomes(**results):
+    return dict((host, {"result": result}) for host, result in results.items())
+
+
+def test_a_wave_passes_when_its_failures_stay_within_the_threshold():
+    verdict = wave_verdict(2, outcomes(a="succeeded", b="unchanged", c="held"))
+    assert (verdict["failed"], verdict["stop"], verdict["rollback"]) == (False, False, [])
+    assert verdict["message"] == "wave 2 passed on a, b, c"
+    tolerated = wave_verdict(2, outcomes(a="succeeded", b="succeeded", c="succeeded", d="failed"), max_fail_percent=30)
+    assert not tolerated["failed"] and "d failed, 25.0 % within the 30 % allowed" in tolerated["message"]
+
+
+def test_a_failed_wave_stops_and_takes_back_what_it_is_told():
+    wave = outcomes(a="succeeded", b="failed")
+    own = wave_verdict(2, wave, changed_before=["p"])
+    assert own["stop"] and own["rollback"] == ["a", "b"] and own["failed_hosts"] == ["b"]
+    assert own["message"] == ("wave 2 failed on b (50.0 % of its hosts, above the 0 % allowed): the rollout stops; the hosts "
+                              "of this wave (a, b) go back to the version live before, the hosts of earlier waves (p) keep "
+                              "the new version")
+    every = wave_verdict(2, wave, on_failure="rollback_all", changed_before=["p"])
+    assert every["rollback"] == ["a", "b", "p"] and "every host changed so far (a, b, p) goes back" in every["message"]
+    kept = wave_verdict(2, wave, on_failure="stop")
+    assert kept["stop"] and kept["rollback"] == [] and "every host keeps what it runs" in kept["message"]
+
+
+def test_a_pilot_fails_on_any_host_whatever_the_threshold():
+    verdict = wave_verdict(0, outcomes(a="succeeded", b="refused"), max_fail_percent=60, pilot=True)
+    assert verdict["failed"] and verdict["message"].startswith("the pilot (wave 0) failed on b (50.0 %")
+
+
+@pytest.mark.parametrize("args, problem", [
+    ((1, [20, 50, 20], 0, "rollback_wave"), "must add up to 100"),
+    ((-1, [100], 0, "rollback_wave"), "pilot size must be a whole number"),
+    ((1, [100], 100, "rollback_wave"), "rollout_wave_max_fail_percent must be a number from 0 to below 100"),
+    ((1, [100], 0, "panic"), "rollout_wave_failure must be one of rollback_wave, rollback_all, stop"),
+])
+def test_bad_wave_settings_are_named(args, problem):
+    assert any(problem in said for said in wave_settings_problems(*args)), wave_settings_problems(*args)
+    assert wave_settings_problems(1, [20, 50, 30], 10, "stop") == []

@@ -1,0 +1,36 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: summary
+type: aggregate
+short_description: End every run of the collection's playbooks with a readable summary table
+version_added: 1.0.0
+description:
+  - At the end of a run, prints what the playbooks reported with C(set_stats) (release, status, backup, restore,
+    maintenance, logging) as one table per report, one line per host (result, versions, wave, whether traffic
+    moved, what happened), and which webhooks could not be told.
+  - It needs no setting in C(ansible.cfg); the collection's playbooks load it from their C(callback_plugins)
+    directory. Elsewhere, enable it with C(callbacks_enabled = nextgen.rollout.summary).
+author:
+  - nextgen.rollout developers (@nextgen-rollout)
+"""
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._summary import summary_lines
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "nextgen.rollout.summary"
+    CALLBACK_NEEDS_ENABLED = False
+
+    def v2_playbook_on_stats(self, stats):
+        lines = summary_lines(getattr(stats, "custom", None) or {})
+        if lines:
+            self._display.display("\n".join(lines))

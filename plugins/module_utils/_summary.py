@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The summary table a run ends with: what the playbooks reported with set_stats (per host, the
+result, versions, whether traffic moved, the wave, the reason), one readable line per host."""
+
+from __future__ import annotations
+
+# The stats the playbooks report per host, and the columns each one shows (key, heading).
+REPORTS = (
+    ("rollout", "release", (("action", "action"), ("wave", "wave"), ("result", "result"), ("version", "version"),
+                            ("from_version", "from"), ("traffic_switched", "traffic moved"), ("message", "what happened"))),
+    ("status", "status", (("live_version", "live"), ("warm_version", "warm"), ("canary", "canary"), ("drift", "drift"),
+                          ("message", "state"))),
+    ("backup", "backup", (("result", "result"), ("backup_id", "backup"), ("message", "what happened"))),
+    ("restore", "restore", (("result", "result"), ("backup_id", "backup"), ("version", "version"),
+                            ("message", "what happened"))),
+    ("maintenance", "maintenance", (("result", "result"), ("message", "what happened"))),
+    ("logging", "logging", (("wave", "wave"), ("result", "result"), ("agent_type", "agent type"),
+                            ("backup_id", "backup"))),
+)
+MESSAGE_WIDTH = 100
+
+
+def cell(value):
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join("%s=%s" % (key, cell(item)) for key, item in sorted(value.items())) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(cell(item) for item in value) or "-"
+    text = " ".join(str(value).split())
+    return text if len(text) <= MESSAGE_WIDTH else text[:MESSAGE_WIDTH - 3] + "..."
+
+
+def table(rows, headings):
+    widths = [max([len(heading)] + [len(row[index]) for row in rows]) for index, heading in enumerate(headings)]
+
+    def line(cells):
+        return "  ".join(text.ljust(width) for text, width in zip(cells, widths)).rstrip()
+    return [line(headings), line(["-" * width for width in widths])] + [line(row) for row in rows]
+
+
+def summary_lines(custom_stats):
+    """The lines of the summary of a run's custom stats ({"_run": {...}} as set_stats leaves them,
+    or the per-host dict straight away); empty when there is nothing to say."""
+    stats = (custom_stats or {}).get("_run", custom_stats or {})
+    lines = []
+    for key, title, columns in REPORTS:
+        report = stats.get(key)
+        if not isinstance(report, dict) or not report:
+            continue
+        used = [(field, heading) for field, heading in columns
+                if any(isinstance(entry, dict) and field in entry for entry in report.values())]
+        rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, _ in used]
+                for host, entry in sorted(report.items())]
+        lines += ["", "nextgen.rollout %s summary" % title] + table(rows, ["host"] + [heading for _, heading in used])
+    notices = stats.get("notifications")
+    if isinstance(notices, dict) and (notices.get("sent") or notices.get("unsent")):
+        unsent = ", ".join("%s (%s)" % (hook.get("name"), hook.get("reason")) for hook in notices.get("unsent") or [])
+        lines += ["", "webhooks told: %s; not told: %s" % (", ".join(notices.get("sent") or []) or "none", unsent or "none")]
+    return lines

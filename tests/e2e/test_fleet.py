@@ -1,0 +1,108 @@
+"""A fleet of three simulated hosts deploys in waves (the pilot, then the rest): the plan is shown
+before anything changes, a failed wave stops the rollout and takes back what it is told to, a failed
+pilot starts nothing else, and an emergency rollback takes every host back at once."""
+import json
+import os
+
+import pytest
+
+from support.load import Load
+from support.playbook import ledger, run_playbook, simulated_hosts
+
+PREFIX = "nr-e2e-fleet"
+HOSTS = ["%s-%d" % (PREFIX, i) for i in range(1, 4)]
+BASE_PORT = 19100
+# The pilot (the first host), then one wave of the two others.
+WAVES = {"rollout_pilot_count": 1, "rollout_wave_percents": [100], "blue_green_backup_before_change": False,
+         "blue_green_smoke_samples": 3}
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    with simulated_hosts(PREFIX, len(HOSTS), BASE_PORT, tmp_path_factory.mktemp("inv"), first_version="1.0.0") as path:
+        yield path
+
+
+def with_faulty_host(inventory, directory, host):
+    """The inventory where ``host``'s next version never gets ready (its gates fail before the switch)."""
+    with open(inventory) as handle:
+        doc = json.load(handle)
+    doc["all"]["hosts"][host].update(rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=4)
+    path = os.path.join(str(directory), "faulty.json")
+    with open(path, "w") as handle:
+        json.dump(doc, handle)
+    return path
+
+
+def live():
+    return [ledger(host)["live"]["version"] for host in HOSTS]
+
+
+def loads():
+    return [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=30, max_requests=10000, max_seconds=300,
+                 workers=2).start() for i in range(len(HOSTS))]
+
+
+def test_the_plan_is_shown_before_anything_changes_and_check_mode_changes_nothing(inventory):
+    before = [ledger(host)["history"] for host in HOSTS]
+    result = run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.1.0"), check=True)
+    assert result.rc == 0, result.output[-3000:]
+    assert "2 wave(s): wave 0 (pilot): %s; wave 1: %s, %s." % tuple(HOSTS) in " ".join(result.output.split())
+    assert [ledger(host)["history"] for host in HOSTS] == before
+
+
+def test_a_failed_wave_goes_back_and_the_pilot_keeps_the_new_version(inventory, tmp_path):
+    assert live() == ["1.0.0"] * 3
+    running = loads()
+    try:
+        result = run_playbook("blue-green-deploy.yml", with_faulty_host(inventory, tmp_path, HOSTS[2]),
+                              dict(WAVES, target_version="1.1.0"))
+    finally:
+        summaries = [load.stop() for load in running]
+    assert result.rc != 0
+    said = " ".join(result.output.split())
+    assert ("wave 1 failed on %s (50.0 %% of its hosts, above the 0 %% allowed): the rollout stops; the hosts of this "
+            "wave (%s, %s) go back to the version live before, the hosts of earlier waves (%s) keep the new version"
+            % (HOSTS[2], HOSTS[1], HOSTS[2], HOSTS[0])) in said
+    assert live() == ["1.1.0", "1.0.0", "1.0.0"]
+    # The summary says which host runs what.
+    summary = result.output[result.output.index("nextgen.rollout release summary"):].splitlines()
+    rows = dict((line.split()[0], line.split()[:5]) for line in summary[3:6])
+    assert rows[HOSTS[0]] == [HOSTS[0], "deploy", "0", "succeeded", "1.1.0"]
+    assert rows[HOSTS[1]] == [HOSTS[1], "deploy", "1", "rolled_back", "1.1.0"]
+    assert rows[HOSTS[2]] == [HOSTS[2], "deploy", "1", "failed", "1.1.0"]
+    assert sum(s["failed"] for s in summaries) == 0, summaries
+
+
+def test_an_emergency_rollback_takes_every_host_back_at_once(inventory):
+    run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.1.0"))
+    assert live() == ["1.1.0"] * 3
+    running = loads()
+    try:
+        result = run_playbook("rollback.yml", inventory, {"target_version": "1.0.0"})
+    finally:
+        summaries = [load.stop() for load in running]
+    assert result.rc == 0, result.output[-3000:]
+    assert live() == ["1.0.0"] * 3
+    assert sum(s["failed"] for s in summaries) == 0, summaries
+    table = result.output[result.output.index("nextgen.rollout release summary"):]
+    assert all(host in table for host in HOSTS) and table.count("succeeded") == 3
+
+
+def test_a_failed_wave_can_take_back_every_host_changed_so_far(inventory, tmp_path):
+    assert live() == ["1.0.0"] * 3
+    result = run_playbook("blue-green-deploy.yml", with_faulty_host(inventory, tmp_path, HOSTS[2]),
+                          dict(WAVES, target_version="1.2.0", rollout_wave_failure="rollback_all"))
+    assert result.rc != 0
+    assert "every host changed so far (%s, %s, %s) goes back" % (HOSTS[1], HOSTS[2], HOSTS[0]) in " ".join(result.output.split())
+    assert live() == ["1.0.0"] * 3
+
+
+def test_a_failed_pilot_starts_nothing_else(inventory, tmp_path):
+    result = run_playbook("blue-green-deploy.yml", with_faulty_host(inventory, tmp_path, HOSTS[0]),
+                          dict(WAVES, target_version="1.2.0", rollout_wave_failure="stop"))
+    assert result.rc != 0
+    said = " ".join(result.output.split())
+    assert "the pilot (wave 0) failed on %s" % HOSTS[0] in said and "Not starting wave 1 of 1" in said
+    assert live() == ["1.0.0"] * 3
+    assert all(ledger(host)["history"][-1]["version"] != "1.2.0" for host in HOSTS[1:])

@@ -1,0 +1,23 @@
+"""The summary a run ends with: one table per report, one readable line per host."""
+from ansible_collections.nextgen.rollout.plugins.module_utils._summary import summary_lines
+
+
+def test_a_release_reads_as_one_line_per_host():
+    lines = summary_lines({"_run": {
+        "rollout": {"web-2": {"action": "deploy", "wave": 1, "result": "rolled_back", "version": "1.1.0", "from_version": "1.0.0",
+                              "traffic_switched": False, "message": "taken back to 1.0.0 after the failed wave"},
+                    "web-1": {"action": "deploy", "wave": 0, "result": "succeeded", "version": "1.1.0", "from_version": "1.0.0",
+                              "traffic_switched": True, "message": "agent-loop 1.1.0 is live on green"}},
+        "notifications": {"sent": ["team"], "unsent": [{"name": "audit", "reason": "connection refused after 0.0 s"}]}}})
+    assert lines[1] == "nextgen.rollout release summary"
+    assert lines[2].split() == ["host", "action", "wave", "result", "version", "from", "traffic", "moved", "what", "happened"]
+    assert lines[4].split()[:7] == ["web-1", "deploy", "0", "succeeded", "1.1.0", "1.0.0", "yes"]
+    assert lines[5].split()[:7] == ["web-2", "deploy", "1", "rolled_back", "1.1.0", "1.0.0", "no"]
+    assert lines[-1] == "webhooks told: team; not told: audit (connection refused after 0.0 s)"
+
+
+def test_columns_follow_what_was_reported_and_long_messages_are_cut():
+    lines = summary_lines({"backup": {"h": {"result": "failed", "message": "disk full " * 30}}})
+    assert lines[2].split() == ["host", "result", "what", "happened"]
+    assert lines[4].endswith("...") and len(lines[4]) < 130
+    assert summary_lines({}) == [] and summary_lines({"_run": {"decision": {"answer": True}}}) == []
