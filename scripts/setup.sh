@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(docker.io debootstrap nginx-light libnginx-mod-http-js prometheus prometheus-alertmanager prometheus-node-exporter
-              openjdk-17-jre-headless rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client wrk)
+              openjdk-17-jre-headless rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client wrk
+              chromium)  # chromium: the fleet dashboard is checked in a real headless browser
 SSH_KEY="$ROOT/build/ssh/id_ed25519"
 
 step_apt() {

@@ -6,8 +6,9 @@ import os
 
 import pytest
 
+from support.browser import rendered_dom, screenshot
 from support.load import Load
-from support.playbook import ledger, run_playbook, simulated_hosts
+from support.playbook import ROOT, ledger, run_playbook, simulated_hosts
 
 PREFIX = "nr-e2e-fleet"
 HOSTS = ["%s-%d" % (PREFIX, i) for i in range(1, 4)]
@@ -106,3 +107,26 @@ def test_a_failed_pilot_starts_nothing_else(inventory, tmp_path):
     assert "the pilot (wave 0) failed on %s" % HOSTS[0] in said and "Not starting wave 1 of 1" in said
     assert live() == ["1.0.0"] * 3
     assert all(ledger(host)["history"][-1]["version"] != "1.2.0" for host in HOSTS[1:])
+
+
+def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory, tmp_path):
+    status_dir = str(tmp_path / "status")
+    result = run_playbook("status.yml", inventory, dict(WAVES, rollout_status_dir=status_dir))
+    assert result.rc == 0, result.output[-3000:]
+    said = " ".join(result.output.split())
+    for host in HOSTS:
+        assert "%s agent-loop 1.0.0" % host in said, said[-3000:]
+    assert "3 of 3 hosts serve 1.0.0; wave 0: 1/1, wave 1: 2/2" in said
+    with open(os.path.join(status_dir, "fleet-status.json")) as handle:
+        report = json.load(handle)
+    assert sorted(row["host"] for row in report["hosts"]) == HOSTS
+    assert report["dora"]["releases"] >= 4 and report["dora"]["failed_changes"] >= 1
+    # Opened in a real browser: it renders, and its host table lists every host with its version.
+    dom = rendered_dom(os.path.join(status_dir, "fleet-status.html"))
+    table = dom[dom.index('id="hosts"'):dom.index("</table>", dom.index('id="hosts"'))]
+    for host in HOSTS:
+        row = table[table.index(host):table.index("</tr>", table.index(host))]
+        assert "<td>1.0.0</td>" in row, row
+    size = screenshot(os.path.join(status_dir, "fleet-status.html"),
+                      os.path.join(ROOT, "build", "test-artifacts", "fleet-status.png"))
+    assert size > 10000
