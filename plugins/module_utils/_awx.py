@@ -58,6 +58,11 @@ def controller_problems(data, playbooks=None):
             problems.append("job template %s: question %r is not one of %s" % (name, question, ", ".join(QUESTIONS)))
     for workflow in data.get("awx_workflows") or []:
         problems += workflow_problems(workflow, templates, questions)
+    for schedule in data.get("awx_schedules") or []:
+        if schedule.get("template") not in templates:
+            problems.append("schedule %s: job template %s is not in awx_job_templates" % (schedule.get("name"), schedule.get("template")))
+        if "RRULE:" not in str(schedule.get("rrule", "")):
+            problems.append("schedule %s: rrule %r has no RRULE part (DTSTART:... RRULE:FREQ=...)" % (schedule.get("name"), schedule.get("rrule")))
     return problems
 
 

@@ -44,6 +44,8 @@ def test_the_shipped_data_is_sound_and_covers_every_operation(data):
     (lambda d: d["awx_workflows"][0]["nodes"][0].update(template="nextgen.rollout nothing"), "job template nextgen.rollout nothing is not"),
     (lambda d: d["awx_workflows"][0]["nodes"][2].update(success=["deploy"]), "every node has a parent"),
     (lambda d: d["awx_workflows"][1]["nodes"][2].update(approval={"timeout": 5}), "an approval needs a name"),
+    (lambda d: d["awx_schedules"][0].update(template="nope"), "schedule nextgen.rollout weekly maintenance: job template nope"),
+    (lambda d: d["awx_schedules"][0].update(rrule="weekly"), "has no RRULE part"),
 ])
 def test_a_mistake_in_the_data_is_named(data, change, problem):
     broken = copy.deepcopy(data)
