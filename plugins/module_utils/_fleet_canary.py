@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""One canary across the hosts of a wave, judged on their counts together.
+
+Each host reports, once per interval, what its nginx served since its last report (requests, 5xx
+and upstream times of the candidate and of the stable version) and its candidate's health. The
+controller merges the hosts' reports of each interval into one sample per interval - the fleet's
+error rates and p95 - and puts that series through the same rules as a one-host canary (_decision),
+so a bad candidate shows with fewer requests per host, and a verdict of rollback is known, for
+every host at once, at the end of the interval where it fired. Each host's own figures are kept
+for the report."""
+
+from __future__ import annotations
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import POOLS, PoolStats, bucket_sample
+from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
+from ansible_collections.nextgen.rollout.plugins.module_utils._stats import mann_whitney_greater, two_proportion_greater
+
+# At most this many upstream times per pool and report (uniformly thinned beyond it).
+MAX_LATENCIES = 20000
+
+
+def host_report(records, served, since):
+    """What one host served since its last report: ``records`` are parsed access-log lines
+    (moment, "colour/version", status, seconds); ``served`` maps each pool to its "colour/version"."""
+    pool_of = dict((label, pool) for pool, label in served.items())
+    pools = dict((pool, {"requests": 0, "errors": 0, "latencies": []}) for pool in POOLS)
+    for moment, label, status, seconds in records:
+        pool = pool_of.get(label)
+        if pool is None or moment < since:
+            continue
+        pools[pool]["requests"] += 1
+        pools[pool]["errors"] += int(status >= 500)
+        if seconds is not None:
+            pools[pool]["latencies"].append(round(seconds, 4))
+    for stats in pools.values():
+        if len(stats["latencies"]) > MAX_LATENCIES:
+            step = len(stats["latencies"]) / float(MAX_LATENCIES)
+            stats["latencies"] = [stats["latencies"][int(i * step)] for i in range(MAX_LATENCIES)]
+    return pools
+
+
+def _stats(reports):
+    merged = dict((pool, PoolStats()) for pool in POOLS)
+    for report in reports:
+        for pool in POOLS:
+            stats = (report or {}).get(pool) or {}
+            merged[pool].requests += int(stats.get("requests") or 0)
+            merged[pool].errors += int(stats.get("errors") or 0)
+            merged[pool].latencies.extend(stats.get("latencies") or [])
+    return merged
+
+
+def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5, min_bucket_requests=10,
+                  judge=False, alpha=0.01, max_extensions=0):
+    """The verdict after the intervals reported so far. ``intervals`` is a list, oldest first, of
+    {host: {"pools": host_report(...), "health_failures": n}}; ``planned`` intervals make the step.
+
+    ``decision`` is rollback (as soon as a rule fires on the fleet's figures), continue (the step
+    goes on), promote, or hold (inconclusive at the step's end, after ``max_extensions`` extensions
+    of ``planned`` intervals each); ``done`` says whether the step ended."""
+    rows = []
+    for index, reports in enumerate(intervals):
+        sample = bucket_sample(round((index + 1) * float(interval), 3),
+                               _stats([(r or {}).get("pools") for r in reports.values()]), float(latency_factor),
+                               int(min_bucket_requests))
+        failures = [int((r or {}).get("health_failures") or 0) for r in reports.values()]
+        if failures:
+            sample["health_failures"] = max(failures)
+        rows.append(sample)
+    hosts = sorted(set(host for reports in intervals for host in reports))
+    window = _stats([r.get("pools") for reports in intervals for r in reports.values() if r])
+    judgement = None
+    if judge:
+        candidate, stable = window["candidate"], window["stable"]
+        judgement = {"alpha": float(alpha),
+                     "latency": mann_whitney_greater(candidate.latencies, stable.latencies)["p"],
+                     "errors": two_proportion_greater(candidate.errors, candidate.requests, stable.errors, stable.requests)["p"]}
+    verdict = decide(rows, policy, judgement)
+    completed = len(intervals)
+    extensions = max(0, -(-(completed - int(planned)) // int(planned))) if completed > int(planned) else 0
+    step_end = completed >= int(planned) and completed % int(planned) == 0
+    if verdict["decision"] == "rollback":
+        decision, done = "rollback", True
+    elif step_end and (verdict["decision"] != "hold" or extensions >= int(max_extensions)):
+        decision, done = verdict["decision"], True
+    else:
+        decision, done = "continue", False
+    per_host = dict((host, dict((pool, stats.figures()) for pool, stats in
+                                _stats([reports.get(host, {}).get("pools") for reports in intervals]).items()))
+                    for host in hosts)
+    return {"decision": decision, "done": done, "verdict_so_far": verdict["decision"], "reasons": verdict["reasons"],
+            "intervals": completed, "extensions": extensions, "hosts": hosts,
+            "figures": dict((pool, window[pool].figures()) for pool in POOLS), "per_host": per_host,
+            "judge": judgement, "series": rows}

@@ -1,0 +1,52 @@
+"""A canary across several hosts is judged on their counts together, interval by interval."""
+from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import fleet_verdict, host_report
+
+SERVED = {"candidate": "green/1.1.0", "stable": "blue/1.0.0"}
+POLICY = {"rules": {"error_rate": {"for": "0s"}}}
+
+
+def records(start, candidate, candidate_errors, stable=40):
+    """One interval of one host: ``candidate`` candidate requests (the first ``candidate_errors`` of them
+    5xx) and ``stable`` stable ones, 0.05 s each."""
+    lines = [(start + 0.01 * i, "green/1.1.0", 500 if i < candidate_errors else 200, 0.05) for i in range(candidate)]
+    return lines + [(start + 0.01 * i, "blue/1.0.0", 200, 0.05) for i in range(stable)]
+
+
+def report(start, candidate, errors):
+    return {"pools": host_report(records(start, candidate, errors), SERVED, since=start), "health_failures": 0}
+
+
+def test_a_host_report_counts_each_side_since_the_start():
+    pools = host_report(records(100.0, 6, 2) + [(99.0, "green/1.1.0", 500, 0.1), (100.5, "red/9", 200, 0.1)], SERVED, 100.0)
+    assert pools["candidate"] == {"requests": 6, "errors": 2, "latencies": [0.05] * 6}
+    assert pools["stable"]["requests"] == 40 and pools["stable"]["errors"] == 0
+
+
+def test_hosts_too_small_alone_are_judged_together():
+    # 4 candidate requests per host per interval: below min_bucket_requests (10) on any one host,
+    # 12 together, a quarter of them errors.
+    intervals = [dict(("h%d" % h, report(10.0 * i, 4, 1)) for h in range(3)) for i in range(2)]
+    verdict = fleet_verdict(intervals, interval=10, planned=6, policy=POLICY, min_bucket_requests=10)
+    assert (verdict["decision"], verdict["done"]) == ("rollback", True), verdict
+    assert verdict["figures"]["candidate"]["requests"] == 24 and verdict["hosts"] == ["h0", "h1", "h2"]
+    assert verdict["per_host"]["h1"]["candidate"]["requests"] == 8
+    alone = fleet_verdict([{"h0": intervals[0]["h0"]}, {"h0": intervals[1]["h0"]}], interval=10, planned=6,
+                          policy=POLICY, min_bucket_requests=10)
+    assert alone["decision"] == "continue"
+
+
+def test_a_healthy_candidate_is_promoted_at_the_end_of_its_step_not_before():
+    healthy = [dict(("h%d" % h, report(10.0 * i, 20, 0)) for h in range(2)) for i in range(3)]
+    assert fleet_verdict(healthy[:2], interval=10, planned=3, policy=POLICY)["decision"] == "continue"
+    verdict = fleet_verdict(healthy, interval=10, planned=3, policy=POLICY)
+    assert (verdict["decision"], verdict["done"], verdict["intervals"]) == ("promote", True, 3)
+    assert len(verdict["series"]) == 3 and verdict["series"][-1]["requests"] == 40
+
+
+def test_an_inconclusive_step_is_extended_then_held():
+    quiet = [dict(("h0", report(10.0 * i, 1, 0)) for _ in range(1)) for i in range(4)]
+    policy = {"min_requests": 100, "rules": {"error_rate": {"for": "0s"}}}
+    first = fleet_verdict(quiet[:2], interval=10, planned=2, policy=policy, max_extensions=1)
+    assert (first["decision"], first["verdict_so_far"]) == ("continue", "hold")
+    last = fleet_verdict(quiet, interval=10, planned=2, policy=policy, max_extensions=1)
+    assert (last["decision"], last["done"], last["extensions"]) == ("hold", True, 1)
