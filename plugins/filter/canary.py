@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import AlertRulesError, release_alert_rules
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide
+from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import fleet_verdict
 from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem, split_lines
 
 
@@ -36,6 +37,15 @@ def rollback_decision(samples, policy=None, judgement=None):
         raise AnsibleFilterError("rollback_decision: %s" % exc)
 
 
+def fleet_canary_verdict(intervals, interval, planned, policy=None, latency_factor=1.5, min_bucket_requests=10,
+                         judge=False, alpha=0.01, max_extensions=0):
+    try:
+        return fleet_verdict(intervals, interval, planned, policy, latency_factor, min_bucket_requests, judge, alpha,
+                             max_extensions)
+    except (PolicyError, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise AnsibleFilterError("fleet_canary_verdict: %s" % exc)
+
+
 def rollout_alert_rules(service, host, policy=None, selector=None, info_selector=None, metrics=None,
                         memory_limit_bytes=None):
     try:
@@ -55,5 +65,6 @@ class FilterModule(object):
             "canary_plan": canary_plan,
             "canary_plan_problem": canary_plan_problem,
             "rollback_decision": rollback_decision,
+            "fleet_canary_verdict": fleet_canary_verdict,
             "release_alert_rules": rollout_alert_rules,
         }

@@ -15,8 +15,13 @@ for the report."""
 
 from __future__ import annotations
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import POOLS, PoolStats, bucket_sample
+import json
+import time
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import POOLS, AccessLogReader, PoolStats, bucket_sample
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
+from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import read_json
 from ansible_collections.nextgen.rollout.plugins.module_utils._stats import mann_whitney_greater, two_proportion_greater
 
 # At most this many upstream times per pool and report (uniformly thinned beyond it).
@@ -96,3 +101,24 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
             "intervals": completed, "extensions": extensions, "hosts": hosts,
             "figures": dict((pool, window[pool].figures()) for pool in POOLS), "per_host": per_host,
             "judge": judgement, "series": rows}
+
+
+def take_report(access_log, state_file, served, since, until, clock=None, sleep=None, health=None):
+    """On a host: wait until ``until``, then report what nginx served since the last report (the
+    reader's place in the log is kept in ``state_file``, so each line counts once), and the
+    candidate's consecutive health failures (``health()`` -> bool, or None for no probe)."""
+    clock, sleep = clock or time.time, sleep or time.sleep
+    wait = float(until) - clock()
+    if wait > 0:
+        sleep(wait)
+    state = read_json(state_file) or {}
+    reader = AccessLogReader(access_log)
+    if state.get("access_log") == access_log:
+        reader.offset, reader.inode, reader.partial = state.get("offset"), state.get("inode"), state.get("partial", "")
+    pools = host_report(reader.read_new(), served, float(since))
+    failures = int(state.get("health_failures") or 0)
+    if health is not None:
+        failures = 0 if health() else failures + 1
+    atomic_write_text(state_file, json.dumps({"access_log": access_log, "offset": reader.offset, "inode": reader.inode,
+                                              "partial": reader.partial, "health_failures": failures}), 0o600)
+    return {"pools": pools, "health_failures": failures if health is not None else None, "read_at": round(clock(), 3)}

@@ -1,5 +1,7 @@
 """A canary across several hosts is judged on their counts together, interval by interval."""
-from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import fleet_verdict, host_report
+import os
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import fleet_verdict, host_report, take_report
 
 SERVED = {"candidate": "green/1.1.0", "stable": "blue/1.0.0"}
 POLICY = {"rules": {"error_rate": {"for": "0s"}}}
@@ -50,3 +52,20 @@ def test_an_inconclusive_step_is_extended_then_held():
     assert (first["decision"], first["verdict_so_far"]) == ("continue", "hold")
     last = fleet_verdict(quiet, interval=10, planned=2, policy=policy, max_extensions=1)
     assert (last["decision"], last["done"], last["extensions"]) == ("hold", True, 1)
+
+
+def test_each_line_counts_once_across_reports(tmp_path):
+    log, state = tmp_path / "access.json", str(tmp_path / "sample.json")
+    line = '{"msec": "%s", "colour": "green", "version": "1.1.0", "status": "%d", "upstream_response_time": "0.020"}\n'
+    log.write_text(line % (100.5, 200) + line % (101.0, 502))
+    slept = []
+    first = take_report(str(log), state, SERVED, since=100.0, until=110.0, clock=lambda: 105.0, sleep=slept.append,
+                        health=lambda: False)
+    assert slept == [5.0] and first["pools"]["candidate"]["requests"] == 2 and first["pools"]["candidate"]["errors"] == 1
+    assert first["health_failures"] == 1
+    with open(str(log), "a") as handle:
+        handle.write(line % (111.0, 200))
+    second = take_report(str(log), state, SERVED, since=100.0, until=100.0, clock=lambda: 112.0, sleep=slept.append,
+                         health=lambda: False)
+    assert second["pools"]["candidate"]["requests"] == 1 and second["health_failures"] == 2
+    assert oct(os.stat(state).st_mode & 0o777) == "0o600"
