@@ -23,9 +23,10 @@ options:
     type: path
     required: true
   state_file:
-    description: Where the reader's place in the log and the health failures are kept between reports (root only).
+    description:
+      - Where the reader's place in the log and the health failures are kept between reports (root only); by default
+        C(canary-sample.json) in the service's directory under O(state_dir) (then O(service) is needed).
     type: path
-    required: true
   candidate:
     description: The candidate as nginx logs it, C(<colour>/<version>).
     type: str
@@ -68,7 +69,7 @@ EXAMPLES = r"""
 - name: Report the third interval of the step
   nextgen.rollout.canary_sample:
     access_log: /var/log/nginx/shop.access.json
-    state_file: /var/lib/nextgen-rollout/shop/canary-sample.json
+    service: shop
     candidate: green/1.4.2
     stable: blue/1.4.1
     since: 1767225600.0
@@ -90,6 +91,8 @@ read_at:
   type: float
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import take_report
@@ -101,7 +104,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             access_log=dict(type="path", required=True),
-            state_file=dict(type="path", required=True),
+            state_file=dict(type="path"),
             candidate=dict(type="str", required=True),
             stable=dict(type="str", required=True),
             since=dict(type="float", required=True),
@@ -116,6 +119,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if not p["state_file"] and not p["service"]:
+        module.fail_json(msg="canary_sample: give state_file, or service (the file then goes under state_dir)")
+    state_file = p["state_file"] or os.path.join(p["state_dir"], p["service"], "canary-sample.json")
     for name in ("candidate", "stable"):
         if p[name].count("/") != 1:
             module.fail_json(msg="canary_sample: %s must be <colour>/<version> as nginx logs it, got %r" % (name, p[name]))
@@ -128,7 +134,7 @@ def main():
             return response.error is None and response.status == 200
     try:
         renewer(p["state_dir"], p["service"], p["holder"], p["lease_ttl"])()
-        report = take_report(p["access_log"], p["state_file"], {"candidate": p["candidate"], "stable": p["stable"]},
+        report = take_report(p["access_log"], state_file, {"candidate": p["candidate"], "stable": p["stable"]},
                              p["since"], p["until"], health=health)
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
