@@ -80,11 +80,11 @@ def wave_verdict(number, outcomes, max_fail_percent=0, on_failure="rollback_wave
     changed = [host for host in hosts if (outcomes[host] or {}).get("traffic_switched")]
     failed_hosts = [host for host in hosts if (outcomes[host] or {}).get("result") not in DONE]
     percent = round(100.0 * len(failed_hosts) / len(hosts), 1) if hosts else 0.0
-    limit = 0 if pilot else max_fail_percent
+    limit = float(0 if pilot else max_fail_percent)
     failed = bool(failed_hosts) and percent > limit
     name = "the pilot (wave %d)" % number if pilot else "wave %d" % number
     if not failed:
-        note = " (%s failed, %s %% within the %s %% allowed)" % (", ".join(failed_hosts), percent, limit) if failed_hosts else ""
+        note = " (%s failed, %s %% within the %g %% allowed)" % (", ".join(failed_hosts), percent, limit) if failed_hosts else ""
         return {"failed": False, "stop": False, "rollback": [], "failed_hosts": failed_hosts, "failed_percent": percent,
                 "changed": changed, "message": "%s passed on %s%s" % (name, ", ".join(hosts), note)}
     if on_failure == "stop":
@@ -98,5 +98,5 @@ def wave_verdict(number, outcomes, max_fail_percent=0, on_failure="rollback_wave
         if on_failure == "rollback_wave" and changed_before:
             then += ", the hosts of earlier waves (%s) keep the new version" % ", ".join(sorted(changed_before))
     return {"failed": True, "stop": True, "rollback": rollback, "failed_hosts": failed_hosts, "failed_percent": percent,
-            "changed": changed, "message": "%s failed on %s (%s %% of its hosts, above the %s %% allowed): %s" % (
+            "changed": changed, "message": "%s failed on %s (%s %% of its hosts, above the %g %% allowed): %s" % (
                 name, ", ".join(failed_hosts), percent, limit, then)}
