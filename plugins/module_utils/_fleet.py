@@ -132,7 +132,7 @@ def fleet_report(statuses, now, waves=None, window_days=30):
     recent = sorted(((host, entry) for host, entry in _releases(ledgers)
                      if entry.get("action") in RELEASES + ("rollback", "restore")),
                     key=lambda pair: (parse_time(pair[1].get("time")) or 0), reverse=True)[:RECENT]
-    newest = next((entry.get("version") for _, entry in recent
+    newest = next((entry.get("version") for unused_host, entry in recent
                    if entry.get("action") in RELEASES and entry.get("result") == "succeeded"), None)
     waves = waves or [[row["host"] for row in rows]]
     progress = wave_progress(rows, waves, newest)
@@ -163,7 +163,7 @@ def table_lines(report):
         last = row["last_release"]
         rows.append([row["host"], _text(row["service"]),
                      _text(row["live_version"]) + (" (%s)" % row["live_colour"] if row["live_colour"] else ""),
-                     _text(row["image"]).split("@")[-1][:19], _text(row["warm_version"]),
+                     _text(row["image"]).rsplit("@", maxsplit=1)[-1][:19], _text(row["warm_version"]),
                      "%s %%" % row["canary_share"] if row["canary_share"] is not None else "-",
                      "%s %s %s" % (last["action"], last["version"], last["result"]) if last else "-",
                      _text(row["drift"])[:60]])

@@ -54,9 +54,9 @@ def summary_lines(custom_stats):
             continue
         used = [(field, heading) for field, heading in columns
                 if any(isinstance(entry, dict) and field in entry for entry in report.values())]
-        rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, _ in used]
+        rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, unused_heading in used]
                 for host, entry in sorted(report.items())]
-        lines += ["", "nextgen.rollout %s summary" % title] + table(rows, ["host"] + [heading for _, heading in used])
+        lines += ["", "nextgen.rollout %s summary" % title] + table(rows, ["host"] + [heading for unused_field, heading in used])
     notices = stats.get("notifications")
     if isinstance(notices, dict) and (notices.get("sent") or notices.get("unsent")):
         unsent = ", ".join("%s (%s)" % (hook.get("name"), hook.get("reason")) for hook in notices.get("unsent") or [])

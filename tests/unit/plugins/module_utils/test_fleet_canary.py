@@ -46,7 +46,7 @@ def test_a_healthy_candidate_is_promoted_at_the_end_of_its_step_not_before():
 
 
 def test_an_inconclusive_step_is_extended_then_held():
-    quiet = [dict(("h0", report(10.0 * i, 1, 0)) for _ in range(1)) for i in range(4)]
+    quiet = [{"h0": report(10.0 * i, 1, 0)} for i in range(4)]
     policy = {"min_requests": 100, "rules": {"error_rate": {"for": "0s"}}}
     first = fleet_verdict(quiet[:2], interval=10, planned=2, policy=policy, max_extensions=1)
     assert (first["decision"], first["verdict_so_far"]) == ("continue", "hold")
