@@ -18,12 +18,15 @@ class ServiceContainer(object):
         for key, value in self.env.items():
             args += ["-e", "%s=%s" % (key, value)]
         subprocess.run(args + [self.image], check=True, capture_output=True)
-        mapping = subprocess.run(["docker", "port", self.name, "8000/tcp"], check=True, capture_output=True,
-                                 text=True).stdout.split()[0]
-        self.port = int(mapping.rsplit(":", 1)[1])
+        # A container that exits at once (the crash-at-start fault) has no published port left to read.
+        mapping = subprocess.run(["docker", "port", self.name, "8000/tcp"], check=False, capture_output=True, text=True)
+        if mapping.returncode == 0 and mapping.stdout.split():
+            self.port = int(mapping.stdout.split()[0].rsplit(":", 1)[1])
         return self
 
     def url(self, path):
+        if self.port is None:
+            raise AssertionError("container %s published no port: it is not running (state %r)" % (self.name, self.state()))
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def state(self):
