@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging bench-guard hosts-up hosts-down build ee clean
+.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging bench-guard bench-fleet hosts-up hosts-down build ee clean
 
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-canary  split accuracy, abort time and exposure vs a plain switch, false aborts"
 	@echo "make bench-logging a log call: installed async profile vs plain synchronous file logging"
 	@echo "make bench-guard   a version that goes bad after its release: caught by the guard vs by alerts and ansible-rulebook"
+	@echo "make bench-fleet   10 hosts under load: one-host deploy and rollback, a fleet deploy in waves, a fleet canary of a bad candidate, the fleet rollback"
 	@echo "make ee            the execution environment's build context in build/ee (ansible-builder create)"
 	@echo "make hosts-up / hosts-down   start / remove the simulated hosts of inventories/local"
 
@@ -49,6 +50,9 @@ bench-logging: setup
 
 bench-guard: setup
 	$(BIN)/python benchmarks/bench_guard.py
+
+bench-fleet: setup
+	$(BIN)/python benchmarks/bench_fleet.py
 
 hosts-up: setup
 	$(BIN)/python scripts/simhosts.py up --count 1

@@ -16,6 +16,10 @@ def wave_sizes(total, pilot=1, percents=(20, 50, 30)):
         raise AnsibleFilterError("wave_sizes: %s" % exc)
 
 
+def wave_pilot_size(hosts, count=1, pilot_group=()):
+    return _waves.pilot_size(hosts, count, pilot_group)
+
+
 def wave_plan(hosts, pilot=1, percents=(20, 50, 30)):
     try:
         return _waves.wave_plan(hosts, pilot, percents)
@@ -38,6 +42,7 @@ class FilterModule(object):
         return {
             "wave_sizes": wave_sizes,
             "wave_plan": wave_plan,
+            "wave_pilot_size": wave_pilot_size,
             "wave_settings_problems": wave_settings_problems,
             "wave_verdict": wave_verdict,
         }

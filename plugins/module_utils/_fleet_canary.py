@@ -98,7 +98,7 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
                                 _stats([reports.get(host, {}).get("pools") for reports in intervals]).items()))
                     for host in hosts)
     return {"decision": decision, "done": done, "verdict_so_far": verdict["decision"], "reasons": verdict["reasons"],
-            "intervals": completed, "extensions": extensions, "hosts": hosts,
+            "rules": verdict["rules"], "elapsed_s": round(completed * float(interval), 3), "intervals": completed, "extensions": extensions, "hosts": hosts,
             "figures": dict((pool, window[pool].figures()) for pool in POOLS), "per_host": per_host,
             "judge": judgement, "series": rows}
 

@@ -244,14 +244,16 @@ def canary_verdict(doc, analysis, hold, now):
     if not canary:
         raise TransitionError("no canary is in progress in the ledger of %s" % doc["service"])
     analysis = analysis or {}
+    details = {"started_at": analysis.get("since"), "figures": analysis.get("figures", {}),
+               "last_sample": (analysis.get("series") or [None])[-1],
+               "rules": analysis.get("rules", {}), "judge": analysis.get("judge"),
+               "elapsed_s": analysis.get("elapsed_s", 0), "extensions": analysis.get("extensions", 0)}
+    if analysis.get("per_host"):
+        # A verdict on a wave of hosts (canary_scope fleet) keeps each host's own figures beside the wave's.
+        details["per_host"] = analysis["per_host"]
     _append(doc, {"action": "canary-step", "version": canary["version"], "from_version": canary["stable_version"],
                   "colour": canary["colour"], "share": canary["share"], "result": analysis.get("decision"),
-                  "holder": pending["holder"], "reasons": analysis.get("reasons", []),
-                  "details": {"started_at": analysis.get("since"), "figures": analysis.get("figures", {}),
-                              "last_sample": (analysis.get("series") or [None])[-1],
-                              "rules": analysis.get("rules", {}), "judge": analysis.get("judge"),
-                              "elapsed_s": analysis.get("elapsed_s", 0),
-                              "extensions": analysis.get("extensions", 0)}}, now)
+                  "holder": pending["holder"], "reasons": analysis.get("reasons", []), "details": details}, now)
     canary["state"] = "held" if hold and analysis.get("decision") == "promote" else "running"
     if canary["state"] == "held":
         # A held canary outlives the run: nothing is pending until someone resumes or aborts it.

@@ -38,6 +38,13 @@ def wave_sizes(total, pilot=1, percents=(20, 50, 30)):
     return ([pilot] if pilot else []) + [size for size in sizes if size]
 
 
+def pilot_size(hosts, count=1, pilot_group=()):
+    """How many of ``hosts`` make the pilot: those of the inventory's pilot group when any of them is
+    there (the rollout puts them first), else the first ``count``."""
+    in_group = [host for host in hosts if host in set(pilot_group or ())]
+    return len(in_group) if in_group else int(count)
+
+
 def wave_plan(hosts, pilot=1, percents=(20, 50, 30)):
     """The host names of each wave, in order (pilot first), as ``wave_sizes`` cuts them."""
     hosts = list(hosts)

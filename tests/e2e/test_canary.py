@@ -108,6 +108,8 @@ def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventor
         target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy,
         canary_prometheus_url=prometheus, canary_prometheus_window="10s"), var_files=["examples/reference/rollout.yml"])
     assert result.rc != 0 and "the analysis at 10 % says rollback" in result.output, result.output[-3000:]
+    # The step's figures are shown as it ends, before the run stops.
+    assert "10 % - step 1 of 3: candidate" in " ".join(result.output.split()) and "-> rollback: " in result.output
     step, end = history("canary-step")[-1], history("canary")[-1]
     assert step["share"] == 10 and step["result"] == "rollback" and step["version"] == target
     assert any(r.startswith("error_rate") for r in step["reasons"])

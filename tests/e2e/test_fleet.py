@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from support.browser import rendered_dom, screenshot
 from support.load import Load
@@ -134,3 +135,42 @@ def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory,
     size = screenshot(os.path.join(status_dir, "fleet-status.html"),
                       os.path.join(ROOT, "build", "test-artifacts", "fleet-status.png"))
     assert size > 10000
+
+
+def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_its_step(inventory):
+    """canary_scope fleet: the three hosts move together, the candidate (20 % errors everywhere) is judged
+    on the wave's counts together, and every host is back at share 0 within the step's window + 5 s."""
+    assert live() == ["1.0.0"] * 3
+    with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
+        profile = yaml.safe_load(handle)
+    profile.update(WAVES, rollout_pilot_count=0, rollout_strategy="canary", rollout_canary_scope="fleet",
+                   target_version="1.1.0", rollout_env={"FAULT_ERROR_RATE": "0.2"})
+    running = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=60, max_requests=20000, max_seconds=240,
+                    key_header="X-Client-Id").start() for i in range(len(HOSTS))]
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, profile)
+    finally:
+        for load in running:
+            load.stop()
+    os.makedirs(os.path.join(ROOT, "build", "test-artifacts"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "test-artifacts", "fleet-canary.log"), "w") as handle:
+        handle.write(result.output)
+    assert result.rc != 0
+    said = " ".join(result.output.split())
+    assert "10 % - interval 1, 3 host(s): candidate" in said, said[-3000:]
+    assert said.count("the analysis at 10 % says rollback") >= 3, said[-3000:]
+    steps = [[e for e in ledger(host)["history"] if e["action"] == "canary-step"][-1] for host in HOSTS]
+    ends = [[e for e in ledger(host)["history"] if e["action"] == "canary"][-1] for host in HOSTS]
+    assert [(s["share"], s["result"], s["version"]) for s in steps] == [(10, "rollback", "1.1.0")] * 3
+    assert [e["result"] for e in ends] == ["aborted"] * 3 and live() == ["1.0.0"] * 3
+    # One verdict for the wave, with every host's own figures beside the wave's.
+    figures = steps[0]["details"]["figures"]
+    assert sorted(steps[0]["details"]["per_host"]) == HOSTS and figures["candidate"]["errors_5xx"] > 0
+    assert figures["candidate"]["requests"] == sum(
+        steps[0]["details"]["per_host"][host]["candidate"]["requests"] for host in HOSTS)
+    started = min(float(s["details"]["started_at"]) for s in steps)
+    zero = max(float(e["details"]["share_zero_at"]) for e in ends)
+    fleet_abort_s = zero - started
+    print("fleet canary: first step start -> share 0 on all %d hosts %.1f s; candidate requests %d in total"
+          % (len(HOSTS), fleet_abort_s, figures["candidate"]["requests"]))
+    assert fleet_abort_s <= 10 + 5, fleet_abort_s

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from support.load import Load
-from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
+from support.playbook import ROOT, host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
 
 PREFIX = "nr-e2e-reg"
 HOST = PREFIX + "-1"
@@ -183,3 +183,44 @@ def test_image_retention_keeps_what_a_rollback_needs(fleet):
     assert digests["1.0.0"] in left and digests["1.2.0"] in left and digests["1.1.0"] not in left, left
     again = must(run_playbook("maintenance.yml", fleet["inventory"], dict(VARS, rollout_keep_images=1)))
     assert "removed: []" in again.output or "'removed': []" in again.output
+
+
+def build_reference(version):
+    """The reference service at a version the image builder does not make (only what changes is built)."""
+    docker("build", "-q", "--build-arg", "BASE_IMAGE=nextgen/base:bookworm", "--build-arg", "APP_VERSION=" + version,
+           "-t", "agent-loop:" + version, os.path.join(ROOT, "examples", "agent-loop"))
+
+
+def repository_digests():
+    """The digests of the service's images on the host."""
+    listed = host_exec(HOST, "docker", "images", "--digests", "--format", "{{.Repository}} {{.Digest}}").stdout.split("\n")
+    return sorted(line.split()[1] for line in listed if line.startswith(REPOSITORY + " "))
+
+
+def test_maintenance_after_five_releases_keeps_exactly_what_a_rollback_may_need(fleet, tmp_path):
+    for version in ("1.3.0", "1.4.0"):
+        build_reference(version)
+    digests = dict(fleet["digests"], **push(tmp_path, ["1.3.0", "1.4.0"]))
+    for version in ("1.3.0", "1.4.0"):
+        must(deploy(fleet, target_version=version))
+    releases = [e["version"] for e in ledger(HOST)["history"] if e["result"] == "succeeded" and e["action"] in (
+        "deploy", "canary", "rollback")]
+    assert len(set(releases)) == 5, releases
+    result = must(run_playbook("maintenance.yml", fleet["inventory"], dict(VARS, rollout_keep_images=3)))
+    # The last three releases stay (the live one, the warm one and one more); 1.0.0 and 1.1.0 go.
+    assert repository_digests() == sorted(digests[v] for v in ("1.2.0", "1.3.0", "1.4.0")), repository_digests()
+    said = " ".join(result.output.split())
+    assert "image(s) removed" in said and "healthy: " in said and "1.4.0" in said, said[-2500:]
+    listed = host_exec(HOST, "ls", "/var/backups/nextgen-rollout/agent-loop").stdout
+    assert listed.strip(), "maintenance left no backup"
+    # With the registry gone, a rollback to each kept release still works; to a pruned one it is refused.
+    subprocess.run(["docker", "stop", REGISTRY_CONTAINER], capture_output=True, check=True)
+    try:
+        for version in ("1.3.0", "1.2.0", "1.4.0"):
+            must(run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version=version)))
+            assert ledger(HOST)["live"]["version"] == version
+        refused = run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.1.0"))
+        assert refused.rc != 0 and "cannot be pulled" in " ".join(refused.output.split()), refused.output[-2500:]
+        assert ledger(HOST)["live"]["version"] == "1.4.0"
+    finally:
+        subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)

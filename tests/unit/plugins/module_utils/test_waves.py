@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._waves import (
-    WavePlanError, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
+    WavePlanError, pilot_size, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
 
 
 @pytest.mark.parametrize("total, pilot, percents, expected", [
@@ -84,3 +84,10 @@ def test_a_pilot_fails_on_any_host_whatever_the_threshold():
 def test_bad_wave_settings_are_named(args, problem):
     assert any(problem in said for said in wave_settings_problems(*args)), wave_settings_problems(*args)
     assert wave_settings_problems(1, [20, 50, 30], 10, "stop") == []
+
+
+def test_the_pilot_is_the_pilot_group_when_any_of_its_hosts_is_in_the_rollout_else_the_first_hosts():
+    assert pilot_size(["c", "a", "b"], 1, ["c", "z"]) == 1
+    assert pilot_size(["c", "d", "a"], 1, ["c", "d"]) == 2
+    assert pilot_size(["a", "b", "c"], 2, ["z"]) == 2  # --limit left no pilot host: the first count
+    assert pilot_size(["a", "b"], 0, []) == 0
