@@ -33,3 +33,15 @@ def test_traffic_flows_and_is_logged_as_json(host):
     record = json.loads(host.check_output("tail -n 1 /var/log/nginx/agent-loop.access.json"))
     assert record["status"] == 200 and (record["colour"], record["version"], record["app_version"]) == ("blue", "1.0.0", "1.0.0")
     assert float(record["upstream_response_time"]) >= 0 and record["request_id"]
+
+
+def test_the_json_access_logs_are_rotated_and_nginx_writes_the_new_file(host):
+    config = host.file("/etc/logrotate.d/nextgen-nginx-access")
+    assert config.mode == 0o644 and config.contains("/var/log/nginx/\\*.access.json") and config.contains("USR1")
+    assert host.run("logrotate -d /etc/logrotate.d/nextgen-nginx-access").rc == 0
+    assert host.run("logrotate -f /etc/logrotate.d/nextgen-nginx-access").rc == 0
+    assert host.file("/var/log/nginx/agent-loop.access.json.1").exists
+    # nginx reopens its files when the USR1 of the postrotate reaches its workers.
+    host.check_output("sleep 1; curl -fsS -o /dev/null http://127.0.0.1/")
+    record = json.loads(host.check_output("tail -n 1 /var/log/nginx/agent-loop.access.json"))
+    assert record["status"] == 200
