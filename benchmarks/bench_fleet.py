@@ -8,6 +8,9 @@ load through its nginx, side by side in one run:
                          fleet's counts, taken back to share 0 everywhere at once
     fleet deploy         every host to 1.2.0 in waves (a pilot, then 20 / 50 / 30 %)
     fleet rollback       rollback.yml on every host at once: back to the warm 1.0.0
+    no-op, one host      benchmarks/noop.yml (one module) on the first host, then on every host: the
+    no-op, fleet         floor of any Ansible-driven action, and what the fan-out alone costs here
+                         (the simulated hosts share the machine's cores with the controller)
 
     fleet_abort_s   the canary's first step start (earliest host) -> share 0 on every host (latest
                     host), from the ledgers; goal: one analysis step (10 s here) + 5 s
@@ -30,6 +33,7 @@ from support.load import Load  # noqa: E402  (path set just above)
 from support.playbook import ledger, run_playbook, simulated_hosts  # noqa: E402
 
 PREFIX, BASE_PORT = "nr-bench-fl", 19700
+NOOP = os.path.join(ROOT, "benchmarks", "noop.yml")
 COUNT = int(os.environ.get("BENCH_FLEET_HOSTS", "10"))
 HOSTS = ["%s-%d" % (PREFIX, i) for i in range(1, COUNT + 1)]
 RATE_PER_HOST = int(os.environ.get("BENCH_FLEET_RATE", "20"))
@@ -101,13 +105,17 @@ def main():
             "fleet rollback", "rollback.yml", inventory, {"target_version": "1.0.0"}))
         if set(live_versions()) != {"1.0.0"}:
             raise SystemExit("the fleet rollback left %s" % live_versions())
+        figures["one_host_noop_s"] = row("no-op, one host", *under_load("no-op", NOOP, inventory, {}, limit=HOSTS[0]))
+        figures["fleet_noop_s"] = row("no-op, fleet", *under_load("no-op", NOOP, inventory, {}))
     figures["fleet_deploy_vs_one_host"] = round(figures["fleet_deploy_s"] / figures["one_host_deploy_s"], 2)
     figures["fleet_rollback_vs_one_host"] = round(figures["fleet_rollback_s"] / figures["one_host_rollback_s"], 2)
+    figures["fleet_noop_vs_one_host"] = round(figures["fleet_noop_s"] / figures["one_host_noop_s"], 2)
     print("\n%-30s %8s %9s %7s  %s" % ("run", "wall s", "requests", "failed", "live after"))
     for name, seconds, requests, failed, versions in rows:
         print("%-30s %8s %9d %7d  %s" % (name, seconds, requests, failed, versions))
-    print("\nfleet abort %.1f s (goal <= 15); fleet rollback %.2f x one host (goal <= 1.5); failed outside the canary %d (goal 0)"
-          % (figures["fleet_abort_s"], figures["fleet_rollback_vs_one_host"], figures["failed"]))
+    print("\nfleet abort %.1f s (goal <= 15); fleet rollback %.2f x one host (goal <= 1.5; a no-op playbook: %.2f x);"
+          " failed outside the canary %d (goal 0)" % (figures["fleet_abort_s"], figures["fleet_rollback_vs_one_host"],
+                                                      figures["fleet_noop_vs_one_host"], figures["failed"]))
     print(json.dumps(figures, sort_keys=True))
 
 
