@@ -237,7 +237,8 @@ def canary_share(doc, step, share, steps, hash_key, now):
 
 
 def canary_verdict(doc, analysis, hold, now):
-    """Record the analysis of the current step; ``hold`` stops the canary there for an operator."""
+    """Record the analysis of the current step; ``hold`` stops the canary there for an operator. A
+    verdict of rollback also notes that the canary is being aborted."""
     doc = _copy(doc)
     pending = _pending(doc)
     canary = doc["canary"]
@@ -255,6 +256,9 @@ def canary_verdict(doc, analysis, hold, now):
                   "colour": canary["colour"], "share": canary["share"], "result": analysis.get("decision"),
                   "holder": pending["holder"], "reasons": analysis.get("reasons", []), "details": details}, now)
     canary["state"] = "held" if hold and analysis.get("decision") == "promote" else "running"
+    if analysis.get("decision") == "rollback":
+        # The share goes to 0 right after this record: a run killed in between is finished by the next one.
+        pending.update(phase="aborting", phase_at=iso(now), reason="; ".join(analysis.get("reasons") or []))
     if canary["state"] == "held":
         # A held canary outlives the run: nothing is pending until someone resumes or aborts it.
         doc["pending"] = None

@@ -41,7 +41,7 @@ options:
         V(succeeded) closes it (new colour live, old colour warm for O(warm_seconds), canary cleared).
         V(failed) closes it as failed (traffic stays where it is).
       - V(canary_share) notes the share about to be sent to the candidate (before nginx changes);
-        V(canary_verdict) records a step's analysis (O(analysis)), holding when O(hold);
+        V(canary_verdict) records a step's analysis (O(analysis)), holding when O(hold), noting the abort (phase V(aborting)) on a verdict of rollback;
         V(canary_resume) takes a held or interrupted canary up again; V(canary_end) ends it with O(result).
       - V(retired) notes that the warm O(colour) was taken down.
     type: str

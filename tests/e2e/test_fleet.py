@@ -139,7 +139,7 @@ def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory,
 
 def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_its_step(inventory):
     """canary_scope fleet: the three hosts move together, the candidate (20 % errors everywhere) is judged
-    on the wave's counts together, and every host is back at share 0 within the step's window + 5 s."""
+    on the wave's counts together, and every host is back at share 0 together, in the step where the rule fired."""
     assert live() == ["1.0.0"] * 3
     with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
         profile = yaml.safe_load(handle)
@@ -175,8 +175,9 @@ def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_
           " candidate requests %d in total" % (steps[0]["details"]["elapsed_s"], len(HOSTS), fleet_abort_s,
                                                max(zeros) - min(zeros), figures["candidate"]["requests"]))
     # The verdict came once the rule's 4 s window was full (within one 2 s interval of it), every host
-    # reached share 0 within one interval + 5 s of the others, and nobody waited for the 10 s step to end
-    # and the next one to run (the abort's own round trips get 10 s: the suite runs two lanes at once).
+    # reached share 0 within one interval + 5 s of the others, and no host moved on to the next step
+    # (50 %) while the wave was judged. How long it takes is measured by make bench-fleet, not here.
     assert steps[0]["details"]["elapsed_s"] <= 4 + 2 * 2
     assert max(zeros) - min(zeros) <= 2 + 5, zeros
-    assert fleet_abort_s <= 10 + 10, fleet_abort_s
+    assert "+ 50 % to green" not in said and "+ 10 % to green/1.1.0" in said, said[-3000:]
+    assert all(zero >= float(s["details"]["started_at"]) for zero, s in zip(zeros, steps))

@@ -116,6 +116,17 @@ def test_a_canary_walks_its_steps_holds_resumes_and_is_promoted(ledger):
     assert doc["colours"]["blue"]["state"] == "warm" and doc["history"][-1]["action"] == "canary"
 
 
+def test_a_verdict_of_rollback_notes_the_abort_so_a_killed_run_is_finished_by_the_next(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = L.begin(doc, "canary", "run-2", "green", "1.1.0", True, at(1))
+    doc = L.canary_share(doc, 0, 10.0, [{"share": 10, "pause": 10}], "$remote_addr", at(2))
+    doc = L.canary_verdict(doc, {"decision": "continue", "reasons": []}, False, at(3))
+    assert doc["pending"].get("phase") != "aborting"
+    doc = L.canary_verdict(doc, {"decision": "rollback", "reasons": ["error_rate 0.2 > 0.01"]}, False, at(4))
+    assert doc["pending"]["phase"] == "aborting" and doc["pending"]["reason"] == "error_rate 0.2 > 0.01"
+    assert doc["history"][-1]["result"] == "rollback" and doc["canary"]["state"] == "running"
+
+
 def test_a_canary_end_stops_the_candidate_and_clears_everything(ledger):
     doc = release(ledger.load(), "deploy", "blue", "1.0.0")
     doc = L.begin(doc, "canary", "run-2", "green", "1.1.0", True, at(1))

@@ -100,6 +100,14 @@ def test_an_abort_killed_after_share_0_is_finished():
     assert out["doc"]["colours"]["green"]["state"] == "aborted"
 
 
+def test_a_run_killed_after_a_verdict_of_rollback_and_share_0_is_finished():
+    doc = L.canary_verdict(canary_at(10.0), {"decision": "rollback", "reasons": ["error_rate"]}, False, at(12))
+    out = run(doc, site("blue"), runs(blue="1.0.0", green="1.1.0"))
+    assert out["doc"]["canary"] is None and out["stop"] == ["green"] and out["canary_aborted"]
+    before_share_0 = run(doc, site("blue", "green", 10), runs(blue="1.0.0", green="1.1.0"))
+    assert before_share_0["doc"]["canary"]["state"] == "interrupted" and "abort it" in before_share_0["findings"][-1]
+
+
 def test_a_promotion_killed_after_the_switch_is_recorded():
     doc = L.phase(canary_at(100.0), "switching", at(12))
     out = run(doc, site("green"), runs(blue="1.0.0", green="1.1.0"))
