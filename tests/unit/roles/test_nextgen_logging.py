@@ -34,6 +34,14 @@ def lines(tmp_path):
     return [json.loads(line) for line in (tmp_path / "agent-loop.log").read_text().splitlines()]
 
 
+def wait_for(condition, what, deadline_s=10.0):
+    """Bounded wait on what a fixed sleep would only hope for (a loaded machine is slow)."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < deadline, "waited %.0f s, still not: %s" % (deadline_s, what)
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def logger():
     log = logging.getLogger("test.nextgen_logging")
@@ -124,7 +132,7 @@ class FailingOnce(object):
 def test_when_the_writer_process_dies_the_thread_writes_and_counts_a_failed_write(tmp_path, logger):
     installed = nextgen_logging.configure(write_config(tmp_path), logger)
     logger.info("warming up")
-    time.sleep(0.2)
+    wait_for(lambda: (tmp_path / "agent-loop.log").exists() and lines(tmp_path), "the writer process wrote the first line")
     writer = installed.listener.sink.child
     writer.kill()
     writer.wait()
@@ -132,7 +140,7 @@ def test_when_the_writer_process_dies_the_thread_writes_and_counts_a_failed_writ
     installed.file_handler.stream = FailingOnce(installed.file_handler.stream)
     installed.file_handler.release()
     logger.info("lost with the disk")
-    time.sleep(0.2)
+    wait_for(lambda: installed.drops.snapshot()["write_error"] == 1, "the thread counted the failed write")
     logger.info("written once the disk is back")
     listener = installed.listener
     installed.stop()
