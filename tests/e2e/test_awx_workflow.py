@@ -63,7 +63,7 @@ def nodes(ran):
 def test_a_deploy_that_fails_before_the_switch_runs_no_rollback(inventory, tmp_path, receiver):
     assert live_version() == "1.0.0"
     awx = AwxStandIn(site_inventory(inventory, tmp_path, rollout_webhooks=webhooks(receiver),
-                                    rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=5), tmp_path)
+                                    rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=8), tmp_path)
     load = Load(URL, rate_per_s=60, max_requests=10000, max_seconds=240, workers=4).start()
     try:
         status, ran = awx.launch_workflow(DEPLOY, {"target_version": "1.1.0"})
@@ -81,7 +81,7 @@ def test_a_deploy_that_fails_before_the_switch_runs_no_rollback(inventory, tmp_p
     assert events == ["started", "failed"], receiver.received
     failed = receiver.received[-1]
     assert failed["version"] == "1.1.0" and failed["hosts"] == [HOST] and failed["traffic_switched"] == []
-    assert any("not healthy within 5 s" in reason for reason in failed["reasons"]), failed
+    assert any("not healthy within 8 s" in reason for reason in failed["reasons"]), failed
     assert isinstance(failed["duration_s"], float) and failed["duration_s"] > 0
 
 

@@ -119,11 +119,11 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
     try:
         result = run_playbook("blue-green-deploy.yml", inventory, {
             "target_version": "1.2.0", "blue_green_env": {"FAULT_NEVER_READY": "1"},
-            "blue_green_ready_timeout": 6})
+            "blue_green_ready_timeout": 8})
     finally:
         summary = load.stop()
     assert result.rc != 0
-    assert "readiness of" in result.output and "not healthy within 6 s" in result.output
+    assert "readiness of" in result.output and "not healthy within 8 s" in result.output
     # The artifacts say so on the failure path too: an AWX workflow must not roll back a healthy live version.
     stats = " ".join(result.output[result.output.index("CUSTOM STATS"):].split())
     assert "result: failed" in stats and "traffic_switched: false" in stats and "version: 1.2.0" in stats, stats

@@ -29,7 +29,7 @@ def with_faulty_host(inventory, directory, host):
     """The inventory where ``host``'s next version never gets ready (its gates fail before the switch)."""
     with open(inventory) as handle:
         doc = json.load(handle)
-    doc["all"]["hosts"][host].update(rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=4)
+    doc["all"]["hosts"][host].update(rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=8)
     path = os.path.join(str(directory), "faulty.json")
     with open(path, "w") as handle:
         json.dump(doc, handle)
