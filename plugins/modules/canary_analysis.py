@@ -42,16 +42,7 @@ options:
     default: 0
 extends_documentation_fragment:
   - nextgen.rollout.analysis
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: No diff.
-  idempotent:
-    support: full
-    description: Changes nothing.
+  - nextgen.rollout.read_only
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """

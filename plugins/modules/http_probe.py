@@ -76,16 +76,8 @@ options:
     description: Fail the task when the endpoint is not healthy; otherwise only report.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: The probe only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing to diff.
-  idempotent:
-    support: full
-    description: Never changes anything; RV(ignore:changed) is always false.
+extends_documentation_fragment:
+  - nextgen.rollout.read_only
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """

@@ -113,6 +113,24 @@ def test_redeploying_the_live_version_changes_nothing(inventory):
     assert "already live" in result.output
 
 
+def test_a_host_without_room_or_with_a_stopped_nginx_is_refused_before_anything_changes(inventory):
+    before = ledger(HOST)
+    result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0", "blue_green_min_free_disk_mb": 10 ** 9})
+    said = " ".join(result.output.split())
+    assert result.rc != 0 and "not enough room on %s" % HOST in said, said[-2000:]
+    assert "MB free on the filesystem of /var/lib/docker (need 1000000000)" in said and "Nothing was changed" in said
+    assert ledger(HOST) == before
+    assert host_exec(HOST, "systemctl", "stop", "nginx").returncode == 0
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0"})
+        said = " ".join(result.output.split())
+        assert result.rc != 0 and "nginx is inactive on %s although agent-loop 1.0.0 is live behind it" % HOST in said, said[-2000:]
+        assert ledger(HOST) == before
+    finally:
+        assert host_exec(HOST, "systemctl", "start", "nginx").returncode == 0
+    assert serving_version() == ["1.0.0"]
+
+
 def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
     before = len(ledger(HOST)["history"])
     load = Load(URL, rate_per_s=100, max_requests=10000, max_seconds=120, workers=6).start()

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""What a release needs from a host, read in one call: Compose v2, memory, disk, nginx.
+
+Each read is a round trip when done by its own task (the command, setup, systemd modules);
+together they are one.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def memory_available_mb(meminfo):
+    """MB the kernel says a new process can have without swapping (MemAvailable), from /proc/meminfo.
+
+    Kernels older than 3.14 have no MemAvailable: free plus buffers plus page cache, as Ansible's
+    ``memory_mb.nocache.free`` counts it.
+    """
+    kib = {}
+    for line in meminfo.splitlines():
+        name, _sep, rest = line.partition(":")
+        fields = rest.split()
+        if fields and fields[0].isdigit():
+            kib[name.strip()] = int(fields[0])
+    if "MemAvailable" in kib:
+        return kib["MemAvailable"] // 1024
+    return sum(kib.get(name, 0) for name in ("MemFree", "Buffers", "Cached")) // 1024
+
+
+def nearest_existing(path, exists=os.path.exists):
+    """``path`` or the nearest directory above it that exists: the filesystem it is (or will be) on."""
+    path = os.path.abspath(path)
+    while not exists(path) and path != os.path.dirname(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def disk_free_mb(path, statvfs=os.statvfs, exists=os.path.exists):
+    """Free MB (for an unprivileged writer: what docker can use) on the filesystem of ``path``."""
+    where = nearest_existing(path, exists)
+    stats = statvfs(where)
+    return {"path": where, "free_mb": stats.f_bavail * stats.f_frsize // 1048576}
+
+
+def compose_status(run):
+    """``docker compose version --short``: ok, the version, or why not (no docker, no plugin)."""
+    try:
+        rc, out, err = run(["docker", "compose", "version", "--short"])
+    except OSError as error:
+        return {"ok": False, "version": "", "error": "docker not found (%s)" % error}
+    if rc != 0:
+        return {"ok": False, "version": "", "error": (err or out).strip() or "docker compose exited with %d" % rc}
+    return {"ok": True, "version": out.strip(), "error": ""}
+
+
+def unit_state(run, unit):
+    """systemd's active state of ``unit`` (active, inactive, failed, ...), or unknown when systemctl is missing."""
+    try:
+        _rc, out, _err = run(["systemctl", "is-active", unit])
+    except OSError:
+        return "unknown"
+    return out.strip() or "unknown"
+
+
+def read_host(run, docker_root, unit, meminfo):
+    """Everything at once; ``run(argv) -> (rc, stdout, stderr)``."""
+    return {"compose": compose_status(run), "memory_available_mb": memory_available_mb(meminfo),
+            "disk": disk_free_mb(docker_root), "nginx_state": unit_state(run, unit)}

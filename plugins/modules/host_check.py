@@ -1,0 +1,90 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_check
+short_description: Read in one call what a release needs from a host - Compose v2, memory, disk, nginx
+version_added: 1.1.0
+description:
+  - Reads, without changing anything, whether C(docker compose) (Compose v2) answers and its version, the memory
+    available (C(MemAvailable) in C(/proc/meminfo)), the free space on the filesystem of Docker's data directory, and
+    the state of the nginx unit. The release process of nextgen.rollout.blue_green judges them before anything changes.
+  - One call instead of one per fact (the command, setup and systemd modules), a round trip each.
+  - The logic is in module_utils/_host_check.py.
+options:
+  docker_root:
+    description: Docker's data directory; the free space counted is that of its filesystem (of the nearest directory above it that exists).
+    type: path
+    default: /var/lib/docker
+  nginx_unit:
+    description: The systemd unit of nginx.
+    type: str
+    default: nginx
+extends_documentation_fragment:
+  - nextgen.rollout.read_only
+author:
+  - nextgen.rollout developers (@nextgen-rollout)
+"""
+
+EXAMPLES = r"""
+- name: Read what a release needs from the host
+  nextgen.rollout.host_check:
+  register: host
+
+- name: Refuse a host without Compose v2
+  ansible.builtin.assert:
+    that: host.compose.ok
+    fail_msg: "no Compose v2 plugin: {{ host.compose.error }}"
+"""
+
+RETURN = r"""
+compose:
+  description: Whether C(docker compose version) answered (C(ok)), the C(version), or the C(error) it gave.
+  returned: always
+  type: dict
+  sample: {"ok": true, "version": "2.40.3", "error": ""}
+memory_available_mb:
+  description: MB of memory available to a new process without swapping.
+  returned: always
+  type: int
+disk:
+  description: The directory whose filesystem was measured (C(path)) and its free MB (C(free_mb)).
+  returned: always
+  type: dict
+  sample: {"path": "/var/lib/docker", "free_mb": 20480}
+nginx_state:
+  description: systemd's active state of the nginx unit (C(active), C(inactive), C(failed), C(unknown)...).
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import read_host
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            docker_root=dict(type="path", default="/var/lib/docker"),
+            nginx_unit=dict(type="str", default="nginx"),
+        ),
+        supports_check_mode=True,
+    )
+
+    def run(argv):
+        if not module.get_bin_path(argv[0]):
+            raise OSError("%s is not on the PATH" % argv[0])
+        return module.run_command(argv)
+
+    with open("/proc/meminfo") as meminfo:
+        facts = read_host(run, module.params["docker_root"], module.params["nginx_unit"], meminfo.read())
+    module.exit_json(changed=False, **facts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+import os
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
+    compose_status, disk_free_mb, memory_available_mb, nearest_existing, read_host, unit_state)
+
+MEMINFO = """MemTotal:        8000000 kB
+MemFree:          102400 kB
+MemAvailable:    2048000 kB
+Buffers:           51200 kB
+Cached:           512000 kB
+"""
+
+
+def scripted(answers):
+    def run(argv):
+        answer = answers[argv[0]]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    return run
+
+
+def test_memory_is_what_the_kernel_says_is_available():
+    assert memory_available_mb(MEMINFO) == 2000
+
+
+def test_without_memavailable_memory_is_free_plus_buffers_plus_cache():
+    old_kernel = "\n".join(line for line in MEMINFO.splitlines() if not line.startswith("MemAvailable"))
+    assert memory_available_mb(old_kernel) == (102400 + 51200 + 512000) // 1024
+
+
+def test_disk_is_measured_on_the_nearest_directory_that_exists(tmp_path):
+    missing = tmp_path / "docker" / "not-yet"
+    assert nearest_existing(str(missing)) == str(tmp_path)
+
+    class Stats(object):
+        f_bavail, f_frsize = 3 * 1024, 1024 * 1024
+
+    seen = []
+    disk = disk_free_mb(str(missing), statvfs=lambda path: seen.append(path) or Stats())
+    assert disk == {"path": str(tmp_path), "free_mb": 3 * 1024} and seen == [str(tmp_path)]
+    assert disk_free_mb(str(tmp_path))["free_mb"] == os.statvfs(str(tmp_path)).f_bavail * os.statvfs(str(tmp_path)).f_frsize // 1048576
+
+
+def test_compose_says_its_version_or_why_not():
+    assert compose_status(scripted({"docker": (0, "2.40.3\n", "")})) == {"ok": True, "version": "2.40.3", "error": ""}
+    no_plugin = compose_status(scripted({"docker": (1, "", "docker: 'compose' is not a docker command.\n")}))
+    assert no_plugin == {"ok": False, "version": "", "error": "docker: 'compose' is not a docker command."}
+    no_docker = compose_status(scripted({"docker": OSError("docker is not on the PATH")}))
+    assert no_docker["ok"] is False and "docker not found" in no_docker["error"]
+
+
+def test_the_state_of_nginx_is_systemds():
+    assert unit_state(scripted({"systemctl": (0, "active\n", "")}), "nginx") == "active"
+    assert unit_state(scripted({"systemctl": (3, "inactive\n", "")}), "nginx") == "inactive"
+    assert unit_state(scripted({"systemctl": OSError("no systemctl")}), "nginx") == "unknown"
+
+
+def test_one_call_reads_everything(tmp_path):
+    run = scripted({"docker": (0, "2.40.3\n", ""), "systemctl": (3, "failed\n", "")})
+    host = read_host(run, str(tmp_path / "docker"), "nginx", MEMINFO)
+    assert host["compose"]["ok"] and host["memory_available_mb"] == 2000
+    assert host["disk"]["path"] == str(tmp_path) and host["disk"]["free_mb"] > 0 and host["nginx_state"] == "failed"
