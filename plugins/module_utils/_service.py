@@ -18,7 +18,6 @@ so a colour reaches an accessory by its name.
 
 from __future__ import annotations
 
-import copy
 import re
 
 # The service keys of the compose specification (https://github.com/compose-spec/compose-spec).
@@ -46,6 +45,16 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 APP = "app"
 LABEL_SERVICE, LABEL_COLOUR, LABEL_VERSION = "nextgen.rollout.service", "nextgen.rollout.colour", "nextgen.rollout.version"
 LABEL_ACCESSORY_OF = "nextgen.rollout.accessory-of"
+
+
+def plain_copy(value):
+    """A deep copy made of plain dicts and lists. copy.deepcopy of the lazy containers that
+    ansible-core 2.19 hands to filters takes about half a second each (measured in a deploy)."""
+    if isinstance(value, dict):
+        return dict((key, plain_copy(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain_copy(item) for item in value]
+    return value
 
 
 def volume_name(service, volume):
@@ -151,7 +160,7 @@ def colour_project(service, colour, version, image, project, port, container_por
                    memory_limit=None, environment=None, env_file=None, with_accessories=False):
     """The compose project of one colour running ``image`` (repository:tag or repository@digest),
     from the operator's ``project`` (which has a service ``app``)."""
-    result = copy.deepcopy(project)
+    result = plain_copy(project)
     app = result["services"][APP]
     app["image"] = image
     app["ports"] = ["127.0.0.1:%d:%d" % (port, container_port)]
@@ -187,7 +196,7 @@ def accessories_project(service, accessories):
         return None
     services = {}
     for name, definition in accessories.items():
-        accessory = copy.deepcopy(definition)
+        accessory = plain_copy(definition)
         accessory.setdefault("restart", "unless-stopped")
         labels = dict(_as_mapping(accessory.get("labels")))
         labels[LABEL_ACCESSORY_OF] = service

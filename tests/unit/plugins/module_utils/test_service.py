@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
-    named_volumes, service_projects)
+    named_volumes, plain_copy, service_projects)
 
 
 def settings(**overrides):
@@ -80,3 +80,18 @@ def test_ports_given_as_text_are_ports():
 def test_named_volumes_skip_bind_mounts():
     assert named_volumes({"volumes": ["a:/x", "./b:/y", "/c:/z", {"type": "volume", "source": "d", "target": "/w"},
                                       {"type": "bind", "source": "/e", "target": "/v"}, "/anon"]}) == ["a", "d"]
+
+
+def test_the_projects_never_share_a_container_with_the_operator_definition():
+    given = settings(accessories={"db": {"image": "postgres:16", "environment": {"A": "1"}}})
+    outcome = service_projects(given, "1.0.0")
+    outcome["blue"]["services"]["app"]["command"].append("--debug")
+    outcome["accessories"]["services"]["db"]["environment"]["A"] = "2"
+    assert given["project"]["services"]["app"]["command"] == ["serve"]
+    assert given["accessories"]["db"]["environment"] == {"A": "1"}
+    assert "labels" not in given["project"]["services"]["app"]
+
+
+def test_plain_copy_gives_plain_dicts_and_lists():
+    copied = plain_copy({"a": ({"b": [1, 2]},), "c": "x"})
+    assert copied == {"a": [{"b": [1, 2]}], "c": "x"} and type(copied["a"]) is list
