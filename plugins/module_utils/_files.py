@@ -26,3 +26,45 @@ def atomic_write_text(path, text, mode, prefix=None):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+PRIVATE_DIR_MODE, PRIVATE_FILE_MODE = 0o700, 0o600
+
+
+def file_name_problem(name):
+    """Why ``name`` is not a plain file name inside its directory ('' when it is)."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\0" in name:
+        return "%r is not a file name (no '/', not '.' or '..'): each file stays inside its directory" % (name,)
+    return ""
+
+
+def read_bytes(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_private_files(directory, files, check=False):
+    """Make ``directory`` (mode 0700) hold each of ``files`` ({name: text}) with mode 0600.
+    Writes only what differs, each file atomically. Returns (whether the directory changed, changed names, {name: text before or None})."""
+    problems = [problem for problem in (file_name_problem(name) for name in files) if problem]
+    if problems:
+        raise ValueError("; ".join(problems))
+    changed, before = [], {}
+    dir_changed = not os.path.isdir(directory) or (os.stat(directory).st_mode & 0o7777) != PRIVATE_DIR_MODE
+    if dir_changed and not check:
+        os.makedirs(directory, mode=PRIVATE_DIR_MODE, exist_ok=True)
+        os.chmod(directory, PRIVATE_DIR_MODE)
+    for name in sorted(files):
+        path = os.path.join(directory, name)
+        current = read_bytes(path)
+        text = files[name]
+        if current == text.encode("utf-8") and (os.stat(path).st_mode & 0o7777) == PRIVATE_FILE_MODE:
+            continue
+        changed.append(name)
+        before[name] = current.decode("utf-8", "replace") if current is not None else None
+        if not check:
+            atomic_write_text(path, text, PRIVATE_FILE_MODE)
+    return dir_changed, changed, before

@@ -46,15 +46,25 @@ def disk_free_mb(path, statvfs=os.statvfs, exists=os.path.exists):
     return {"path": where, "free_mb": stats.f_bavail * stats.f_frsize // 1048576}
 
 
-def compose_status(run):
-    """``docker compose version --short``: ok, the version, or why not (no docker, no plugin)."""
+def cli_status(run, argv):
+    """Whether ``argv`` (a docker command) answered: ok, its output as the version, or why not."""
     try:
-        rc, out, err = run(["docker", "compose", "version", "--short"])
+        rc, out, err = run(argv)
     except OSError as error:
         return {"ok": False, "version": "", "error": "docker not found (%s)" % error}
     if rc != 0:
-        return {"ok": False, "version": "", "error": (err or out).strip() or "docker compose exited with %d" % rc}
+        return {"ok": False, "version": "", "error": (err or out).strip() or "%s exited with %d" % (" ".join(argv[:2]), rc)}
     return {"ok": True, "version": out.strip(), "error": ""}
+
+
+def compose_status(run):
+    """``docker compose version --short``: the Compose v2 plugin (no engine needed)."""
+    return cli_status(run, ["docker", "compose", "version", "--short"])
+
+
+def engine_status(run):
+    """The Docker engine's version, which only a running engine gives."""
+    return cli_status(run, ["docker", "version", "--format", "{{.Server.Version}}"])
 
 
 def unit_state(run, unit):
@@ -68,5 +78,5 @@ def unit_state(run, unit):
 
 def read_host(run, docker_root, unit, meminfo):
     """Everything at once; ``run(argv) -> (rc, stdout, stderr)``."""
-    return {"compose": compose_status(run), "memory_available_mb": memory_available_mb(meminfo),
+    return {"compose": compose_status(run), "engine": engine_status(run), "memory_available_mb": memory_available_mb(meminfo),
             "disk": disk_free_mb(docker_root), "nginx_state": unit_state(run, unit)}

@@ -55,6 +55,21 @@ def running_colours(containers, service):
     return found
 
 
+def docker_running_colours(run, service):
+    """The same shape from the docker CLI, for a module that lists the containers itself;
+    ``run(argv) -> (rc, stdout, stderr)``. Raises OSError when docker does not answer."""
+    rc, out, err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service,
+                        "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}}'])
+    if rc != 0:
+        raise OSError("docker ps failed: %s" % ((err or out).strip() or "exit code %d" % rc))
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in L.COLOURS:
+            found[parts[0]] = {"running": True, "version": parts[1]}
+    return found
+
+
 class Release(object):
     def __init__(self, state_dir, service, clock=L.utc_now, metrics_dir=None):
         self.service = service
@@ -63,9 +78,9 @@ class Release(object):
         self.lease = Lease(directory, service, clock=clock)
         self.clock = clock
 
-    def run(self, action, p, check_mode, site=None):
+    def run(self, action, p, check_mode, site=None, running=None):
         """Returns (changed, document, extra result). ``site`` is the SiteSwitch of the service's
-        nginx site, for the reconciliation."""
+        nginx site and ``running`` the colours that run (else read from p["containers"]), for the reconciliation."""
         doc = self.ledger.load()
         extra = {"lock": self.lease.read()}
         if action == "read":
@@ -80,7 +95,8 @@ class Release(object):
                 extra["nginx"] = site.ensure_loaded()
             route = site.routing() if site is not None else None
             extra["nginx_loaded"] = site.loaded() if site is not None else None
-            running = running_colours(p["containers"], self.service)
+            if running is None:
+                running = running_colours(p["containers"], self.service)
             outcome = reconcile(doc, route, running, p["ports"], p["warm_seconds"], now)
             extra.update(findings=outcome["findings"], route=outcome["route"], stop=outcome["stop"],
                          canary_aborted=outcome["canary_aborted"], site_route=route, running=running)

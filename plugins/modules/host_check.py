@@ -10,7 +10,8 @@ module: host_check
 short_description: Read in one call what a release needs from a host - Compose v2, memory, disk, nginx
 version_added: 1.1.0
 description:
-  - Reads, without changing anything, whether C(docker compose) (Compose v2) answers and its version, the memory
+  - Reads, without changing anything, whether C(docker compose) (Compose v2) answers and its version, whether the
+    Docker engine runs and its version, the memory
     available (C(MemAvailable) in C(/proc/meminfo)), the free space on the filesystem of Docker's data directory, and
     the state of the nginx unit. The release process of nextgen.rollout.blue_green judges them before anything changes.
   - One call instead of one per fact (the command, setup and systemd modules), a round trip each.
@@ -47,6 +48,11 @@ compose:
   returned: always
   type: dict
   sample: {"ok": true, "version": "2.40.3", "error": ""}
+engine:
+  description: Whether the Docker engine answered C(docker version) (C(ok)), its C(version), or the C(error) it gave.
+  returned: always
+  type: dict
+  sample: {"ok": true, "version": "20.10.24", "error": ""}
 memory_available_mb:
   description: MB of memory available to a new process without swapping.
   returned: always

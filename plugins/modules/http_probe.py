@@ -50,7 +50,7 @@ options:
     type: float
     default: 5.0
   samples:
-    description: Number of answers to take when O(wait_timeout=0).
+    description: Number of answers to take when O(wait_timeout=0), or after O(ready_url) is ready.
     type: int
     default: 1
   interval:
@@ -65,6 +65,18 @@ options:
     description: Consecutive healthy answers needed to stop waiting.
     type: int
     default: 1
+  ready_url:
+    description:
+      - A URL to wait for first, in the same call (one round trip instead of two) - for example a container's
+        readiness endpoint before its smoke check.
+      - O(wait_timeout), O(interval) and O(healthy_threshold) then apply to waiting on O(ready_url) (any status of
+        O(expect_status)); once it is ready, O(url) is sampled O(samples) times back to back.
+      - When O(ready_url) is not ready in time, the task fails with O(ready_name) in its message and O(url) is not probed.
+    type: str
+  ready_name:
+    description: Name of the wait on O(ready_url), used in messages.
+    type: str
+    default: readiness
   max_p95_ms:
     description: Highest acceptable p95 latency, in milliseconds, over the samples.
     type: float
@@ -91,6 +103,18 @@ EXAMPLES = r"""
     interval: 1
     healthy_threshold: 2
 
+- name: Wait until green is ready, then smoke-check it, in one call
+  nextgen.rollout.http_probe:
+    ready_url: http://127.0.0.1:8002/ready
+    ready_name: readiness of green
+    wait_timeout: 60
+    interval: 0.5
+    healthy_threshold: 2
+    name: smoke check of green
+    url: http://127.0.0.1:8002/
+    samples: 5
+    max_p95_ms: 2000
+
 - name: Sample the service through nginx and require that green 1.1.0 served every answer
   nextgen.rollout.http_probe:
     url: https://127.0.0.1/
@@ -115,35 +139,40 @@ msg:
   type: str
 samples:
   description: Number of answers taken (sampling mode).
-  returned: when O(wait_timeout=0)
+  returned: when O(wait_timeout=0) or O(ready_url) is given
   type: int
 failures:
   description: Number of unhealthy answers (sampling mode).
-  returned: when O(wait_timeout=0)
+  returned: when O(wait_timeout=0) or O(ready_url) is given
   type: int
 problems:
   description: Distinct reasons of the unhealthy answers.
-  returned: when O(wait_timeout=0)
+  returned: when O(wait_timeout=0) or O(ready_url) is given
   type: list
   elements: str
 latency_ms:
   description: Latency figures of the healthy answers, in milliseconds.
-  returned: when O(wait_timeout=0)
+  returned: when O(wait_timeout=0) or O(ready_url) is given
   type: dict
   sample: {"count": 20, "min": 1.2, "max": 9.8, "mean": 2.1, "p50": 1.8, "p95": 4.0, "p99": 9.8}
 versions:
   description: Distinct values of the O(version_header) header seen.
-  returned: when O(wait_timeout=0)
+  returned: when O(wait_timeout=0) or O(ready_url) is given
   type: list
   elements: str
 attempts:
   description: Requests sent while waiting.
-  returned: when O(wait_timeout) > 0
+  returned: when O(wait_timeout) > 0 without O(ready_url) (see RV(ready))
   type: int
 elapsed_s:
   description: Seconds spent waiting.
-  returned: when O(wait_timeout) > 0
+  returned: when O(wait_timeout) > 0 without O(ready_url) (see RV(ready))
   type: float
+ready:
+  description: The wait on O(ready_url) - requests sent (C(attempts)) and seconds (C(elapsed_s)).
+  returned: when O(ready_url) is given and ready
+  type: dict
+  sample: {"attempts": 3, "elapsed_s": 1.02}
 last_status:
   description: Status of the last answer (null when the request failed).
   returned: always
@@ -173,6 +202,8 @@ def main():
             interval=dict(type="float", default=0.0),
             wait_timeout=dict(type="float", default=0.0),
             healthy_threshold=dict(type="int", default=1),
+            ready_url=dict(type="str"),
+            ready_name=dict(type="str", default="readiness"),
             max_p95_ms=dict(type="float"),
             name=dict(type="str", default="probe"),
             fail_on_unhealthy=dict(type="bool", default=True),
@@ -190,7 +221,17 @@ def main():
         module.fail_json(msg="body_regex %r is not a valid regular expression: %s" % (p["body_regex"], exc))
 
     fetch = functools.partial(fetch_url, headers=p["headers"], validate_certs=p["validate_certs"])
-    if p["wait_timeout"] > 0:
+    ready = None
+    if p["ready_url"]:
+        if p["wait_timeout"] <= 0:
+            module.fail_json(msg="ready_url needs wait_timeout above 0 (the seconds to wait for it)")
+        ready = wait_until_healthy(ProbeSpec(p["ready_url"], p["expect_status"], timeout=p["timeout"]), fetch,
+                                   p["wait_timeout"], p["interval"], p["healthy_threshold"])
+        if not ready["healthy"]:
+            ready["msg"] = "%s %s not healthy within %.0f s (%d attempts): %s" % (
+                p["ready_name"], p["ready_url"], p["wait_timeout"], ready["attempts"], ready["last_problem"])
+            module.fail_json(changed=False, **ready)
+    if p["wait_timeout"] > 0 and ready is None:
         result = wait_until_healthy(spec, fetch, p["wait_timeout"], p["interval"], p["healthy_threshold"])
         if result["healthy"]:
             msg = "%s %s healthy after %d attempt(s), %.1f s" % (p["name"], p["url"], result["attempts"],
@@ -199,7 +240,7 @@ def main():
             msg = "%s %s not healthy within %.0f s (%d attempts): %s" % (
                 p["name"], p["url"], p["wait_timeout"], result["attempts"], result["last_problem"])
     else:
-        result = sample(spec, fetch, p["samples"], p["interval"])
+        result = sample(spec, fetch, p["samples"], 0.0 if ready else p["interval"])
         p95 = result["latency_ms"]["p95"]
         if result["healthy"] and p["max_p95_ms"] is not None and p95 is not None and p95 > p["max_p95_ms"]:
             result["healthy"] = False
@@ -210,6 +251,8 @@ def main():
         else:
             msg = "%s %s not healthy: %d/%d answers failed: %s" % (
                 p["name"], p["url"], result["failures"], result["samples"], "; ".join(result["problems"]))
+        if ready:
+            result["ready"] = dict((key, ready[key]) for key in ("attempts", "elapsed_s"))
     result["msg"] = msg
     if not result["healthy"] and p["fail_on_unhealthy"]:
         module.fail_json(changed=False, **result)

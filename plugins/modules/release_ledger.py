@@ -18,7 +18,7 @@ description:
     so that a run killed anywhere leaves a ledger the next run can reconcile.
   - V(reconcile) reads what the host really does (where nginx sends the service's traffic, from its
     route file, or the routing line of a site written before route files existed; the running
-    containers given in O(containers)) and brings the ledger in line; a site file left
+    containers, given in O(containers) or listed with C(docker ps)) and brings the ledger in line; a site file left
     unloaded by a killed run is tested and reloaded first. It returns the repairs still to apply
     (RV(route) to rewrite the route, RV(stop) colours to take down). In check mode it only
     reports, which is the read-only status.
@@ -113,10 +113,11 @@ options:
     type: str
     default: aborted
   containers:
-    description: Running containers, from community.docker.docker_host_info with C(verbose_output=true), for V(reconcile).
+    description:
+      - Running containers, from community.docker.docker_host_info with C(verbose_output=true), for V(reconcile).
+      - Omitted, the module lists the service's running containers itself with C(docker ps), in the same call.
     type: list
     elements: dict
-    default: []
   ports:
     description: Loopback port of each colour, for V(reconcile).
     type: dict
@@ -260,7 +261,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import Led
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteRefused, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused
-from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, TRANSITIONS
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import TRANSITIONS, Release, docker_running_colours
 
 
 def main():
@@ -288,7 +289,7 @@ def main():
             analysis=dict(type="dict"),
             hold=dict(type="bool", default=False),
             result=dict(type="str", default="aborted"),
-            containers=dict(type="list", elements="dict", default=[]),
+            containers=dict(type="list", elements="dict"),
             ports=dict(type="dict", default={"blue": 8001, "green": 8002}),
             site_conf_dir=dict(type="path", default="/etc/nginx/conf.d"),
             route_dir=dict(type="path", default="/etc/nginx/nextgen-rollout/routes"),
@@ -315,7 +316,10 @@ def main():
         site = service_site(p["service"], p, module.run_command, test_command=p["nginx_test_command"])
     release = Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None)
     try:
-        changed, document, extra = release.run(action, p, module.check_mode, site=site)
+        running = None
+        if action == "reconcile" and p["containers"] is None:
+            running = docker_running_colours(module.run_command, p["service"])
+        changed, document, extra = release.run(action, p, module.check_mode, site=site, running=running)
     except Refused as exc:
         module.fail_json(msg="%s on this host: %s. Nothing was changed." % (p["service"], exc))
     except LockError as exc:

@@ -156,23 +156,8 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import Led
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SITE_PATHS_SPEC, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
     ProbeSpec, fetch as fetch_url, wait_until_healthy)
-from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, docker_running_colours
 from ansible_collections.nextgen.rollout.plugins.module_utils._warm_switch import NotHere, SwitchFailed, warm_rollback
-
-
-def docker_ps_colours(module, service):
-    """{colour: {running, version}} of the service's running containers, from the docker CLI (the shape
-    _release.running_colours makes of docker_host_info's list, which the reconciliation reads)."""
-    rc, out, err = module.run_command(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service,
-                                       "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}}'])
-    if rc != 0:
-        raise NotHere("docker ps failed: %s" % (err or out).strip())
-    found = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            found[parts[0]] = {"running": True, "version": parts[1]}
-    return found
 
 
 def probe(spec, fetch, timeout, interval, threshold):
@@ -219,7 +204,10 @@ def main():
         return probe(spec, nginx_fetch, p["verify_timeout"], 0.05, 5)
 
     try:
-        running = docker_ps_colours(module, p["service"])
+        try:
+            running = docker_running_colours(module.run_command, p["service"])
+        except OSError as exc:
+            raise NotHere(str(exc))
         outcome = warm_rollback(Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None), site, p["holder"], p["owner"], p["lease_ttl"],
                                 running, p["target_version"], p["warm_seconds"], ready, verify)
     except NotHere as exc:

@@ -138,11 +138,18 @@ def test_retention_keeps_exactly_the_newest_and_files_stay_private(inventory):
     assert denied.returncode != 0 and "Permission denied" in denied.stderr
 
 
-def test_a_deploy_names_its_backup(inventory):
-    result = must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.1.0"}))
+def test_a_deploy_names_its_backup_and_keeps_the_secret_environment_private(inventory):
+    secret = {"target_version": "1.1.0", "blue_green_secret_env": {"AGENT_API_TOKEN": SECRET}}
+    previewed = must(run_playbook("blue-green-deploy.yml", inventory, secret, check=True))
+    assert "green.compose.yml" in previewed.output and SECRET not in previewed.output  # the diff shows the compose file only
+    result = must(run_playbook("blue-green-deploy.yml", inventory, secret))
     ident = sh("ls %s/*.manifest.json | tail -n 1" % BACKUPS).strip().rsplit("/", 1)[1][:-len(".manifest.json")]
     assert ident.endswith("-1.0.0") and "backup_id: %s" % ident in result.output
     assert SECRET not in result.output
+    project_dir = "/opt/nextgen-rollout/agent-loop"
+    assert sh("stat -c %%a %s %s/green.env %s/green.compose.yml" % ((project_dir,) * 3)).split() == ["700", "600", "600"]
+    assert "AGENT_API_TOKEN=%s" % SECRET in sh("docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "
+                                               "agent-loop-green-app-1")
 
 
 def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inventory):

@@ -40,7 +40,7 @@ def test_build_install_and_document_every_plugin(tmp_path):
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "canary_sample", "connection_drain", "deploy_lock", "fleet_status", "host_check",
                        "http_probe", "nginx_site",
-                       "notify", "release_guard", "release_ledger", "service_claims", "staging_gate", "warm_switch"]
+                       "notify", "private_files", "release_guard", "release_ledger", "service_claims", "staging_gate", "warm_switch"]
     assert FILTERS == ["awx_artifact_answer", "awx_controller_problems", "awx_survey_spec", "awx_workflow_nodes",
                        "canary_plan", "canary_plan_problem", "canary_share_problem", "canary_split_lines", "fleet_canary_verdict",
                        "holder_gone", "images_to_prune",

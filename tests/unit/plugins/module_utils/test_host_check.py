@@ -1,7 +1,7 @@
 import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
-    compose_status, disk_free_mb, memory_available_mb, nearest_existing, read_host, unit_state)
+    compose_status, disk_free_mb, engine_status, memory_available_mb, nearest_existing, read_host, unit_state)
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          102400 kB
@@ -50,6 +50,18 @@ def test_compose_says_its_version_or_why_not():
     assert no_docker["ok"] is False and "docker not found" in no_docker["error"]
 
 
+def test_the_engine_says_its_version_only_when_it_runs():
+    seen = []
+
+    def run(argv):
+        seen.append(argv)
+        return (0, "20.10.24\n", "")
+    assert engine_status(run) == {"ok": True, "version": "20.10.24", "error": ""}
+    assert seen == [["docker", "version", "--format", "{{.Server.Version}}"]]
+    down = engine_status(scripted({"docker": (1, "Client: 20.10.24\n", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\n")}))
+    assert down["ok"] is False and "Cannot connect to the Docker daemon" in down["error"]
+
+
 def test_the_state_of_nginx_is_systemds():
     assert unit_state(scripted({"systemctl": (0, "active\n", "")}), "nginx") == "active"
     assert unit_state(scripted({"systemctl": (3, "inactive\n", "")}), "nginx") == "inactive"
@@ -59,5 +71,5 @@ def test_the_state_of_nginx_is_systemds():
 def test_one_call_reads_everything(tmp_path):
     run = scripted({"docker": (0, "2.40.3\n", ""), "systemctl": (3, "failed\n", "")})
     host = read_host(run, str(tmp_path / "docker"), "nginx", MEMINFO)
-    assert host["compose"]["ok"] and host["memory_available_mb"] == 2000
+    assert host["compose"]["ok"] and host["engine"]["ok"] and host["memory_available_mb"] == 2000
     assert host["disk"]["path"] == str(tmp_path) and host["disk"]["free_mb"] > 0 and host["nginx_state"] == "failed"

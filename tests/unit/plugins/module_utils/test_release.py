@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld
-from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, running_colours
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, docker_running_colours, running_colours
 
 T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
 BASE = {"holder": "run-1", "lease_ttl": 60, "op": None, "colour": None, "version": None, "fresh": False,
@@ -61,6 +61,19 @@ def test_running_colours_come_from_the_labels_of_this_service():
         {"Labels": {}},
     ]
     assert running_colours(containers, "agent-loop") == {"green": {"running": True, "version": "1.1.0"}}
+
+
+def test_the_docker_cli_gives_the_same_shape_and_failing_docker_is_an_error():
+    seen = []
+
+    def run(argv):
+        seen.append(argv)
+        return 0, "green 1.1.0\nblue 1.0.0\nnone\npurple 9\n", ""
+    expected = {"green": {"running": True, "version": "1.1.0"}, "blue": {"running": True, "version": "1.0.0"}}
+    assert docker_running_colours(run, "agent-loop") == expected
+    assert "label=nextgen.rollout.service=agent-loop" in seen[0]
+    with pytest.raises(OSError, match="docker ps failed: Cannot connect"):
+        docker_running_colours(lambda argv: (1, "", "Cannot connect to the Docker daemon\n"), "agent-loop")
 
 
 def test_a_read_says_what_nginx_routes_beside_what_the_ledger_says(release, tmp_path):

@@ -94,4 +94,4 @@ def test_the_projects_never_share_a_container_with_the_operator_definition():
 
 def test_plain_copy_gives_plain_dicts_and_lists():
     copied = plain_copy({"a": ({"b": [1, 2]},), "c": "x"})
-    assert copied == {"a": [{"b": [1, 2]}], "c": "x"} and type(copied["a"]) is list
+    assert copied == {"a": [{"b": [1, 2]}], "c": "x"} and isinstance(copied["a"], list)
