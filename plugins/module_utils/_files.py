@@ -46,6 +46,30 @@ def read_bytes(path):
         return None
 
 
+def mode_of(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+def ensure_directory(path, mode, check=False):
+    """Make ``path`` a directory with ``mode``. Returns whether it changed (or, in check mode, would)."""
+    changed = not os.path.isdir(path) or mode_of(path) != mode
+    if changed and not check:
+        os.makedirs(path, mode=mode, exist_ok=True)
+        os.chmod(path, mode)
+    return changed
+
+
+def write_if_different(path, text, mode, check=False):
+    """Make ``path`` hold ``text`` with ``mode``, atomically, unless it already does.
+    Returns (whether it changed, its text before or None)."""
+    current = read_bytes(path)
+    if current == text.encode("utf-8") and mode_of(path) == mode:
+        return False, None
+    if not check:
+        atomic_write_text(path, text, mode)
+    return True, current.decode("utf-8", "replace") if current is not None else None
+
+
 def write_private_files(directory, files, check=False):
     """Make ``directory`` (mode 0700) hold each of ``files`` ({name: text}) with mode 0600.
     Writes only what differs, each file atomically. Returns (whether the directory changed, changed names, {name: text before or None})."""
@@ -53,18 +77,68 @@ def write_private_files(directory, files, check=False):
     if problems:
         raise ValueError("; ".join(problems))
     changed, before = [], {}
-    dir_changed = not os.path.isdir(directory) or (os.stat(directory).st_mode & 0o7777) != PRIVATE_DIR_MODE
-    if dir_changed and not check:
-        os.makedirs(directory, mode=PRIVATE_DIR_MODE, exist_ok=True)
-        os.chmod(directory, PRIVATE_DIR_MODE)
+    dir_changed = ensure_directory(directory, PRIVATE_DIR_MODE, check)
     for name in sorted(files):
-        path = os.path.join(directory, name)
-        current = read_bytes(path)
-        text = files[name]
-        if current == text.encode("utf-8") and (os.stat(path).st_mode & 0o7777) == PRIVATE_FILE_MODE:
-            continue
-        changed.append(name)
-        before[name] = current.decode("utf-8", "replace") if current is not None else None
-        if not check:
-            atomic_write_text(path, text, PRIVATE_FILE_MODE)
+        written, before[name] = write_if_different(os.path.join(directory, name), files[name], PRIVATE_FILE_MODE, check)
+        if written:
+            changed.append(name)
+        else:
+            del before[name]
     return dir_changed, changed, before
+
+
+def path_problem(path):
+    """Why ``path`` is refused ('' when it is not): only absolute, normalised paths, so that no '..'
+    takes a write out of the directory the path names."""
+    if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path or "\0" in path:
+        return "%r is not an absolute, normalised path (no '..', '.', '//' or trailing '/')" % (path,)
+    return ""
+
+
+def parse_mode(mode):
+    """'0644', '644' or 420 -> 420; ValueError for anything that is not a permission mode."""
+    value = mode if isinstance(mode, int) else int(str(mode), 8)
+    if not 0 <= value <= 0o7777:
+        raise ValueError("mode %r is out of range" % (mode,))
+    return value
+
+
+def apply_files(directories, files, absent, check=False):
+    """Make each of ``directories`` ([{path, mode}]) exist with its mode, each of ``files``
+    ([{path, content, mode}], in the order given, each atomically) hold its content and mode, and each
+    path of ``absent`` not exist. Everything is checked before anything is written.
+    Returns {'directories': changed, 'files': changed, 'absent': removed, 'before': {path: text or None}}."""
+    problems = [problem for problem in (path_problem(entry["path"]) for entry in list(directories) + list(files))
+                if problem]
+    problems += [problem for problem in (path_problem(path) for path in absent) if problem]
+    for entry in list(directories) + list(files):
+        try:
+            entry["mode"] = parse_mode(entry["mode"])
+        except (TypeError, ValueError):
+            problems.append("%s: mode %r is not an octal permission mode such as '0644'" % (entry["path"], entry["mode"]))
+    problems += ["%s is a directory: only files are removed" % path
+                 for path in absent if os.path.isdir(path) and not os.path.islink(path)]
+    made = set(entry["path"] for entry in directories)
+    problems += ["the directory of %s does not exist: list it in directories" % entry["path"] for entry in files
+                 if not path_problem(entry["path"]) and os.path.dirname(entry["path"]) not in made
+                 and not os.path.isdir(os.path.dirname(entry["path"]))]
+    clash = sorted(set(entry["path"] for entry in files) & set(absent))
+    if clash:
+        problems.append("%s both written and removed: give each path once" % ", ".join(clash))
+    if problems:
+        raise ValueError("; ".join(problems))
+    result = {"directories": [], "files": [], "absent": [], "before": {}}
+    for entry in directories:
+        if ensure_directory(entry["path"], entry["mode"], check):
+            result["directories"].append(entry["path"])
+    for entry in files:
+        written, before = write_if_different(entry["path"], entry["content"], entry["mode"], check)
+        if written:
+            result["files"].append(entry["path"])
+            result["before"][entry["path"]] = before
+    for path in absent:
+        if os.path.lexists(path):
+            result["absent"].append(path)
+            if not check:
+                os.unlink(path)
+    return result

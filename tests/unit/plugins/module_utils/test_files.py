@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._files import write_private_files
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import apply_files, write_private_files
 
 
 def mode(path):
@@ -40,3 +40,42 @@ def test_a_name_that_leaves_the_directory_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match="is not a file name"):
         write_private_files(str(tmp_path / "d"), {"ok": "1", name: "2"})
     assert not os.path.exists(str(tmp_path / "d"))
+
+
+def test_apply_files_makes_directories_writes_in_order_removes_and_a_second_run_changes_nothing(tmp_path):
+    lib, conf = str(tmp_path / "lib" / "deep"), str(tmp_path / "conf")
+    os.mkdir(conf)
+    legacy = os.path.join(conf, "50-legacy.conf")
+    open(legacy, "w").write("old\n")
+    wanted = [{"path": conf + "/60-shop.conf", "content": "rule\n", "mode": "0644"},
+              {"path": lib + "/helper.py", "content": "print(1)\n", "mode": "0755"},
+              {"path": conf + "/marker", "content": "done", "mode": 0o600}]
+    done = apply_files([{"path": lib, "mode": "0700"}], [dict(entry) for entry in wanted], [legacy])
+    assert done["directories"] == [lib] and done["absent"] == [legacy]
+    assert done["files"] == [entry["path"] for entry in wanted], "written in the order given"
+    assert mode(lib) == 0o700 and mode(lib + "/helper.py") == 0o755 and mode(conf + "/marker") == 0o600
+    assert open(conf + "/60-shop.conf").read() == "rule\n" and not os.path.exists(legacy)
+    again = apply_files([{"path": lib, "mode": "0700"}], [dict(entry) for entry in wanted], [legacy])
+    assert again == {"directories": [], "files": [], "absent": [], "before": {}}
+
+
+def test_apply_files_in_check_mode_reports_and_writes_nothing(tmp_path):
+    target = str(tmp_path / "new" / "a.conf")
+    done = apply_files([{"path": str(tmp_path / "new"), "mode": "0755"}],
+                       [{"path": target, "content": "x", "mode": "0644"}], [], check=True)
+    assert done["files"] == [target] and done["before"] == {target: None} and not os.path.exists(str(tmp_path / "new"))
+
+
+@pytest.mark.parametrize("directories,files,absent,problem", [
+    ([], [{"path": "relative/a", "content": "", "mode": "0644"}], [], "not an absolute, normalised path"),
+    ([], [{"path": "/etc/../tmp/a", "content": "", "mode": "0644"}], [], "not an absolute, normalised path"),
+    ([], [{"path": "/tmp/a", "content": "", "mode": "rw-r--r--"}], [], "not an octal permission mode"),
+    ([], [{"path": "/tmp/a", "content": "", "mode": "0644"}], ["/tmp/a"], "both written and removed"),
+    ([], [{"path": "/no/such/dir/a", "content": "", "mode": "0644"}], [], "list it in directories"),
+    ([], [], ["/tmp"], "is a directory"),
+])
+def test_apply_files_refuses_bad_input_before_writing_anything(tmp_path, directories, files, absent, problem):
+    first = str(tmp_path / "first")
+    with pytest.raises(ValueError, match=problem):
+        apply_files([{"path": first, "mode": "0755"}] + directories, files, absent)
+    assert not os.path.exists(first)
