@@ -399,7 +399,7 @@ def test_a_rollout_killed_after_installing_the_forwarder_converges_on_the_next_r
     host = AGENTS[4]  # back on its previous setup since the restore above
     assert not enabled(host)
     output, killed = run_playbook_until("logging-rollout.yml", rollouts["inventory"], {"logging_agent_pattern": host},
-                                        lambda out: "TASK [nextgen.rollout.logging : Take out the previous setup's files]"
+                                        lambda out: "TASK [nextgen.rollout.logging : Check that the whole forwarder config loads]"
                                         in out, host)
     assert killed, output[-2000:]
     installed_at = int(sh(host, "stat -c %Y /etc/rsyslog.d/40-nextgen-agent-loop.conf"))
