@@ -7,6 +7,8 @@
 3. blue-green ``playbooks/blue-green-deploy.yml -e target_version=1.1.0`` on nr-bench-2,
 4. rollback   ``playbooks/rollback.yml`` right after it, a warm switch back to 1.0.0,
    and the deploy again;
+5. the same no-op, rollback and deploy with ANSIBLE_STRATEGY=linear (the builtin strategy, one new
+   Python process per task) beside ansible.cfg's nextgen.rollout.mitogen_linear (Mitogen);
 then the deploy and the warm rollback on nr-bench-ssh-1, reached over SSH instead of docker exec.
 
 Each way runs under three loads through nginx on 127.0.0.1, started before and stopped after
@@ -138,6 +140,21 @@ def playbook(name, inventory, extra, what):
     return lambda: checked(run_playbook(name, inventory, extra), what)
 
 
+def with_strategy(strategy, action):
+    """action() run with ANSIBLE_STRATEGY=strategy (ansible-playbook inherits the environment)."""
+    def run():
+        previous = os.environ.get("ANSIBLE_STRATEGY")
+        os.environ["ANSIBLE_STRATEGY"] = strategy
+        try:
+            return action()
+        finally:
+            if previous is None:
+                del os.environ["ANSIBLE_STRATEGY"]
+            else:
+                os.environ["ANSIBLE_STRATEGY"] = previous
+    return run
+
+
 def noop_seconds(inventory, extra):
     """Best of three: the floor, not the noise."""
     walls = []
@@ -165,9 +182,13 @@ def main():
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "blue-green deploy"),
             playbook("rollback.yml", inventory, ours_only, "rollback"),
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy again"),
-        ], tmp)
-        noop, (deploy_wall, rollback_wall, redeploy_wall) = min(walls[:3]), walls[3:]
-        switches = [entry for entry in ledger(OURS)["history"] if (entry.get("details") or {}).get("switched_at")][-3:]
+        ] + [with_strategy("linear", action) for action in [playbook(NOOP, inventory, ours_only, "no-op playbook")] * 3 + [
+            playbook("rollback.yml", inventory, ours_only, "rollback, builtin linear strategy"),
+            playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy, builtin linear strategy"),
+        ]], tmp)
+        noop, (deploy_wall, rollback_wall, redeploy_wall) = min(walls[:3]), walls[3:6]
+        linear_noop, (linear_rollback_wall, linear_deploy_wall) = min(walls[6:9]), walls[9:]
+        switches = [entry for entry in ledger(OURS)["history"] if (entry.get("details") or {}).get("switched_at")][-5:]
         records = access_log(OURS)
     print("==> starting simulated host %s, reached over SSH, first release %s" % (OURS_SSH, OLD), flush=True)
     with tempfile.TemporaryDirectory() as tmp, simulated_hosts(SSH_PREFIX, 1, SSH_BASE_PORT, tmp, OLD,
@@ -181,7 +202,7 @@ def main():
 
     times = [float(entry["details"]["switched_at"]) for entry in switches]
     cutovers = [cutover(records, at, old, until)
-                for at, old, until in zip(times, [OLD, NEW, OLD], times[1:] + [None])]
+                for at, old, until in zip(times, [OLD, NEW, OLD, NEW, OLD], times[1:] + [None])]
     figures = {
         "requests": ours["get"]["requests"] + ssh["get"]["requests"],
         "failed": ours["get"]["failed"] + ssh["get"]["failed"],
@@ -210,6 +231,12 @@ def main():
         "redeploy_wall_s": round(redeploy_wall, 2),
         "rollback_vs_noop": round(rollback_wall / noop, 2),
         "deploy_vs_noop": round(deploy_wall / noop, 2),
+        "linear_noop_playbook_s": round(linear_noop, 2),
+        "linear_deploy_wall_s": round(linear_deploy_wall, 2),
+        "linear_rollback_wall_s": round(linear_rollback_wall, 2),
+        "linear_deploy_vs_noop": round(linear_deploy_wall / linear_noop, 2),
+        "linear_rollback_vs_noop": round(linear_rollback_wall / linear_noop, 2),
+        "linear_to_mitogen_deploy_ratio": round(linear_deploy_wall / deploy_wall, 2),
         "ssh_deploy_wall_s": round(ssh_deploy_wall, 2),
         "ssh_rollback_wall_s": round(ssh_rollback_wall, 2),
         "ssh_rollback_vs_noop": round(ssh_rollback_wall / ssh_noop, 2),
@@ -229,7 +256,7 @@ def main():
     print(row % ("3 x nginx -s reload (old switch)", "-", reload["get"]["requests"], reload["get"]["failed"],
                  reload["get"]["retried"], reload["wrk"]["requests"], reload["wrk"]["failed"], reload["post"]["failed"],
                  "-"))
-    print(row % ("deploy + rollback + deploy (ours)", "%.2f" % (deploy_wall + rollback_wall + redeploy_wall),
+    print(row % ("deploy, rollback, deploy (ours) x2", "%.2f" % sum(walls[3:6] + walls[9:]),
                  ours["get"]["requests"], ours["get"]["failed"], ours["get"]["retried"], ours["wrk"]["requests"],
                  ours["wrk"]["failed"], ours["post"]["failed"], "%.3f" % figures["cutover_s"]))
     print(row % ("deploy + rollback over SSH (ours)", "%.2f" % (ssh_deploy_wall + ssh_rollback_wall),
@@ -240,6 +267,9 @@ def main():
           + "   (noop under the same load; idle: %.2f s, %.2f s over ssh)" % (noop_idle, ssh_noop_idle))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
         "docker exec", noop, deploy_wall, rollback_wall, figures["deploy_vs_noop"], figures["rollback_vs_noop"]))
+    print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
+        "docker exec, builtin linear strategy", linear_noop, linear_deploy_wall, linear_rollback_wall,
+        figures["linear_deploy_vs_noop"], figures["linear_rollback_vs_noop"]))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
         "ssh", ssh_noop, ssh_deploy_wall, ssh_rollback_wall, figures["ssh_deploy_vs_noop"],
         figures["ssh_rollback_vs_noop"]))

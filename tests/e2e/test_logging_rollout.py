@@ -65,7 +65,7 @@ def write_inventory(path, tls_dir, unreachable_port=None):
     children = dict((group, {"hosts": dict((h, agent_vars.get(h, {})) for h in hosts)}) for group, hosts in GROUPS.items())
     children["logging_collectors"] = {"hosts": {COLLECTOR: {}}}
     children["logging_pilot"] = {"hosts": {AGENTS[0]: {}}}
-    inventory = {"all": {"vars": {"ansible_connection": "community.docker.docker",
+    inventory = {"all": {"vars": {"ansible_connection": "docker",
                                   "ansible_python_interpreter": "/usr/bin/python3",
                                   "logging_tls_local_dir": tls_dir,
                                   "logging_legacy_files": [LEGACY_FILE]},

