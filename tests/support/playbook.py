@@ -123,11 +123,38 @@ def playbook_command(name, inventory, extra_vars=None, var_files=()):
     return cmd, env
 
 
+def descendants(pid):
+    """The pids of every process below ``pid`` (read from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def kill_run(proc, host):
     """The run dies as with SIGKILL and a lost connection: ansible-playbook and its workers on the
     controller, and the module processes on the host: a bare python3 (a pipelined module) or
     Mitogen's python3(mitogen:...) that runs the tasks of ansible.cfg's strategy."""
+    # Mitogen's connection multiplexer runs in a session of its own: killpg does not reach it.
+    helpers = descendants(proc.pid)
     os.killpg(proc.pid, signal.SIGKILL)
+    for pid in helpers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     proc.wait()
     host_exec(host, "pkill", "-9", "-f", r"^/usr/bin/python3($|\(mitogen:)")
 
