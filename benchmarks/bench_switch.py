@@ -188,6 +188,7 @@ def main():
         ]], tmp)
         noop, (deploy_wall, rollback_wall, redeploy_wall) = min(walls[:3]), walls[3:6]
         linear_noop, (linear_rollback_wall, linear_deploy_wall) = min(walls[6:9]), walls[9:]
+        ours_walls = walls[3:6] + walls[9:]
         switches = [entry for entry in ledger(OURS)["history"] if (entry.get("details") or {}).get("switched_at")][-5:]
         records = access_log(OURS)
     print("==> starting simulated host %s, reached over SSH, first release %s" % (OURS_SSH, OLD), flush=True)
@@ -256,7 +257,7 @@ def main():
     print(row % ("3 x nginx -s reload (old switch)", "-", reload["get"]["requests"], reload["get"]["failed"],
                  reload["get"]["retried"], reload["wrk"]["requests"], reload["wrk"]["failed"], reload["post"]["failed"],
                  "-"))
-    print(row % ("deploy, rollback, deploy (ours) x2", "%.2f" % sum(walls[3:6] + walls[9:]),
+    print(row % ("deploy, rollback, deploy (ours) x2", "%.2f" % sum(ours_walls),
                  ours["get"]["requests"], ours["get"]["failed"], ours["get"]["retried"], ours["wrk"]["requests"],
                  ours["wrk"]["failed"], ours["post"]["failed"], "%.3f" % figures["cutover_s"]))
     print(row % ("deploy + rollback over SSH (ours)", "%.2f" % (ssh_deploy_wall + ssh_rollback_wall),
