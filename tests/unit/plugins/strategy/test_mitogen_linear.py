@@ -12,7 +12,7 @@ PLAYBOOK = """
   gather_facts: false
   tasks:
     - name: Name the process that ran this task's module
-      ansible.builtin.shell: ps -o args= -p "$(ps -o ppid= -p $$)"
+      ansible.builtin.shell: ps -o args= -p "$PPID"
       register: parent
       changed_when: false
     - name: Show it
