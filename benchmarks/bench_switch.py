@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
@@ -143,15 +144,8 @@ def playbook(name, inventory, extra, what):
 def with_strategy(strategy, action):
     """action() run with ANSIBLE_STRATEGY=strategy (ansible-playbook inherits the environment)."""
     def run():
-        previous = os.environ.get("ANSIBLE_STRATEGY")
-        os.environ["ANSIBLE_STRATEGY"] = strategy
-        try:
+        with mock.patch.dict(os.environ, {"ANSIBLE_STRATEGY": strategy}):
             return action()
-        finally:
-            if previous is None:
-                del os.environ["ANSIBLE_STRATEGY"]
-            else:
-                os.environ["ANSIBLE_STRATEGY"] = previous
     return run
 
 
