@@ -17,14 +17,20 @@ description:
     it still runs every playbook.
   - Mitogen speeds up the connections named C(ssh), C(docker) and C(local); others (for example
     C(community.docker.docker) by its full name) run as with the builtin strategy.
+  - Mitogen lists every installed collection's directory before each task of a collection's module, in the worker
+    process of that task and host (about 0.18 s with the C(ansible) package's collections; ten hosts' workers share
+    the controller's cores). This strategy lists them once per run, before the workers start.
   - The collection's C(ansible.cfg) sets C(strategy = nextgen.rollout.mitogen_linear); C(requirements.txt) installs
     C(mitogen). C(ANSIBLE_STRATEGY=linear) turns it off for one run.
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
 
+import functools
+
 try:
     import ansible_mitogen.loaders
+    import ansible_mitogen.planner
     import ansible_mitogen.strategy
 except ImportError:
     from ansible.plugins.strategy.linear import StrategyModule as _LinearStrategy
@@ -32,6 +38,19 @@ except ImportError:
     class StrategyModule(_LinearStrategy):
         pass
 else:
+    @functools.lru_cache(maxsize=None)
+    def collection_dirs():
+        import ansible.collections.list
+        return tuple(path.decode("utf-8") for path in ansible.collections.list.list_collection_dirs())
+
+    def _load_collections(invocation):
+        invocation._extra_sys_paths.update(collection_dirs())
+
+    # Workers are forked from this process after the strategy loads, so they plan with these.
+    ansible_mitogen.planner._load_collections = _load_collections
+
     class StrategyModule(ansible_mitogen.strategy.StrategyMixin,
                          ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)):
-        pass
+        def run(self, *args, **kwargs):
+            collection_dirs()  # once here, before the workers fork, instead of in every worker
+            return super().run(*args, **kwargs)
