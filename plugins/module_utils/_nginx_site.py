@@ -159,6 +159,16 @@ def all_traffic_to(route, colour, version):
     return build_route(route["service"], wanted, route)
 
 
+def route_everyone_to_live(site):
+    """Send every client to the route's live colour (canary share 0) by rewriting the route file;
+    when the route was written (None when there is no route file)."""
+    route = read_route(site.route_path)
+    live = routed(route)
+    if live is None:
+        return None
+    return site.apply_route(all_traffic_to(route, live["colour"], live["version"]))["routed_at"]
+
+
 def nginx_workers(pid_file, proc="/proc"):
     """(master pid, set of its worker pids) read from /proc; (None, set()) when nginx is down."""
     try:

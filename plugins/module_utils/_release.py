@@ -12,7 +12,7 @@ import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import read_route, routed
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import read_route, route_everyone_to_live, routed
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import reconcile
 
 TRANSITIONS = ("begin", "phase", "switched", "succeeded", "failed", "canary_share", "canary_verdict",
@@ -112,4 +112,10 @@ class Release(object):
         changed = new != doc
         if changed and not check_mode:
             self.ledger.save(new)
+        if (action == "canary_verdict" and p.get("route_back") and site is not None and not check_mode
+                and (p["analysis"] or {}).get("decision") == "rollback"):
+            # The ledger says "aborting" first, so a run killed between the two writes is finished
+            # by the next one; in the same call, so that the share is 0 within moments of the verdict.
+            extra["routed_at"] = route_everyone_to_live(site)
+            changed = True
         return changed, new, extra

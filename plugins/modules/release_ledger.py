@@ -108,6 +108,13 @@ options:
     description: With V(canary_verdict), hold the canary at this step when it passed.
     type: bool
     default: false
+  route_back:
+    description:
+      - With V(canary_verdict) and a verdict of V(rollback), also send every client back to the stable
+        version in the same call, right after the ledger notes the abort, by rewriting the service's route
+        file in O(route_dir) (canary share 0, no nginx reload). RV(routed_at) says when.
+    type: bool
+    default: false
   result:
     description: Result of V(canary_end).
     type: str
@@ -127,7 +134,7 @@ options:
     type: path
     default: /etc/nginx/conf.d
   route_dir:
-    description: Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic, for V(read) and V(reconcile).
+    description: Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic, for V(read), V(reconcile) and O(route_back).
     type: path
     default: /etc/nginx/nextgen-rollout/routes
   nginx_test_command:
@@ -190,6 +197,10 @@ routed:
       release that failed once traffic had moved, it differs from the ledger's live version until the next run reconciles.
   returned: when O(action=read)
   type: dict
+routed_at:
+  description: When O(route_back) sent every client back to the stable version, in seconds since the epoch on the host (null without a route file).
+  returned: when O(route_back) acted on a verdict of rollback
+  type: float
 live_colour:
   description: Colour serving traffic (null before the first deploy).
   returned: always
@@ -288,6 +299,7 @@ def main():
             hash_key=dict(type="str", no_log=False),
             analysis=dict(type="dict"),
             hold=dict(type="bool", default=False),
+            route_back=dict(type="bool", default=False),
             result=dict(type="str", default="aborted"),
             containers=dict(type="list", elements="dict"),
             ports=dict(type="dict", default={"blue": 8001, "green": 8002}),
@@ -312,7 +324,7 @@ def main():
     if action == "reconcile" and not p["holder"] and not module.check_mode:
         module.fail_json(msg="a reconcile that repairs needs holder (the deploy lock); run it in check mode to only read")
     site = None
-    if action in ("read", "reconcile"):
+    if action in ("read", "reconcile") or (action == "canary_verdict" and p["route_back"]):
         site = service_site(p["service"], p, module.run_command, test_command=p["nginx_test_command"])
     release = Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None)
     try:

@@ -87,3 +87,39 @@ def test_a_read_says_what_nginx_routes_beside_what_the_ledger_says(release, tmp_
     changed, _doc, extra = release.run("read", params(), False, site=site)
     assert not changed and extra["routed"] == {"colour": "green", "version": "1.1.0"}
     assert "routed" not in release.run("read", params(), False)[2]
+
+
+def canary_in_progress(release, site):
+    """green/1.1.0 live, blue/1.2.0 the candidate at 20 % in the ledger and in the route file."""
+    from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import build_route
+    release.run("begin", params(op="deploy", colour="green", version="1.1.0", fresh=True), False)
+    release.run("succeeded", params(), False)
+    release.run("begin", params(op="canary", colour="blue", version="1.2.0"), False)
+    steps = [{"share": 20, "pause": 10}, {"share": 100, "pause": 0}]
+    release.run("canary_share", params(step=0, share=20, steps=steps, hash_key="$remote_addr"), False)
+    site.apply_route(build_route("agent-loop", {"live": "green", "live_version": "1.1.0", "canary": "blue",
+                                                "canary_version": "1.2.0", "share": 20, "ports": BASE["ports"],
+                                                "upstream_prefix": "agent_loop"}, None))
+
+
+@pytest.mark.parametrize("decision, route_back, check_mode, share_after", [
+    ("rollback", True, False, 0.0),
+    ("rollback", False, False, 20.0),
+    ("promote", True, False, 20.0),
+    ("rollback", True, True, 20.0),
+], ids=["rollback-routes-back", "not-asked", "promote-leaves-the-share", "check-mode-writes-nothing"])
+def test_a_verdict_of_rollback_sends_everyone_back_in_the_same_call_when_asked(
+        release, tmp_path, decision, route_back, check_mode, share_after):
+    from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteSwitch, read_route, route_view
+    site = SiteSwitch(str(tmp_path / "agent-loop.conf"), run=None, workers=None, route_path=str(tmp_path / "agent-loop.json"))
+    canary_in_progress(release, site)
+    analysis = {"decision": decision, "reasons": ["error_rate 0.2 > 0.05 for 4s"], "figures": {}}
+    _changed, doc, extra = release.run("canary_verdict", params(analysis=analysis, route_back=route_back), check_mode,
+                                       site=site)
+    route = read_route(site.route_path)
+    assert route_view(route)["share"] == share_after and route["live"] == "green"
+    assert ("routed_at" in extra) == (share_after == 0.0)
+    if not check_mode:
+        ledger = release.ledger.load()
+        assert ledger["history"][-1]["result"] == decision
+        assert (ledger["pending"]["phase"] == "aborting") == (decision == "rollback")
