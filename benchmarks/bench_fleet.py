@@ -10,13 +10,14 @@ load through its nginx, side by side in one run:
     fleet rollback       rollback.yml on every host at once: back to the warm 1.0.0
     no-op, one host      benchmarks/noop.yml (one module) on the first host, then on every host: the
     no-op, fleet         floor of any Ansible-driven action, and what the fan-out alone costs here
-                         (the simulated hosts share the machine's cores with the controller)
+                         (the simulated hosts share the machine's cores with the controller); through
+                         Mitogen (ansible.cfg), then with the builtin linear strategy, rollback.yml's
 
     fleet_abort_s   the canary's first step start (earliest host) -> share 0 on every host (latest
                     host), from the ledgers; goal: one analysis step (10 s here) + 5 s
     fleet_rollback_vs_one_host_plus_fanout
                     the fleet rollback against one host's rollback plus what the fan-out adds to a
-                    no-op playbook here (fleet no-op - one-host no-op)
+                    no-op playbook here (fleet no-op - one-host no-op, both linear, as rollback.yml)
     failed          failed requests outside the bad candidate's canary (goal 0); the canary's own
                     bad answers are counted apart (canary_bad_answers)
 
@@ -28,6 +29,7 @@ import re
 import sys
 import tempfile
 import time
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -110,21 +112,27 @@ def main():
             raise SystemExit("the fleet rollback left %s" % live_versions())
         figures["one_host_noop_s"] = row("no-op, one host", *under_load("no-op", NOOP, inventory, {}, limit=HOSTS[0]))
         figures["fleet_noop_s"] = row("no-op, fleet", *under_load("no-op", NOOP, inventory, {}))
+        # rollback.yml runs with the builtin linear strategy: its fan-out is that of a linear no-op.
+        with mock.patch.dict(os.environ, {"ANSIBLE_STRATEGY": "linear"}):
+            figures["one_host_linear_noop_s"] = row("no-op, one host, linear", *under_load(
+                "no-op", NOOP, inventory, {}, limit=HOSTS[0]))
+            figures["fleet_linear_noop_s"] = row("no-op, fleet, linear", *under_load("no-op", NOOP, inventory, {}))
     figures["fleet_deploy_vs_one_host"] = round(figures["fleet_deploy_s"] / figures["one_host_deploy_s"], 2)
     figures["fleet_rollback_vs_one_host"] = round(figures["fleet_rollback_s"] / figures["one_host_rollback_s"], 2)
     figures["fleet_noop_vs_one_host"] = round(figures["fleet_noop_s"] / figures["one_host_noop_s"], 2)
+    figures["fleet_linear_noop_vs_one_host"] = round(figures["fleet_linear_noop_s"] / figures["one_host_linear_noop_s"], 2)
     # "As fast as one host plus the controller's fan-out": one host's rollback plus what the fan-out
-    # alone adds to a one-module playbook on this machine.
+    # alone adds to a one-module playbook on this machine, with the rollback's strategy (linear).
     figures["one_host_plus_fanout_s"] = round(
-        figures["one_host_rollback_s"] + figures["fleet_noop_s"] - figures["one_host_noop_s"], 2)
+        figures["one_host_rollback_s"] + figures["fleet_linear_noop_s"] - figures["one_host_linear_noop_s"], 2)
     figures["fleet_rollback_vs_one_host_plus_fanout"] = round(
         figures["fleet_rollback_s"] / figures["one_host_plus_fanout_s"], 2)
     print("\n%-30s %8s %9s %7s  %s" % ("run", "wall s", "requests", "failed", "live after"))
     for name, seconds, requests, failed, versions in rows:
         print("%-30s %8s %9d %7d  %s" % (name, seconds, requests, failed, versions))
-    print("\nfleet abort %.1f s (goal <= 15); fleet rollback %.2f x one host (goal <= 1.5; a no-op playbook: %.2f x),"
+    print("\nfleet abort %.1f s (goal <= 15); fleet rollback %.2f x one host (goal <= 1.5; a linear no-op playbook: %.2f x),"
           " %.2f x one host plus the fan-out (%.1f s); failed outside the canary %d (goal 0)"
-          % (figures["fleet_abort_s"], figures["fleet_rollback_vs_one_host"], figures["fleet_noop_vs_one_host"],
+          % (figures["fleet_abort_s"], figures["fleet_rollback_vs_one_host"], figures["fleet_linear_noop_vs_one_host"],
              figures["fleet_rollback_vs_one_host_plus_fanout"], figures["one_host_plus_fanout_s"], figures["failed"]))
     print(json.dumps(figures, sort_keys=True))
 

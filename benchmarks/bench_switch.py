@@ -7,8 +7,9 @@
 3. blue-green ``playbooks/blue-green-deploy.yml -e target_version=1.1.0`` on nr-bench-2,
 4. rollback   ``playbooks/rollback.yml`` right after it, a warm switch back to 1.0.0,
    and the deploy again;
-5. the same no-op, rollback and deploy with ANSIBLE_STRATEGY=linear (the builtin strategy, one new
-   Python process per task) beside ansible.cfg's nextgen.rollout.mitogen_linear (Mitogen);
+5. the same no-op and deploy with ANSIBLE_STRATEGY=linear (the builtin strategy, one new Python
+   process per task) beside ansible.cfg's nextgen.rollout.mitogen_linear (Mitogen), and the rollback
+   through Mitogen (rollback.yml runs with linear unless rollout_rollback_strategy says otherwise);
 then the deploy and the warm rollback on nr-bench-ssh-1, reached over SSH instead of docker exec.
 
 Each way runs under three loads through nginx on 127.0.0.1, started before and stopped after
@@ -17,7 +18,8 @@ connection, counted as ``retried``), ``wrk`` (keep-alive, never retries: a socke
 non-2xx answer is a failure) and a ``POST /run-agent`` load that never retries.
 
 ``noop_playbook_s`` is the wall time of ansible-playbook running one module on the same host and
-connection (benchmarks/noop.yml): the floor of any Ansible-driven action.
+connection (benchmarks/noop.yml), the faster of the two strategies: the floor of any Ansible-driven
+action, which ``rollback_vs_noop`` and ``deploy_vs_noop`` divide by.
 ``cutover_s`` is the time from the switch (when nginx's route moved, recorded in the ledger as
 ``switched_at``) to the last answer from the old version, read from nginx's access log.
 The last line printed is one JSON object with the figures.
@@ -46,6 +48,7 @@ OLD, NEW = "1.0.0", "1.1.0"
 COMPOSE_FILE = "/opt/nextgen-rollout/agent-loop/blue.compose.yml"
 ACCESS_LOG = "/var/log/nginx/agent-loop.access.json"
 NOOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "noop.yml")
+MITOGEN = "nextgen.rollout.mitogen_linear"
 
 
 def url(index, base_port=BASE_PORT, path="/"):
@@ -177,11 +180,13 @@ def main():
             playbook("rollback.yml", inventory, ours_only, "rollback"),
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy again"),
         ] + [with_strategy("linear", action) for action in [playbook(NOOP, inventory, ours_only, "no-op playbook")] * 3 + [
-            playbook("rollback.yml", inventory, ours_only, "rollback, builtin linear strategy"),
+            # rollback.yml sets its own strategy (rollout_rollback_strategy, linear by default), not the environment.
+            playbook("rollback.yml", inventory, dict(ours_only, rollout_rollback_strategy=MITOGEN), "rollback, Mitogen"),
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy, builtin linear strategy"),
         ]], tmp)
-        noop, (deploy_wall, rollback_wall, redeploy_wall) = min(walls[:3]), walls[3:6]
-        linear_noop, (linear_rollback_wall, linear_deploy_wall) = min(walls[6:9]), walls[9:]
+        mitogen_noop, (deploy_wall, rollback_wall, redeploy_wall) = min(walls[:3]), walls[3:6]
+        linear_noop, (mitogen_rollback_wall, linear_deploy_wall) = min(walls[6:9]), walls[9:]
+        noop = min(mitogen_noop, linear_noop)
         ours_walls = walls[3:6] + walls[9:]
         switches = [entry for entry in ledger(OURS)["history"] if (entry.get("details") or {}).get("switched_at")][-5:]
         records = access_log(OURS)
@@ -190,10 +195,11 @@ def main():
                                                                connection="ssh") as inventory:
         ssh_noop_idle = noop_seconds(inventory, {})
         print("==> no-op playbook, blue-green deploy and warm rollback under load, over SSH", flush=True)
-        walls, ssh = under_load(1, [playbook(NOOP, inventory, {}, "no-op playbook over ssh")] * 3 + [
+        ssh_noop_run = playbook(NOOP, inventory, {}, "no-op playbook over ssh")
+        walls, ssh = under_load(1, [ssh_noop_run] * 3 + [with_strategy("linear", ssh_noop_run)] * 3 + [
             playbook("blue-green-deploy.yml", inventory, {"target_version": NEW}, "blue-green deploy over ssh"),
             playbook("rollback.yml", inventory, {}, "rollback over ssh")], tmp, base_port=SSH_BASE_PORT)
-        ssh_noop, (ssh_deploy_wall, ssh_rollback_wall) = min(walls[:3]), walls[3:]
+        ssh_noop, (ssh_deploy_wall, ssh_rollback_wall) = min(walls[:6]), walls[6:]
 
     times = [float(entry["details"]["switched_at"]) for entry in switches]
     cutovers = [cutover(records, at, old, until)
@@ -226,11 +232,12 @@ def main():
         "redeploy_wall_s": round(redeploy_wall, 2),
         "rollback_vs_noop": round(rollback_wall / noop, 2),
         "deploy_vs_noop": round(deploy_wall / noop, 2),
+        "mitogen_noop_playbook_s": round(mitogen_noop, 2),
         "linear_noop_playbook_s": round(linear_noop, 2),
         "linear_deploy_wall_s": round(linear_deploy_wall, 2),
-        "linear_rollback_wall_s": round(linear_rollback_wall, 2),
-        "linear_deploy_vs_noop": round(linear_deploy_wall / linear_noop, 2),
-        "linear_rollback_vs_noop": round(linear_rollback_wall / linear_noop, 2),
+        "mitogen_rollback_wall_s": round(mitogen_rollback_wall, 2),
+        "linear_deploy_vs_noop": round(linear_deploy_wall / noop, 2),
+        "mitogen_rollback_vs_noop": round(mitogen_rollback_wall / noop, 2),
         "linear_to_mitogen_deploy_ratio": round(linear_deploy_wall / deploy_wall, 2),
         "ssh_deploy_wall_s": round(ssh_deploy_wall, 2),
         "ssh_rollback_wall_s": round(ssh_rollback_wall, 2),
@@ -258,13 +265,16 @@ def main():
                  ssh["get"]["requests"], ssh["get"]["failed"], ssh["get"]["retried"], ssh["wrk"]["requests"],
                  ssh["wrk"]["failed"], ssh["post"]["failed"], "-"))
     print("")
-    print("%-36s %10s %10s %10s" % ("wall time against the floor", "noop s", "deploy s", "rollback s")
+    print("%-36s %10s %10s %10s" % ("wall time (ratios: against the floor)", "noop s", "deploy s", "rollback s")
           + "   (noop under the same load; idle: %.2f s, %.2f s over ssh)" % (noop_idle, ssh_noop_idle))
+    print("docker exec: deploy x%.2f (Mitogen), rollback x%.2f (linear, rollback.yml's default), against the"
+          " floor %.2f s (the faster no-op)" % (figures["deploy_vs_noop"], figures["rollback_vs_noop"], noop))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
-        "docker exec", noop, deploy_wall, rollback_wall, figures["deploy_vs_noop"], figures["rollback_vs_noop"]))
+        "docker exec, Mitogen", mitogen_noop, deploy_wall, mitogen_rollback_wall, figures["deploy_vs_noop"],
+        figures["mitogen_rollback_vs_noop"]))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
-        "docker exec, builtin linear strategy", linear_noop, linear_deploy_wall, linear_rollback_wall,
-        figures["linear_deploy_vs_noop"], figures["linear_rollback_vs_noop"]))
+        "docker exec, builtin linear strategy", linear_noop, linear_deploy_wall, rollback_wall,
+        figures["linear_deploy_vs_noop"], figures["rollback_vs_noop"]))
     print("%-36s %10.2f %10.2f %10.2f   deploy x%.2f, rollback x%.2f" % (
         "ssh", ssh_noop, ssh_deploy_wall, ssh_rollback_wall, figures["ssh_deploy_vs_noop"],
         figures["ssh_rollback_vs_noop"]))
