@@ -134,7 +134,9 @@ options:
     type: path
     default: /etc/nginx/conf.d
   route_dir:
-    description: Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic, for V(read), V(reconcile) and O(route_back).
+    description:
+      - Directory of the service's route file (C(<service>.json)), which says where nginx sends its traffic.
+      - Used by V(read), V(reconcile) and O(route_back).
     type: path
     default: /etc/nginx/nextgen-rollout/routes
   nginx_test_command:
