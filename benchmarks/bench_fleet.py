@@ -11,7 +11,7 @@ load through its nginx, side by side in one run:
     no-op, one host      benchmarks/noop.yml (one module) on the first host, then on every host: the
     no-op, fleet         floor of any Ansible-driven action, and what the fan-out alone costs here
                          (the simulated hosts share the machine's cores with the controller); through
-                         Mitogen (ansible.cfg), then with the builtin linear strategy, rollback.yml's
+                         Mitogen (ansible.cfg), then with the builtin linear strategy (rollback.yml's)
 
     fleet_abort_s   the canary's first step start (earliest host) -> share 0 on every host (latest
                     host), from the ledgers; goal: one analysis step (10 s here) + 5 s
