@@ -182,8 +182,9 @@ def test_killed_during_a_canary_step_the_abort_knows_the_canary(inventory):
 
 def test_killed_right_after_a_verdict_of_rollback_sent_everyone_back_the_next_abort_finishes_it(inventory):
     # Judged on the candidate's extra latency itself (latency factor 1): under a busy machine the stable
-    # version's p95 grows too, and 1.5 times it could hide 300 ms.
-    slow = {"blue_green_env": {"FAULT_LATENCY_MS": "400"}, "canary_latency_factor": 1.0,
+    # version's p95 grows too, and 1.5 times it could hide 300 ms. A 20 % share of 60 requests/s is about
+    # 12 candidate requests a second, and fewer on a busy machine: an interval judges from 3 of them.
+    slow = {"blue_green_env": {"FAULT_LATENCY_MS": "400"}, "canary_latency_factor": 1.0, "canary_min_bucket_requests": 3,
             "canary_steps": [{"share": 20, "pause": 20}, {"share": 100, "pause": 0}],
             "canary_policy": {"min_requests": 5, "rules": {"p95_vs_baseline": {"metric": "p95_excess_s", "op": ">",
                                                                                "threshold": 0.1, "for": "2s"}}}}
