@@ -201,7 +201,7 @@ def main():
         if p["app_version_header"]:
             expect[p["app_version_header"]] = served.split("/", 1)[1]
         spec = ProbeSpec(p["verify_url"], expect_header=expect, timeout=2, version_header=p["served_header"])
-        return probe(spec, nginx_fetch, p["verify_timeout"], 0.05, 5)
+        return probe(spec, nginx_fetch, p["verify_timeout"], 0.01, 5)
 
     try:
         try:

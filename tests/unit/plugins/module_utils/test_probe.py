@@ -1,7 +1,11 @@
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
-    ProbeSpec, Response, sample, wait_until_healthy)
+    ProbeSpec, Response, check_once, fetch, sample, wait_until_healthy)
 
 
 class FakeClock(object):
@@ -81,3 +85,68 @@ def test_wait_until_healthy_gives_up_at_the_deadline():
     assert result["last_problem"] == "status 503, expected 200"
     assert 9 <= result["attempts"] <= 11
     assert result["elapsed_s"] <= 10
+
+
+class Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        Recorder.seen.append((self.path, self.headers.get_all("Host"), self.headers.get("User-Agent")))
+        status = 503 if self.path.startswith("/down") else 200
+        body = b"busy" if status == 503 else b"ok"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Served-By", "blue/1.0.0")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    httpd = HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    Recorder.seen = []
+    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_fetch_over_plain_http_answers_with_status_headers_and_body(server, monkeypatch):
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    answer = fetch(server + "/ready?full=1", 2, headers={"Host": "agent-loop.example"})
+    assert (answer.status, answer.body, answer.headers["x-served-by"]) == (200, b"ok", "blue/1.0.0")
+    # The Host header asked for replaces the URL's, once; the query string is kept.
+    assert Recorder.seen == [("/ready?full=1", ["agent-loop.example"], "nextgen.rollout-probe")]
+
+
+def test_fetch_an_error_status_is_an_answer(server):
+    answer = fetch(server + "/down", 2)
+    assert (answer.status, answer.body) == (503, b"busy")
+
+
+def test_fetch_a_refused_connection_is_a_failed_check():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: connections are refused
+        check = check_once(ProbeSpec("http://127.0.0.1:%d/" % port, timeout=1), fetch)
+    assert check["status"] is None and check["problem"].startswith("request failed: ")
+
+
+def test_fetch_through_a_proxy_of_the_environment_takes_open_url(server, monkeypatch):
+    calls = []
+
+    def open_url(url, **options):
+        calls.append((url, options["headers"]["User-Agent"]))
+        raise OSError("proxy unreachable")
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setattr("ansible.module_utils.urls.open_url", open_url)
+    check = check_once(ProbeSpec(server + "/"), fetch)
+    assert calls == [(server + "/", "nextgen.rollout-probe")] and check["problem"] == "request failed: proxy unreachable"
+    assert Recorder.seen == []
