@@ -106,7 +106,9 @@ class Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY"):  # a proxy of the machine's environment would take the request
+        monkeypatch.delenv(name, raising=False)
     httpd = HTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -116,9 +118,7 @@ def server():
     httpd.server_close()
 
 
-def test_fetch_over_plain_http_answers_with_status_headers_and_body(server, monkeypatch):
-    monkeypatch.delenv("http_proxy", raising=False)
-    monkeypatch.delenv("HTTP_PROXY", raising=False)
+def test_fetch_over_plain_http_answers_with_status_headers_and_body(server):
     answer = fetch(server + "/ready?full=1", 2, headers={"Host": "agent-loop.example"})
     assert (answer.status, answer.body, answer.headers["x-served-by"]) == (200, b"ok", "blue/1.0.0")
     # The Host header asked for replaces the URL's, once; the query string is kept.
