@@ -16,6 +16,10 @@ def wave_sizes(total, pilot=1, percents=(20, 50, 30)):
         raise AnsibleFilterError("wave_sizes: %s" % exc)
 
 
+def pilot_first(hosts, pilot_group=()):
+    return _waves.pilot_first(hosts, pilot_group)
+
+
 def wave_pilot_size(hosts, count=1, pilot_group=()):
     return _waves.pilot_size(hosts, count, pilot_group)
 
@@ -43,6 +47,7 @@ class FilterModule(object):
             "wave_sizes": wave_sizes,
             "wave_plan": wave_plan,
             "wave_pilot_size": wave_pilot_size,
+            "pilot_first": pilot_first,
             "wave_settings_problems": wave_settings_problems,
             "wave_verdict": wave_verdict,
         }

@@ -38,6 +38,12 @@ def wave_sizes(total, pilot=1, percents=(20, 50, 30)):
     return ([pilot] if pilot else []) + [size for size in sizes if size]
 
 
+def pilot_first(hosts, pilot_group=()):
+    """``hosts`` with those of the pilot group first, each part in the order it had in ``hosts``."""
+    in_group = set(pilot_group or ())
+    return [host for host in hosts if host in in_group] + [host for host in hosts if host not in in_group]
+
+
 def pilot_size(hosts, count=1, pilot_group=()):
     """How many of ``hosts`` make the pilot: those of the inventory's pilot group when any of them is
     there (the rollout puts them first), else the first ``count``."""

@@ -53,6 +53,22 @@ def test_the_plan_is_shown_before_anything_changes_and_check_mode_changes_nothin
     assert [ledger(host)["history"] for host in HOSTS] == before
 
 
+def test_a_list_of_hosts_deploys_to_those_hosts_pilot_group_first(inventory, tmp_path):
+    with open(inventory) as handle:
+        doc = json.load(handle)
+    doc["all"]["children"]["rollout_pilot"]["hosts"] = {HOSTS[2]: {}}
+    path = str(tmp_path / "pilot-group.json")
+    with open(path, "w") as handle:
+        json.dump(doc, handle)
+    result = run_playbook("blue-green-deploy.yml", path,
+                          dict(WAVES, target_version="1.1.0", rollout_hosts="%s,%s" % (HOSTS[0], HOSTS[2])), check=True)
+    assert result.rc == 0, result.output[-3000:]
+    said = " ".join(result.output.split())
+    assert "2 wave(s): wave 0 (pilot): %s; wave 1: %s." % (HOSTS[2], HOSTS[0]) in said, said[-3000:]
+    assert said.index("Starting wave 0 of 1 (pilot): %s" % HOSTS[2]) < said.index("Starting wave 1 of 1: %s" % HOSTS[0])
+    assert HOSTS[1] not in result.output
+
+
 def test_a_failed_wave_goes_back_and_the_pilot_keeps_the_new_version(inventory, tmp_path):
     assert live() == ["1.0.0"] * 3
     running = loads()

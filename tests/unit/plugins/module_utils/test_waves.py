@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._waves import (
-    WavePlanError, pilot_size, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
+    WavePlanError, pilot_first, pilot_size, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
 
 
 @pytest.mark.parametrize("total, pilot, percents, expected", [
@@ -91,3 +91,9 @@ def test_the_pilot_is_the_pilot_group_when_any_of_its_hosts_is_in_the_rollout_el
     assert pilot_size(["c", "d", "a"], 1, ["c", "d"]) == 2
     assert pilot_size(["a", "b", "c"], 2, ["z"]) == 2  # --limit left no pilot host: the first count
     assert pilot_size(["a", "b"], 0, []) == 0
+
+
+def test_the_pilot_group_comes_first_and_each_part_keeps_its_order():
+    assert pilot_first(["a", "b", "c", "d"], ["d", "b", "z"]) == ["b", "d", "a", "c"]
+    assert pilot_first(["a", "b"], []) == ["a", "b"]
+    assert pilot_first([], ["a"]) == []
