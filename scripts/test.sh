@@ -120,6 +120,16 @@ stage_e2e() {
   [ "$failed" = 0 ] || die "end-to-end tests failed" "read the lane logs above (build/e2e-logs/); run one module alone with: .venv/bin/pytest -s tests/e2e/<module>"
 }
 
+# Lint and sanity keep about one core each busy for two minutes, while the molecule scenarios mostly
+# wait on systemd, docker and ansible round trips: the two stages run at once.
+stage_checks() {
+  local pids=() failed=0 pid
+  stage_static & pids+=($!)
+  stage_molecule & pids+=($!)
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || die "static checks or molecule scenarios failed" "read the errors above"
+}
+
 stage_pytest() {
   say "pytest: unit tests, then the end-to-end tests in ${#E2E_LANES[@]} parallel lanes"
   stage_unit
@@ -127,8 +137,8 @@ stage_pytest() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(static molecule pytest)
+[ ${#stages[@]} -eq 0 ] && stages=(checks pytest)
 for stage in "${stages[@]}"; do
-  declare -F "stage_$stage" >/dev/null || die "unknown stage: $stage" "use static (lint and sanity at once), lint, sanity, molecule, unit, e2e or pytest"
+  declare -F "stage_$stage" >/dev/null || die "unknown stage: $stage" "use checks (static and molecule at once), static (lint and sanity at once), lint, sanity, molecule, unit, e2e or pytest"
   "stage_$stage"
 done
