@@ -25,15 +25,20 @@ def inventory(tmp_path_factory):
         yield path
 
 
-def with_faulty_host(inventory, directory, host):
-    """The inventory where ``host``'s next version never gets ready (its gates fail before the switch)."""
+def edited_inventory(inventory, path, edit):
+    """A copy of the inventory at ``path``, changed by ``edit(document)``."""
     with open(inventory) as handle:
         doc = json.load(handle)
-    doc["all"]["hosts"][host].update(rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=8)
-    path = os.path.join(str(directory), "faulty.json")
+    edit(doc)
     with open(path, "w") as handle:
         json.dump(doc, handle)
     return path
+
+
+def with_faulty_host(inventory, directory, host):
+    """The inventory where ``host``'s next version never gets ready (its gates fail before the switch)."""
+    return edited_inventory(inventory, os.path.join(str(directory), "faulty.json"), lambda doc: doc["all"]["hosts"][host].update(
+        rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=8))
 
 
 def live():
@@ -54,12 +59,8 @@ def test_the_plan_is_shown_before_anything_changes_and_check_mode_changes_nothin
 
 
 def test_a_list_of_hosts_deploys_to_those_hosts_pilot_group_first(inventory, tmp_path):
-    with open(inventory) as handle:
-        doc = json.load(handle)
-    doc["all"]["children"]["rollout_pilot"]["hosts"] = {HOSTS[2]: {}}
-    path = str(tmp_path / "pilot-group.json")
-    with open(path, "w") as handle:
-        json.dump(doc, handle)
+    path = edited_inventory(inventory, str(tmp_path / "pilot-group.json"),
+                            lambda doc: doc["all"]["children"]["rollout_pilot"].update(hosts={HOSTS[2]: {}}))
     result = run_playbook("blue-green-deploy.yml", path,
                           dict(WAVES, target_version="1.1.0", rollout_hosts="%s,%s" % (HOSTS[0], HOSTS[2])), check=True)
     assert result.rc == 0, result.output[-3000:]
