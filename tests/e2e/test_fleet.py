@@ -10,6 +10,7 @@ import yaml
 from support.browser import rendered_dom, screenshot
 from support.load import Load
 from support.playbook import ROOT, ledger, run_playbook, simulated_hosts
+from support.receiver import Receiver
 
 PREFIX = "nr-e2e-fleet"
 HOSTS = ["%s-%d" % (PREFIX, i) for i in range(1, 4)]
@@ -108,6 +109,26 @@ def test_an_emergency_rollback_takes_every_host_back_at_once(inventory):
     assert all(host in table for host in HOSTS) and table.count("succeeded") == 3
 
 
+def test_a_run_limited_to_one_host_still_tells_the_webhooks_of_the_targets_group(inventory, tmp_path):
+    """--limit (an AWX job's limit) leaves localhost out: the end of the run is still reported, with
+    the webhooks set in the variables of the group rollout_targets."""
+    assert live() == ["1.0.0"] * 3
+    receiver = Receiver()
+    try:
+        hooked = edited_inventory(inventory, str(tmp_path / "hooked.json"), lambda doc: doc["all"]["children"]["rollout_targets"]
+                                  .setdefault("vars", {}).update(rollout_webhooks=[{"url": receiver.url}]))
+        there = run_playbook("rollback.yml", hooked, {"target_version": "1.1.0"}, limit=HOSTS[1])
+        back = run_playbook("rollback.yml", hooked, {"target_version": "1.0.0"}, limit=HOSTS[1])
+    finally:
+        receiver.close()
+    assert there.rc == 0, there.output[-3000:]
+    assert back.rc == 0, back.output[-3000:]
+    told = [(doc["event"], doc["version"], doc["hosts"]) for doc in receiver.received]
+    assert told == [("rolled_back", "1.1.0", [HOSTS[1]]), ("rolled_back", "1.0.0", [HOSTS[1]])], receiver.received
+    assert all(isinstance(doc["duration_s"], float) for doc in receiver.received), receiver.received
+    assert live() == ["1.0.0"] * 3
+
+
 def test_a_failed_wave_can_take_back_every_host_changed_so_far(inventory, tmp_path):
     assert live() == ["1.0.0"] * 3
     result = run_playbook("blue-green-deploy.yml", with_faulty_host(inventory, tmp_path, HOSTS[2]),
@@ -152,6 +173,18 @@ def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory,
     size = screenshot(os.path.join(status_dir, "fleet-status.html"),
                       os.path.join(ROOT, "build", "test-artifacts", "fleet-status.png"))
     assert size > 10000
+
+
+def test_the_fleet_status_within_a_limit_from_a_file_reports_those_hosts(inventory, tmp_path):
+    limit_file = tmp_path / "hosts.txt"
+    limit_file.write_text("%s\n%s\n" % (HOSTS[0], HOSTS[2]))
+    status_dir = str(tmp_path / "status")
+    result = run_playbook("status.yml", inventory, dict(WAVES, rollout_status_dir=status_dir), limit="@%s" % limit_file)
+    assert result.rc == 0, result.output[-3000:]
+    with open(os.path.join(status_dir, "fleet-status.json")) as handle:
+        report = json.load(handle)
+    assert [row["host"] for row in report["hosts"]] == [HOSTS[0], HOSTS[2]]
+    assert HOSTS[1] not in result.output
 
 
 def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_its_step(inventory):

@@ -85,10 +85,12 @@ class Result(object):
         self.seconds = seconds
 
 
-def run_playbook(name, inventory, extra_vars=None, check=False, var_files=()):
+def run_playbook(name, inventory, extra_vars=None, check=False, var_files=(), limit=None):
     cmd, env = playbook_command(name, inventory, extra_vars, var_files)
     if check:
         cmd += ["--check", "--diff"]
+    if limit:
+        cmd += ["--limit", limit]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     return Result(proc, time.monotonic() - started)
