@@ -50,20 +50,29 @@ def mode_of(path):
     return os.stat(path).st_mode & 0o7777
 
 
-def ensure_directory(path, mode, check=False):
-    """Make ``path`` a directory with ``mode``. Returns whether it changed (or, in check mode, would)."""
-    changed = not os.path.isdir(path) or mode_of(path) != mode
+def owned_by_me(path):
+    found = os.stat(path)
+    return (found.st_uid, found.st_gid) == (os.geteuid(), os.getegid())
+
+
+def ensure_directory(path, mode, check=False, mine=False):
+    """Make ``path`` a directory with ``mode`` (and, with ``mine``, owned by the user and group this
+    runs as). Returns whether it changed (or, in check mode, would)."""
+    exists = os.path.isdir(path)
+    changed = not exists or mode_of(path) != mode or (mine and not owned_by_me(path))
     if changed and not check:
         os.makedirs(path, mode=mode, exist_ok=True)
+        if mine:
+            os.chown(path, os.geteuid(), os.getegid())
         os.chmod(path, mode)
     return changed
 
 
-def write_if_different(path, text, mode, check=False):
-    """Make ``path`` hold ``text`` with ``mode``, atomically, unless it already does.
-    Returns (whether it changed, its text before or None)."""
+def write_if_different(path, text, mode, check=False, mine=False):
+    """Make ``path`` hold ``text`` with ``mode`` (and, with ``mine``, owned by the user this runs as),
+    atomically, unless it already does. Returns (whether it changed, its text before or None)."""
     current = read_bytes(path)
-    if current == text.encode("utf-8") and mode_of(path) == mode:
+    if current == text.encode("utf-8") and mode_of(path) == mode and not (mine and not owned_by_me(path)):
         return False, None
     if not check:
         atomic_write_text(path, text, mode)
@@ -71,15 +80,16 @@ def write_if_different(path, text, mode, check=False):
 
 
 def write_private_files(directory, files, check=False):
-    """Make ``directory`` (mode 0700) hold each of ``files`` ({name: text}) with mode 0600.
-    Writes only what differs, each file atomically. Returns (whether the directory changed, changed names, {name: text before or None})."""
+    """Make ``directory`` (mode 0700) hold each of ``files`` ({name: text}) with mode 0600, both owned
+    by the user this runs as: the owner of a private directory could swap the files in it. Writes
+    only what differs, each file atomically. Returns (whether the directory changed, changed names, {name: text before or None})."""
     problems = [problem for problem in (file_name_problem(name) for name in files) if problem]
     if problems:
         raise ValueError("; ".join(problems))
     changed, before = [], {}
-    dir_changed = ensure_directory(directory, PRIVATE_DIR_MODE, check)
+    dir_changed = ensure_directory(directory, PRIVATE_DIR_MODE, check, mine=True)
     for name in sorted(files):
-        written, before[name] = write_if_different(os.path.join(directory, name), files[name], PRIVATE_FILE_MODE, check)
+        written, before[name] = write_if_different(os.path.join(directory, name), files[name], PRIVATE_FILE_MODE, check, mine=True)
         if written:
             changed.append(name)
         else:

@@ -20,7 +20,9 @@ description:
   - The logic is in module_utils/_files.py.
 options:
   path:
-    description: The directory. It is created when missing; its mode is set to C(0700).
+    description:
+      - The directory. It is created when missing; its mode is set to C(0700), and it and the files written are given
+        to the user and group the module runs as when another user owns them (its owner could swap the files in it).
     type: path
     required: true
   files:

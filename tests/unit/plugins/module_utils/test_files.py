@@ -29,6 +29,22 @@ def test_only_what_differs_is_written_and_a_loose_mode_is_fixed(tmp_path):
     assert mode(os.path.join(directory, "b")) == 0o600 and open(os.path.join(directory, "a")).read() == "new"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_directory_or_file_of_another_user_is_taken_back(tmp_path):
+    directory = str(tmp_path / "shop")
+    write_private_files(directory, {"a": "1", "b": "2"})
+    os.chown(directory, 4321, 4321)
+    os.chown(os.path.join(directory, "b"), 4321, 4321)
+    assert write_private_files(directory, {"a": "1", "b": "2"}, check=True) == (True, ["b"], {"b": "2"})
+    assert os.stat(directory).st_uid == 4321
+    dir_changed, changed, _ = write_private_files(directory, {"a": "1", "b": "2"})
+    assert dir_changed and changed == ["b"]
+    for path in (directory, os.path.join(directory, "b")):
+        assert (os.stat(path).st_uid, os.stat(path).st_gid) == (0, 0)
+    assert mode(directory) == 0o700 and mode(os.path.join(directory, "b")) == 0o600
+    assert write_private_files(directory, {"a": "1", "b": "2"}) == (False, [], {})
+
+
 def test_check_mode_writes_nothing(tmp_path):
     directory = str(tmp_path / "new")
     assert write_private_files(directory, {"a": "1"}, check=True) == (True, ["a"], {"a": None})
