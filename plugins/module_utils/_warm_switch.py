@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
-from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import all_traffic_to, read_route, route_view
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import all_traffic_to, read_route, route_view, routed
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused, reconcile
 
 
@@ -33,10 +33,15 @@ class SwitchFailed(Exception):
     """Traffic moved, the verification failed, traffic is back and the failure recorded."""
 
 
-def plan(doc, route, site_loaded, running, target_version, warm_seconds, now):
-    """The colour and version to switch to, or NotHere with the reason. Pure."""
+def plan(doc, route, site_loaded, running, target_version, warm_seconds, now, only_if_live=""):
+    """The colour and version to switch to, or NotHere with the reason. Pure. With ``only_if_live``
+    (an automated rollback names the version it found bad), only while nginx serves that version:
+    otherwise the full path says that there is nothing to do."""
     if route is None:
         raise NotHere("the service has no route file yet")
+    serving = routed(route) or {}
+    if only_if_live and serving.get("version") != only_if_live:
+        raise NotHere("%s is not what nginx serves (%s)" % (only_if_live, serving.get("version") or "nothing"))
     if not site_loaded:
         raise NotHere("nginx does not run the site file (a run ended before its reload)")
     if doc.get("pending"):
@@ -66,7 +71,7 @@ def plan(doc, route, site_loaded, running, target_version, warm_seconds, now):
 
 
 def warm_rollback(release, site, holder, owner, lease_ttl, running, target_version, warm_seconds,
-                  ready, verify, details=None):
+                  ready, verify, details=None, only_if_live=""):
     """Do the warm rollback. ``release`` is a _release.Release, ``site`` the service's SiteSwitch;
     ``ready(port)`` and ``verify(served)`` return (ok, figures). Returns the outcome."""
     try:
@@ -77,7 +82,7 @@ def warm_rollback(release, site, holder, owner, lease_ttl, running, target_versi
     try:
         doc = release.ledger.load()
         route = read_route(site.route_path)
-        chosen = plan(doc, route, site.loaded(), running, target_version, warm_seconds, release.clock())
+        chosen = plan(doc, route, site.loaded(), running, target_version, warm_seconds, release.clock(), only_if_live)
         ok, readiness = ready(route["ports"][chosen["colour"]])
         if not ok:
             raise NotHere("the warm colour %s does not answer ready: %s" % (chosen["colour"], readiness))

@@ -46,6 +46,13 @@ options:
     description: Version to roll back to; empty means the version live before the current one.
     type: str
     default: ""
+  only_if_live:
+    description:
+      - Switch only while nginx serves this version (an automated rollback names the version it found bad).
+        Otherwise change nothing and return RV(switched=false); the full process then says there is nothing to do.
+      - Empty switches whatever is live.
+    type: str
+    default: ""
   warm_seconds:
     description: Seconds the colour that served until now stays warm after the switch.
     type: float
@@ -176,6 +183,7 @@ def main():
             owner=dict(type="dict", default={}),
             lease_ttl=dict(type="int", default=300),
             target_version=dict(type="str", default=""),
+            only_if_live=dict(type="str", default=""),
             warm_seconds=dict(type="float", default=900),
             ready_path=dict(type="str", default="/ready"),
             verify_url=dict(type="str", required=True),
@@ -209,7 +217,8 @@ def main():
         except OSError as exc:
             raise NotHere(str(exc))
         outcome = warm_rollback(Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None), site, p["holder"], p["owner"], p["lease_ttl"],
-                                running, p["target_version"], p["warm_seconds"], ready, verify)
+                                running, p["target_version"], p["warm_seconds"], ready, verify,
+                                only_if_live=p["only_if_live"])
     except NotHere as exc:
         module.exit_json(changed=False, switched=False, reason=str(exc))
     except SwitchFailed as exc:

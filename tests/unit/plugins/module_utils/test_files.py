@@ -37,8 +37,8 @@ def test_a_directory_or_file_of_another_user_is_taken_back(tmp_path):
     os.chown(os.path.join(directory, "b"), 4321, 4321)
     assert write_private_files(directory, {"a": "1", "b": "2"}, check=True) == (True, ["b"], {"b": "2"})
     assert os.stat(directory).st_uid == 4321
-    dir_changed, changed, _ = write_private_files(directory, {"a": "1", "b": "2"})
-    assert dir_changed and changed == ["b"]
+    dir_changed, changed, before = write_private_files(directory, {"a": "1", "b": "2"})
+    assert dir_changed and changed == ["b"] and before == {"b": "2"}
     for path in (directory, os.path.join(directory, "b")):
         assert (os.stat(path).st_uid, os.stat(path).st_gid) == (0, 0)
     assert mode(directory) == 0o700 and mode(os.path.join(directory, "b")) == 0o600

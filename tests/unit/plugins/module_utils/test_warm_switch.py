@@ -37,9 +37,10 @@ def host(tmp_path):
     return release, site, running
 
 
-def roll_back(host, verify=lambda served: (True, {"served": served}), ready=lambda port: (True, {}), target=""):
+def roll_back(host, verify=lambda served: (True, {"served": served}), ready=lambda port: (True, {}), target="",
+              only_if_live=""):
     release, site, running = host
-    return warm_rollback(release, site, "run-1", {}, 300, running, target, 900, ready, verify)
+    return warm_rollback(release, site, "run-1", {}, 300, running, target, 900, ready, verify, only_if_live=only_if_live)
 
 
 def test_a_warm_rollback_moves_the_route_and_records_it_in_one_call(host):
@@ -95,6 +96,17 @@ def test_a_target_that_is_not_warm_or_already_live_is_not_for_this_path(host):
     with pytest.raises(NotHere, match="does not answer ready"):
         roll_back(host, ready=lambda port: (False, {"attempts": 3}))
     assert release.lease.read() is None
+
+
+def test_a_rollback_of_a_named_version_switches_only_while_nginx_serves_it(host):
+    release, site, running = host
+    ledger_before, route_before = release.ledger.load(), open(site.route_path).read()
+    with pytest.raises(NotHere, match="1.0.0 is not what nginx serves .1.1.0."):
+        roll_back(host, only_if_live="1.0.0")
+    assert (release.ledger.load(), open(site.route_path).read()) == (ledger_before, route_before)
+    assert release.lease.read() is None
+    outcome = roll_back(host, only_if_live="1.1.0")
+    assert (outcome["version"], outcome["from_version"]) == ("1.0.0", "1.1.0")
 
 
 def test_plan_refuses_a_pending_transition_and_a_canary(host):
