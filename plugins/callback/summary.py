@@ -12,13 +12,15 @@ version_added: 1.0.0
 description:
   - At the end of a run, prints what the playbooks reported with C(set_stats) (release, status, backup, restore,
     maintenance, logging) as one table per report, one line per host (result, versions, wave, whether traffic
-    moved, what happened), and which webhooks could not be told.
+    moved, what happened), and which webhooks could not be told. With C(--check), the titles say that the results
+    are what the run would do.
   - It needs no setting in C(ansible.cfg); the collection's playbooks load it from their C(callback_plugins)
     directory. Elsewhere, enable it with C(callbacks_enabled = nextgen.rollout.summary).
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._summary import summary_lines
@@ -31,6 +33,6 @@ class CallbackModule(CallbackBase):
     CALLBACK_NEEDS_ENABLED = False
 
     def v2_playbook_on_stats(self, stats):
-        lines = summary_lines(getattr(stats, "custom", None) or {})
+        lines = summary_lines(getattr(stats, "custom", None) or {}, check_mode=bool(context.CLIARGS.get("check")))
         if lines:
             self._display.display("\n".join(lines))

@@ -43,9 +43,10 @@ def table(rows, headings):
     return [line(headings), line(["-" * width for width in widths])] + [line(row) for row in rows]
 
 
-def summary_lines(custom_stats):
+def summary_lines(custom_stats, check_mode=False):
     """The lines of the summary of a run's custom stats ({"_run": {...}} as set_stats leaves them,
-    or the per-host dict straight away); empty when there is nothing to say."""
+    or the per-host dict straight away); empty when there is nothing to say. In check mode the
+    titles say that the results are what the run would do."""
     stats = (custom_stats or {}).get("_run", custom_stats or {})
     lines = []
     for key, title, columns in REPORTS:
@@ -56,7 +57,9 @@ def summary_lines(custom_stats):
                 if any(isinstance(entry, dict) and field in entry for entry in report.values())]
         rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, unused_heading in used]
                 for host, entry in sorted(report.items())]
-        lines += ["", "nextgen.rollout %s summary" % title] + table(rows, ["host"] + [heading for unused_field, heading in used])
+        heading = "nextgen.rollout %s summary%s" % (title, " (check mode: what the run would do; nothing was changed)"
+                                                    if check_mode else "")
+        lines += ["", heading] + table(rows, ["host"] + [heading for unused_field, heading in used])
     notices = stats.get("notifications")
     if isinstance(notices, dict) and (notices.get("sent") or notices.get("unsent")):
         unsent = ", ".join("%s (%s)" % (hook.get("name"), hook.get("reason")) for hook in notices.get("unsent") or [])

@@ -56,6 +56,7 @@ def test_the_plan_is_shown_before_anything_changes_and_check_mode_changes_nothin
     result = run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.1.0"), check=True)
     assert result.rc == 0, result.output[-3000:]
     assert "2 wave(s): wave 0 (pilot): %s; wave 1: %s, %s." % tuple(HOSTS) in " ".join(result.output.split())
+    assert "nextgen.rollout release summary (check mode: what the run would do; nothing was changed)" in result.output
     assert [ledger(host)["history"] for host in HOSTS] == before
 
 

@@ -21,3 +21,8 @@ def test_columns_follow_what_was_reported_and_long_messages_are_cut():
     assert lines[2].split() == ["host", "result", "what", "happened"]
     assert lines[4].endswith("...") and len(lines[4]) < 130
     assert summary_lines({}) == [] and summary_lines({"_run": {"decision": {"answer": True}}}) == []
+
+
+def test_in_check_mode_the_title_says_nothing_was_changed():
+    lines = summary_lines({"rollout": {"h": {"result": "succeeded", "traffic_switched": True}}}, check_mode=True)
+    assert lines[1] == "nextgen.rollout release summary (check mode: what the run would do; nothing was changed)"
