@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+DEFAULT_DOCKER_ROOT = "/var/lib/docker"
+
 
 def memory_available_mb(meminfo):
     """MB the kernel says a new process can have without swapping (MemAvailable), from /proc/meminfo.
@@ -67,6 +69,12 @@ def engine_status(run):
     return cli_status(run, ["docker", "version", "--format", "{{.Server.Version}}"])
 
 
+def engine_root_dir(run):
+    """Docker's data directory as the engine says (``data-root`` in daemon.json), or '' when it does not say."""
+    answer = cli_status(run, ["docker", "info", "--format", "{{.DockerRootDir}}"])
+    return answer["version"] if answer["ok"] and answer["version"].startswith("/") else ""
+
+
 def unit_state(run, unit):
     """systemd's active state of ``unit`` (active, inactive, failed, ...), or unknown when systemctl is missing."""
     try:
@@ -77,6 +85,9 @@ def unit_state(run, unit):
 
 
 def read_host(run, docker_root, unit, meminfo):
-    """Everything at once; ``run(argv) -> (rc, stdout, stderr)``."""
-    return {"compose": compose_status(run), "engine": engine_status(run), "memory_available_mb": memory_available_mb(meminfo),
-            "disk": disk_free_mb(docker_root), "nginx_state": unit_state(run, unit)}
+    """Everything at once; ``run(argv) -> (rc, stdout, stderr)``. An empty ``docker_root`` is the
+    engine's own data directory (a host may keep it on a disk of its own), else /var/lib/docker."""
+    engine = engine_status(run)
+    root = docker_root or (engine_root_dir(run) if engine["ok"] else "") or DEFAULT_DOCKER_ROOT
+    return {"compose": compose_status(run), "engine": engine, "memory_available_mb": memory_available_mb(meminfo),
+            "disk": disk_free_mb(root), "nginx_state": unit_state(run, unit)}

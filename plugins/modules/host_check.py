@@ -18,9 +18,13 @@ description:
   - The logic is in module_utils/_host_check.py.
 options:
   docker_root:
-    description: Docker's data directory; the free space counted is that of its filesystem (of the nearest directory above it that exists).
+    description:
+      - Docker's data directory; the free space counted is that of its filesystem (of the nearest directory above it
+        that exists).
+      - Empty asks the engine (C(docker info), the C(data-root) of its C(daemon.json)); without an engine that answers,
+        C(/var/lib/docker).
     type: path
-    default: /var/lib/docker
+    default: ""
   nginx_unit:
     description: The systemd unit of nginx.
     type: str
@@ -76,7 +80,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            docker_root=dict(type="path", default="/var/lib/docker"),
+            docker_root=dict(type="path", default=""),
             nginx_unit=dict(type="str", default="nginx"),
         ),
         supports_check_mode=True,

@@ -73,3 +73,17 @@ def test_one_call_reads_everything(tmp_path):
     host = read_host(run, str(tmp_path / "docker"), "nginx", MEMINFO)
     assert host["compose"]["ok"] and host["engine"]["ok"] and host["memory_available_mb"] == 2000
     assert host["disk"]["path"] == str(tmp_path) and host["disk"]["free_mb"] > 0 and host["nginx_state"] == "failed"
+
+
+def test_without_a_docker_root_the_disk_is_that_of_the_engines_data_directory(tmp_path):
+    data_root = tmp_path / "data" / "docker"
+    data_root.mkdir(parents=True)
+
+    def run(argv):
+        if argv[:2] == ["docker", "info"]:
+            return (0, "%s\n" % data_root, "")
+        return (0, "2.40.3\n", "")
+    assert read_host(run, "", "nginx", MEMINFO)["disk"]["path"] == str(data_root)
+    # An engine that does not answer: Docker's default directory (or the nearest one above it that exists).
+    down = scripted({"docker": (1, "", "Cannot connect to the Docker daemon"), "systemctl": (0, "active\n", "")})
+    assert read_host(down, "", "nginx", MEMINFO)["disk"]["path"] in ("/var/lib/docker", "/var/lib", "/var", "/")
