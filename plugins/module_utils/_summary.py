@@ -57,9 +57,9 @@ def summary_lines(custom_stats, check_mode=False):
                 if any(isinstance(entry, dict) and field in entry for entry in report.values())]
         rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, unused_heading in used]
                 for host, entry in sorted(report.items())]
-        heading = "nextgen.rollout %s summary%s" % (title, " (check mode: what the run would do; nothing was changed)"
-                                                    if check_mode else "")
-        lines += ["", heading] + table(rows, ["host"] + [heading for unused_field, heading in used])
+        title_line = "nextgen.rollout %s summary%s" % (title, " (check mode: what the run would do; nothing was changed)"
+                                                       if check_mode else "")
+        lines += ["", title_line] + table(rows, ["host"] + [heading for unused_field, heading in used])
     notices = stats.get("notifications")
     if isinstance(notices, dict) and (notices.get("sent") or notices.get("unsent")):
         unsent = ", ".join("%s (%s)" % (hook.get("name"), hook.get("reason")) for hook in notices.get("unsent") or [])
