@@ -46,20 +46,16 @@ def read_bytes(path):
         return None
 
 
-def mode_of(path):
-    return os.stat(path).st_mode & 0o7777
-
-
-def owned_by_me(path):
+def has_mode(path, mode, mine=False):
+    """Whether ``path`` has ``mode`` (and, with ``mine``, belongs to the user and group this runs as), in one stat."""
     found = os.stat(path)
-    return (found.st_uid, found.st_gid) == (os.geteuid(), os.getegid())
+    return found.st_mode & 0o7777 == mode and (not mine or (found.st_uid, found.st_gid) == (os.geteuid(), os.getegid()))
 
 
 def ensure_directory(path, mode, check=False, mine=False):
     """Make ``path`` a directory with ``mode`` (and, with ``mine``, owned by the user and group this
     runs as). Returns whether it changed (or, in check mode, would)."""
-    exists = os.path.isdir(path)
-    changed = not exists or mode_of(path) != mode or (mine and not owned_by_me(path))
+    changed = not os.path.isdir(path) or not has_mode(path, mode, mine)
     if changed and not check:
         os.makedirs(path, mode=mode, exist_ok=True)
         if mine:
@@ -72,7 +68,7 @@ def write_if_different(path, text, mode, check=False, mine=False):
     """Make ``path`` hold ``text`` with ``mode`` (and, with ``mine``, owned by the user this runs as),
     atomically, unless it already does. Returns (whether it changed, its text before or None)."""
     current = read_bytes(path)
-    if current == text.encode("utf-8") and mode_of(path) == mode and not (mine and not owned_by_me(path)):
+    if current == text.encode("utf-8") and has_mode(path, mode, mine):
         return False, None
     if not check:
         atomic_write_text(path, text, mode)

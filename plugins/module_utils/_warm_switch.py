@@ -39,9 +39,9 @@ def plan(doc, route, site_loaded, running, target_version, warm_seconds, now, on
     otherwise the full path says that there is nothing to do."""
     if route is None:
         raise NotHere("the service has no route file yet")
-    serving = routed(route) or {}
-    if only_if_live and serving.get("version") != only_if_live:
-        raise NotHere("%s is not what nginx serves (%s)" % (only_if_live, serving.get("version") or "nothing"))
+    served_version = (routed(route) or {}).get("version")
+    if only_if_live and served_version != only_if_live:
+        raise NotHere("%s is not what nginx serves (%s)" % (only_if_live, served_version or "nothing"))
     if not site_loaded:
         raise NotHere("nginx does not run the site file (a run ended before its reload)")
     if doc.get("pending"):
