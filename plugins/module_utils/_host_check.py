@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to the nextgen.rollout collection: no compatibility promise outside it.
-"""What a release needs from a host, read in one call: Compose v2, memory, disk, nginx.
+"""What a release needs from a host, read in one call: Compose v2, memory, disk, nginx and its config.
 
 Each read is a round trip when done by its own task (the command, setup, systemd modules);
 together they are one.
@@ -12,6 +12,10 @@ together they are one.
 from __future__ import annotations
 
 import os
+import re
+
+# "2026/12/04 23:50:39 [emerg] 9662#9662: unknown directive ..." -> "unknown directive ..."
+EMERG_PREFIX = re.compile(r"^.*?\[emerg\]\s*(\d+#\d+:\s*)?")
 
 DEFAULT_DOCKER_ROOT = "/var/lib/docker"
 
@@ -84,10 +88,27 @@ def unit_state(run, unit):
     return out.strip() or "unknown"
 
 
-def read_host(run, docker_root, unit, meminfo):
+def nginx_config_status(run, test_command):
+    """Whether nginx accepts its config as it is on the host (``nginx -t``): a config that something else
+    broke fails every reload the release needs. Not tested (``tested`` false) when nginx is not installed."""
+    if not test_command:
+        return {"tested": False, "ok": True, "error": ""}
+    try:
+        rc, out, err = run(test_command)
+    except OSError:
+        return {"tested": False, "ok": True, "error": ""}
+    if rc == 0:
+        return {"tested": True, "ok": True, "error": ""}
+    lines = [line.strip() for line in (err or out).splitlines() if line.strip()]
+    reasons = [EMERG_PREFIX.sub("", line) for line in lines if "[emerg]" in line] or lines
+    return {"tested": True, "ok": False, "error": "; ".join(reasons) or "%s exited with %d" % (" ".join(test_command), rc)}
+
+
+def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t")):
     """Everything at once; ``run(argv) -> (rc, stdout, stderr)``. An empty ``docker_root`` is the
     engine's own data directory (a host may keep it on a disk of its own), else /var/lib/docker."""
     engine = engine_status(run)
     root = docker_root or (engine_root_dir(run) if engine["ok"] else "") or DEFAULT_DOCKER_ROOT
     return {"compose": compose_status(run), "engine": engine, "memory_available_mb": memory_available_mb(meminfo),
-            "disk": disk_free_mb(root), "nginx_state": unit_state(run, unit)}
+            "disk": disk_free_mb(root), "nginx_state": unit_state(run, unit),
+            "nginx_config": nginx_config_status(run, list(nginx_test_command))}

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: host_check
-short_description: Read in one call what a release needs from a host - Compose v2, memory, disk, nginx
+short_description: Read in one call what a release needs from a host - Compose v2, memory, disk, nginx and its config
 version_added: 1.1.0
 description:
   - Reads, without changing anything, whether C(docker compose) (Compose v2) answers and its version, whether the
     Docker engine runs and its version, the memory
     available (C(MemAvailable) in C(/proc/meminfo)), the free space on the filesystem of Docker's data directory, and
-    the state of the nginx unit. The release process of nextgen.rollout.blue_green judges them before anything changes.
+    the state of the nginx unit, and whether nginx accepts its config as it is (C(nginx -t)). The release process of nextgen.rollout.blue_green judges them before anything changes.
   - One call instead of one per fact (the command, setup and systemd modules), a round trip each.
   - The logic is in module_utils/_host_check.py.
 options:
@@ -29,6 +29,14 @@ options:
     description: The systemd unit of nginx.
     type: str
     default: nginx
+  nginx_test_command:
+    description:
+      - The command that tests nginx's config as it is on the host. A config that something else broke (a site
+        file of another service, a missing include) makes every reload fail, a release's included.
+      - Not run when its program is not on the host (nginx not installed yet); an empty list does not test.
+    type: list
+    elements: str
+    default: [nginx, -t]
 extends_documentation_fragment:
   - nextgen.rollout.read_only
 author:
@@ -70,6 +78,13 @@ nginx_state:
   description: systemd's active state of the nginx unit (C(active), C(inactive), C(failed), C(unknown)...).
   returned: always
   type: str
+nginx_config:
+  description:
+    - Whether nginx's config was tested (C(tested)), whether nginx accepts it (C(ok)), and why not (C(error), the
+      C([emerg]) lines of C(nginx -t), without their time and process).
+  returned: always
+  type: dict
+  sample: {"tested": true, "ok": false, "error": "unknown directive \"x\" in /etc/nginx/conf.d/other.conf:1"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -82,6 +97,7 @@ def main():
         argument_spec=dict(
             docker_root=dict(type="path", default=""),
             nginx_unit=dict(type="str", default="nginx"),
+            nginx_test_command=dict(type="list", elements="str", default=["nginx", "-t"]),
         ),
         supports_check_mode=True,
     )
@@ -92,7 +108,8 @@ def main():
         return module.run_command(argv)
 
     with open("/proc/meminfo") as meminfo:
-        facts = read_host(run, module.params["docker_root"], module.params["nginx_unit"], meminfo.read())
+        facts = read_host(run, module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
+                           module.params["nginx_test_command"])
     module.exit_json(changed=False, **facts)
 
 

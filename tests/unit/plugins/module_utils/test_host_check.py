@@ -1,7 +1,8 @@
 import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
-    compose_status, disk_free_mb, engine_status, memory_available_mb, nearest_existing, read_host, unit_state)
+    compose_status, disk_free_mb, engine_status, memory_available_mb, nearest_existing, nginx_config_status, read_host,
+    unit_state)
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          102400 kB
@@ -69,10 +70,25 @@ def test_the_state_of_nginx_is_systemds():
 
 
 def test_one_call_reads_everything(tmp_path):
-    run = scripted({"docker": (0, "2.40.3\n", ""), "systemctl": (3, "failed\n", "")})
+    run = scripted({"docker": (0, "2.40.3\n", ""), "systemctl": (3, "failed\n", ""), "nginx": (0, "", "syntax is ok\n")})
     host = read_host(run, str(tmp_path / "docker"), "nginx", MEMINFO)
     assert host["compose"]["ok"] and host["engine"]["ok"] and host["memory_available_mb"] == 2000
     assert host["disk"]["path"] == str(tmp_path) and host["disk"]["free_mb"] > 0 and host["nginx_state"] == "failed"
+    assert host["nginx_config"] == {"tested": True, "ok": True, "error": ""}
+
+
+def test_a_config_nginx_rejects_is_named_by_its_emerg_lines():
+    refused = nginx_config_status(scripted({"nginx": (1, "", (
+        "nginx: 2026/12/04 23:50:39 [emerg] 9662#9662: unknown directive \"broken\" in /etc/nginx/conf.d/other.conf:1\n"
+        "nginx: configuration file /etc/nginx/nginx.conf test failed\n"))}), ["nginx", "-t"])
+    assert refused == {"tested": True, "ok": False,
+                       "error": 'unknown directive "broken" in /etc/nginx/conf.d/other.conf:1'}
+    silent = nginx_config_status(scripted({"nginx": (1, "", "")}), ["nginx", "-t"])
+    assert silent["ok"] is False and silent["error"] == "nginx -t exited with 1"
+    # nginx not installed yet, or no test asked for: nothing to judge.
+    assert nginx_config_status(scripted({"nginx": OSError("no nginx")}), ["nginx", "-t"]) == {
+        "tested": False, "ok": True, "error": ""}
+    assert nginx_config_status(scripted({}), [])["tested"] is False
 
 
 def test_without_a_docker_root_the_disk_is_that_of_the_engines_data_directory(tmp_path):
@@ -85,5 +101,6 @@ def test_without_a_docker_root_the_disk_is_that_of_the_engines_data_directory(tm
         return (0, "2.40.3\n", "")
     assert read_host(run, "", "nginx", MEMINFO)["disk"]["path"] == str(data_root)
     # An engine that does not answer: Docker's default directory (or the nearest one above it that exists).
-    down = scripted({"docker": (1, "", "Cannot connect to the Docker daemon"), "systemctl": (0, "active\n", "")})
+    down = scripted({"docker": (1, "", "Cannot connect to the Docker daemon"), "systemctl": (0, "active\n", ""),
+                     "nginx": (0, "", "")})
     assert read_host(down, "", "nginx", MEMINFO)["disk"]["path"] in ("/var/lib/docker", "/var/lib", "/var", "/")
