@@ -12,7 +12,8 @@ version_added: 1.0.0
 description:
   - At the end of a run, prints what the playbooks reported with C(set_stats) (release, status, backup, restore,
     maintenance, logging) as one table per report, one line per host (result, versions, wave, whether traffic
-    moved, what happened), and which webhooks could not be told. With C(--check), the titles say that the results
+    moved, what happened), which hosts could not be reached (a row in each table, C(unreachable), and a line),
+    and which webhooks could not be told. With C(--check), the titles say that the results
     are what the run would do.
   - It needs no setting in C(ansible.cfg); the collection's playbooks load it from their C(callback_plugins)
     directory. Elsewhere, enable it with C(callbacks_enabled = nextgen.rollout.summary).
@@ -32,7 +33,15 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "nextgen.rollout.summary"
     CALLBACK_NEEDS_ENABLED = False
 
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        self.unreachable = {}
+
+    def v2_runner_on_unreachable(self, result):
+        self.unreachable.setdefault(result._host.get_name(), result._result.get("msg", ""))
+
     def v2_playbook_on_stats(self, stats):
-        lines = summary_lines(getattr(stats, "custom", None) or {}, check_mode=bool(context.CLIARGS.get("check")))
+        lines = summary_lines(getattr(stats, "custom", None) or {}, check_mode=bool(context.CLIARGS.get("check")),
+                              unreachable=self.unreachable)
         if lines:
             self._display.display("\n".join(lines))

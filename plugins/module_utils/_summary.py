@@ -43,16 +43,28 @@ def table(rows, headings):
     return [line(headings), line(["-" * width for width in widths])] + [line(row) for row in rows]
 
 
-def summary_lines(custom_stats, check_mode=False):
+def unreachable_reason(message):
+    """The line of an unreachable host's message that says why (the last one: "Task failed: EOF on
+    stream; last 100 lines received:" comes before the reason)."""
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "unreachable"
+
+
+def summary_lines(custom_stats, check_mode=False, unreachable=None):
     """The lines of the summary of a run's custom stats ({"_run": {...}} as set_stats leaves them,
     or the per-host dict straight away); empty when there is nothing to say. In check mode the
-    titles say that the results are what the run would do."""
+    titles say that the results are what the run would do. ``unreachable`` ({host: message}): the
+    hosts Ansible could not reach, which report nothing themselves: a row in each report, and a line."""
     stats = (custom_stats or {}).get("_run", custom_stats or {})
+    unreachable = dict((host, unreachable_reason(message)) for host, message in (unreachable or {}).items())
     lines = []
     for key, title, columns in REPORTS:
         report = stats.get(key)
         if not isinstance(report, dict) or not report:
             continue
+        report = dict(report)
+        for host, reason in unreachable.items():
+            report.setdefault(host, {"result": "unreachable", "message": "unreachable: %s" % reason})
         used = [(field, heading) for field, heading in columns
                 if any(isinstance(entry, dict) and field in entry for entry in report.values())]
         rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, unused_heading in used]
@@ -60,6 +72,9 @@ def summary_lines(custom_stats, check_mode=False):
         title_line = "nextgen.rollout %s summary%s" % (title, " (check mode: what the run would do; nothing was changed)"
                                                        if check_mode else "")
         lines += ["", title_line] + table(rows, ["host"] + [heading for unused_field, heading in used])
+    if unreachable:
+        lines += ["", "not reached (nothing was done there): %s" % "; ".join(
+            "%s (%s)" % (host, reason) for host, reason in sorted(unreachable.items()))]
     notices = stats.get("notifications")
     if isinstance(notices, dict) and (notices.get("sent") or notices.get("unsent")):
         unsent = ", ".join("%s (%s)" % (hook.get("name"), hook.get("reason")) for hook in notices.get("unsent") or [])

@@ -11,9 +11,9 @@ short_description: Read in one call what a release needs from a host - Compose v
 version_added: 1.1.0
 description:
   - Reads, without changing anything, whether C(docker compose) (Compose v2) answers and its version, whether the
-    Docker engine runs and its version, the memory
-    available (C(MemAvailable) in C(/proc/meminfo)), the free space on the filesystem of Docker's data directory, and
-    the state of the nginx unit, and whether nginx accepts its config as it is (C(nginx -t)). The release process of nextgen.rollout.blue_green judges them before anything changes.
+    Docker engine runs and its version, the memory available (C(MemAvailable) in C(/proc/meminfo)), the free space on
+    the filesystem of Docker's data directory, the state of the nginx unit, and whether nginx accepts its config as it
+    is (C(nginx -t)). The release process of nextgen.rollout.blue_green judges them before anything changes.
   - One call instead of one per fact (the command, setup and systemd modules), a round trip each.
   - The logic is in module_utils/_host_check.py.
 options:
@@ -109,7 +109,7 @@ def main():
 
     with open("/proc/meminfo") as meminfo:
         facts = read_host(run, module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
-                           module.params["nginx_test_command"])
+                          module.params["nginx_test_command"])
     module.exit_json(changed=False, **facts)
 
 

@@ -151,6 +151,26 @@ def test_a_failed_pilot_starts_nothing_else(inventory, tmp_path):
     assert [len(ledger(host)["history"]) for host in HOSTS[1:]] == before[1:]
 
 
+def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change(inventory, tmp_path):
+    gone = PREFIX + "-gone"  # no such container: the docker connection cannot reach it
+
+    def add_gone_host(doc):
+        doc["all"]["hosts"][gone] = {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
+        doc["all"]["children"]["rollout_targets"]["hosts"][gone] = {}
+    before = ([ledger(host)["history"] for host in HOSTS], live())
+    result = run_playbook("blue-green-deploy.yml", edited_inventory(inventory, str(tmp_path / "gone.json"), add_gone_host),
+                          dict(WAVES, target_version="1.2.0"))
+    assert result.rc != 0
+    summary = result.output[result.output.index("nextgen.rollout release summary"):].splitlines()
+    rows = dict((line.split()[0], " ".join(line.split()[1:])) for line in summary[3:] if line.split())
+    assert rows[gone].startswith("- unreachable") and "No such container: %s" % gone in rows[gone], summary
+    for host in HOSTS:
+        assert rows[host].startswith("blue-green refused 1.2.0 no stopped before any change: another host"), summary
+    assert "not reached (nothing was done there): %s (Error response from daemon: No such container: %s)" % (
+        gone, gone) in summary
+    assert ([ledger(host)["history"] for host in HOSTS], live()) == before
+
+
 def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory, tmp_path):
     status_dir = str(tmp_path / "status")
     result = run_playbook("status.yml", inventory, dict(WAVES, rollout_status_dir=status_dir))

@@ -26,3 +26,12 @@ def test_columns_follow_what_was_reported_and_long_messages_are_cut():
 def test_in_check_mode_the_title_says_nothing_was_changed():
     lines = summary_lines({"rollout": {"h": {"result": "succeeded", "traffic_switched": True}}}, check_mode=True)
     assert lines[1] == "nextgen.rollout release summary (check mode: what the run would do; nothing was changed)"
+
+
+def test_a_host_that_could_not_be_reached_has_its_row_and_its_line():
+    lines = summary_lines({"rollout": {"web-1": {"result": "refused", "message": "stopped"}}}, unreachable={
+        "web-2": "Task failed: EOF on stream; last 100 lines received:\nError response from daemon: No such container: web-2\n"})
+    assert lines[5].split()[:2] == ["web-2", "unreachable"] and lines[5].endswith("No such container: web-2")
+    assert lines[-1] == "not reached (nothing was done there): web-2 (Error response from daemon: No such container: web-2)"
+    # Nothing reported at all: the line still says it.
+    assert summary_lines({}, unreachable={"web-3": ""}) == ["", "not reached (nothing was done there): web-3 (unreachable)"]
