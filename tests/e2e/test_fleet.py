@@ -151,6 +151,20 @@ def test_a_failed_pilot_starts_nothing_else(inventory, tmp_path):
     assert [len(ledger(host)["history"]) for host in HOSTS[1:]] == before[1:]
 
 
+def test_a_pattern_that_matches_no_host_fails_the_run_and_changes_nothing(inventory):
+    before = [ledger(host)["history"] for host in HOSTS]
+    for playbook, extra_vars, limit, said in (
+            ("blue-green-deploy.yml", {"target_version": "1.2.0", "rollout_hosts": PREFIX + "-typo"}, None,
+             "matches %s-typo:" % PREFIX),
+            ("rollback.yml", {"rollout_hosts": "rollout_pilot"}, None, "matches rollout_pilot:"),  # an empty group
+            ("status.yml", {"rollout_hosts": HOSTS[1]}, HOSTS[0], "matches %s within --limit %s:" % (HOSTS[1], HOSTS[0]))):
+        result = run_playbook(playbook, inventory, extra_vars, limit=limit)
+        text = " ".join(result.output.split())
+        assert result.rc != 0 and "no host of the inventory (%s) %s" % (inventory, said) in text, (playbook, text[-1500:])
+        assert "Nothing was done." in text
+    assert [ledger(host)["history"] for host in HOSTS] == before
+
+
 def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change(inventory, tmp_path):
     gone = PREFIX + "-gone"  # no such container: the docker connection cannot reach it
 
