@@ -222,17 +222,31 @@ def _as_mapping(value):
     return mapping
 
 
+def waits_for_health(project):
+    """Whether ``docker compose up --wait`` can wait for ``project``: not when one of its services
+    turns its healthcheck off (``disable: true`` or ``test: [NONE]``), which compose takes as an
+    error ("has no healthcheck configured") instead of nothing to wait for. A service without any
+    healthcheck (none in its image either) is waited for until it runs."""
+    for service in ((project or {}).get("services") or {}).values():
+        check = (service or {}).get("healthcheck") or {}
+        test = check.get("test")
+        if check.get("disable") in (True, "true") or test == "NONE" or (isinstance(test, list) and test[:1] == ["NONE"]):
+            return False
+    return True
+
+
 def service_projects(settings, version):
     """What a release of ``version`` runs, from the release settings (see the service_projects filter).
 
-    Returns {problems, blue, green, accessories, volumes}; with problems, the projects are None."""
+    Returns {problems, blue, green, accessories, volumes, waits_for_health}; with problems, the
+    projects are None. ``waits_for_health`` says, per project, whether compose can wait for its health."""
     service, project = settings.get("service"), settings.get("project")
     accessories = settings.get("accessories") or {}
     ports, container_port = settings.get("ports"), as_port(settings.get("container_port"))
     if isinstance(ports, dict):
         ports = dict((colour, as_port(port)) for colour, port in ports.items())
     problems = definition_problems(service, project, accessories, ports, container_port)
-    outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": []}
+    outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "waits_for_health": {}}
     if problems:
         return outcome
     for colour in ("blue", "green"):
@@ -244,4 +258,5 @@ def service_projects(settings, version):
             with_accessories=bool(accessories))
     outcome["accessories"] = accessories_project(service, accessories)
     outcome["volumes"] = sorted(set(project_volumes(outcome["blue"]) + project_volumes(outcome["accessories"])))
+    outcome["waits_for_health"] = dict((name, waits_for_health(outcome[name])) for name in ("blue", "green", "accessories"))
     return outcome

@@ -95,3 +95,14 @@ def test_the_projects_never_share_a_container_with_the_operator_definition():
 def test_plain_copy_gives_plain_dicts_and_lists():
     copied = plain_copy({"a": ({"b": [1, 2]},), "c": "x"})
     assert copied == {"a": [{"b": [1, 2]}], "c": "x"} and isinstance(copied["a"], list)
+
+
+def test_compose_waits_for_health_unless_a_service_turns_its_healthcheck_off():
+    assert service_projects(settings(), "1")["waits_for_health"] == {"blue": True, "green": True, "accessories": True}
+    without = settings(project={"services": {"app": {"command": ["serve"]}}})  # none here, maybe none in the image
+    assert service_projects(without, "1")["waits_for_health"]["blue"] is True
+    for off in ({"disable": True}, {"test": ["NONE"]}, {"test": "NONE"}):
+        projects = service_projects(settings(project={"services": {"app": {"healthcheck": off}}}), "1")
+        assert projects["waits_for_health"] == {"blue": False, "green": False, "accessories": True}, off
+    cache = {"cache": {"image": "redis:7", "healthcheck": {"disable": True}}}
+    assert service_projects(settings(accessories=cache), "1")["waits_for_health"]["accessories"] is False
