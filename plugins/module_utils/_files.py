@@ -38,6 +38,16 @@ def file_name_problem(name):
     return ""
 
 
+def refuse_unsafe_name(module, option):
+    """Fail ``module`` before it touches anything when its option ``option`` (a name that becomes part
+    of paths on the host: a service, a site) is not a plain file name: ``../x`` would escape the
+    state, backup or nginx directory."""
+    value = module.params.get(option)
+    if value not in (None, "") and file_name_problem(value):
+        module.fail_json(msg="%s %r is not a plain name (no '/', not '.' or '..'): it names directories and files on the "
+                             "host, which must stay inside their own directory. Nothing was changed." % (option, value))
+
+
 def read_bytes(path):
     try:
         with open(path, "rb") as handle:

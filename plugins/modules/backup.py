@@ -187,6 +187,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._backup import (
     BackupError, BackupStore, chosen_backup, restore_backup, summary, take_backup)
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 
 
 def main():
@@ -210,6 +211,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     if p["keep"] is not None and p["keep"] < 1:
         module.fail_json(msg="keep must be at least 1 (got %d): a retention that keeps nothing would delete "

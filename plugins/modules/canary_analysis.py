@@ -107,6 +107,7 @@ extensions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _analysis
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockHeld, renewer
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import fetch
 
@@ -124,6 +125,7 @@ def main():
         required_by=_analysis.REQUIRED_BY,
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     found = _analysis.problems(p, {"candidate": p["candidate"], "stable": p["stable"]})
     if p["duration"] <= 0:

@@ -95,6 +95,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import take_report
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockHeld, renewer
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import fetch
@@ -118,6 +119,7 @@ def main():
         required_by={"holder": ("service",)},
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     if not p["state_file"] and not p["service"]:
         module.fail_json(msg="canary_sample: give state_file, or service (the file then goes under state_dir)")

@@ -110,6 +110,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
     Lease, LockError, LockHeld, describe, utc_now)
 
@@ -129,6 +130,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     if p["lease_ttl"] <= 0:
         module.fail_json(msg="lease_ttl must be above 0 s (got %s)" % p["lease_ttl"])

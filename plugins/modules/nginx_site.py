@@ -160,6 +160,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
     RouteProblem, SiteRefused, SiteSwitch, build_route, nginx_workers, read_route)
 
@@ -190,6 +191,7 @@ def main():
         required_if=[("state", "present", ("content",))],
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "name")
     p = module.params
     path = os.path.join(p["conf_dir"], p["name"] + ".conf")
     route_path = os.path.join(p["route_dir"], p["name"] + ".json")

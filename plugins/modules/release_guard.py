@@ -127,6 +127,7 @@ elapsed_s:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _analysis
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._guard import GuardProblem, guard
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockHeld, renewer
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SITE_PATHS_SPEC, SiteRefused, service_site
@@ -147,6 +148,7 @@ def main():
         required_by=_analysis.REQUIRED_BY,
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     found = _analysis.problems(p, {"live": p["live"], "previous": p["previous"]})
     if p["window"] <= 0:

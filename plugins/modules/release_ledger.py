@@ -270,6 +270,7 @@ nginx_loaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import LedgerError, summary
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteRefused, service_site
@@ -319,6 +320,7 @@ def main():
         ],
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     action = p["action"]
     if action in TRANSITIONS and not p["holder"]:

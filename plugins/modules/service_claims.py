@@ -80,6 +80,7 @@ ports:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._claims import claim
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import as_port, port_problems
 
 
@@ -95,6 +96,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     if len(p["port_range"]) != 2 or p["port_range"][0] > p["port_range"][1]:
         module.fail_json(msg="port_range must be [first, last], got %r" % (p["port_range"],))

@@ -159,6 +159,7 @@ import functools
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import LedgerError, summary
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SITE_PATHS_SPEC, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
@@ -194,6 +195,7 @@ def main():
         ),
         supports_check_mode=False,
     )
+    refuse_unsafe_name(module, "service")
     p = module.params
     site = service_site(p["service"], p, module.run_command)
     nginx_fetch = functools.partial(fetch_url, headers=p["verify_headers"], validate_certs=False)

@@ -42,6 +42,16 @@ def test_invalid_version_is_refused_before_anything_changes(inventory):
     assert "result: refused" in stats and "traffic_switched: false" in stats, stats
 
 
+def test_a_service_name_that_leaves_its_directories_is_refused_before_anything_is_written(inventory):
+    for playbook, extra_vars in (("blue-green-deploy.yml", {"target_version": "1.0.0", "rollout_listen_port": 81}),
+                                 ("backup.yml", {}), ("rollback.yml", {})):
+        result = run_playbook(playbook, inventory, dict(extra_vars, rollout_service="../escaped"))
+        said = " ".join(result.output.split())
+        assert result.rc != 0 and "service '../escaped' is not a plain name (no '/', not '.' or '..')" in said, said[-2000:]
+    for escaped in ("/var/lib/escaped", "/var/backups/escaped", "/etc/nginx/escaped.conf"):
+        assert host_exec(HOST, "test", "-e", escaped).returncode == 1, escaped
+
+
 def test_missing_image_is_refused_with_a_clear_message(inventory):
     # Not on the host, and not pullable (these hosts reach no registry) ...
     result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "9.9.9"})
@@ -287,3 +297,26 @@ def test_a_second_deploy_is_refused_while_the_lock_is_held(inventory):
         assert serving_version() == ["1.0.0"]
     finally:
         host_exec(HOST, "rm", "-f", "/var/lib/nextgen-rollout/agent-loop/lock.json")
+
+
+def test_a_service_with_its_healthcheck_turned_off_is_gated_by_its_ready_path(inventory):
+    # Compose's wait takes a healthcheck turned off as an error; the readiness path is the gate then.
+    off = {"rollout_compose": {"healthcheck": {"disable": True}}, "blue_green_ready_timeout": 8}
+    never_ready = dict(off, target_version="1.2.0", blue_green_env={"FAULT_NEVER_READY": "1"})
+    result = run_playbook("blue-green-deploy.yml", inventory, never_ready)
+    assert result.rc != 0 and "readiness of" in result.output and "not healthy within 8 s" in result.output, \
+        result.output[-2000:]
+    assert serving_version() == ["1.0.0"]
+    load = Load(URL, rate_per_s=100, max_requests=10000, max_seconds=120, workers=6).start()
+    try:
+        slow_ready = dict(off, target_version="1.1.0", blue_green_env={"READY_DELAY_S": "3"})
+        result = run_playbook("blue-green-deploy.yml", inventory, slow_ready)
+    finally:
+        summary = load.stop()
+    assert result.rc == 0, result.output[-3000:]
+    assert summary["failed"] == 0 and set(summary["versions"]) == {"1.0.0", "1.1.0"}, summary
+    live = ledger(HOST)["live"]
+    assert live["version"] == "1.1.0" and serving_version() == ["1.1.0"]
+    check = host_exec(HOST, "docker", "inspect", "--format", "{{json .Config.Healthcheck.Test}}",
+                      "agent-loop-%s-app-1" % live["colour"]).stdout.strip()
+    assert check == '["NONE"]', check

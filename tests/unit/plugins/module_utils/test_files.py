@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._files import apply_files, write_private_files
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import apply_files, refuse_unsafe_name, write_private_files
 
 
 def mode(path):
@@ -95,3 +95,30 @@ def test_apply_files_refuses_bad_input_before_writing_anything(tmp_path, directo
     with pytest.raises(ValueError, match=problem):
         apply_files([{"path": first, "mode": "0755"}] + directories, files, absent)
     assert not os.path.exists(first)
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule(object):
+    """Stands in for AnsibleModule: its params, and fail_json that raises."""
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fail_json(self, msg):
+        raise Failed(msg)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".", "/etc"])
+def test_a_service_name_that_would_leave_its_directories_fails_the_module(name):
+    with pytest.raises(Failed) as refused:
+        refuse_unsafe_name(FakeModule(service=name), "service")
+    assert str(refused.value) == ("service %r is not a plain name (no '/', not '.' or '..'): it names directories and "
+                                  "files on the host, which must stay inside their own directory. Nothing was changed." % name)
+
+
+@pytest.mark.parametrize("name", ["agent-loop", "shop_2.1", None, ""])
+def test_a_plain_or_absent_name_goes_on(name):
+    refuse_unsafe_name(FakeModule(service=name), "service")
