@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._service import service_projects
+from ansible_collections.nextgen.rollout.plugins.module_utils._service import env_file_text, service_projects
 
 
 class FilterModule(object):
-    """The compose projects of a service's colours and accessories."""
+    """The compose projects of a service's colours and accessories, and the env file of its secrets."""
 
     def filters(self):
-        return {"service_projects": service_projects}
+        return {"service_projects": service_projects, "env_file": env_file_text}

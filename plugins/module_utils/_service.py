@@ -94,9 +94,35 @@ def _key_problems(variable, definition, forbidden):
     return problems
 
 
-def definition_problems(service, project, accessories, ports, container_port):
+# A variable name compose's env file reads (it refuses spaces, '=', quotes...).
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# In double quotes, compose's env file reads these escapes and expands $VAR: a value is written escaped.
+ENV_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("$", "\\$"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def env_name_problems(variable, names):
+    """The names of ``variable`` (rollout_env, rollout_secret_env) that are not variable names; the
+    names only, never a value (a secret's value must not reach a message)."""
+    return ["%s: %r is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)" % (variable, name)
+            for name in names if not ENV_NAME.match(str(name))]
+
+
+def env_file_text(env, header):
+    """The text of an env file for compose's ``env_file``: each value in double quotes, escaped, so that
+    it reaches the container as it is (a ``$`` is not expanded, a line break does not start a new
+    variable). The names must pass env_name_problems first."""
+    lines = ["# %s" % header]
+    for name, value in sorted((env or {}).items()):
+        text = "" if value is None else str(value)
+        for plain, escaped in ENV_ESCAPES:
+            text = text.replace(plain, escaped)
+        lines.append('%s="%s"' % (name, text))
+    return "\n".join(lines) + "\n"
+
+
+def definition_problems(service, project, accessories, ports, container_port, env_names=(), secret_env_names=()):
     """Everything wrong with a service definition, each naming the variable and the value."""
-    problems = []
+    problems = env_name_problems("rollout_env", env_names) + env_name_problems("rollout_secret_env", secret_env_names)
     if not NAME.match(service or ""):
         problems.append("rollout_service %r must be lower-case letters, digits, '_', '.' or '-'" % (service,))
     services = (project or {}).get("services") if isinstance(project, dict) else None
@@ -245,7 +271,9 @@ def service_projects(settings, version):
     ports, container_port = settings.get("ports"), as_port(settings.get("container_port"))
     if isinstance(ports, dict):
         ports = dict((colour, as_port(port)) for colour, port in ports.items())
-    problems = definition_problems(service, project, accessories, ports, container_port)
+    problems = definition_problems(service, project, accessories, ports, container_port,
+                                   env_names=list(settings.get("environment") or {}),
+                                   secret_env_names=settings.get("secret_env_names") or [])
     outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "waits_for_health": {}}
     if problems:
         return outcome

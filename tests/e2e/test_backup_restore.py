@@ -139,7 +139,9 @@ def test_retention_keeps_exactly_the_newest_and_files_stay_private(inventory):
 
 
 def test_a_deploy_names_its_backup_and_keeps_the_secret_environment_private(inventory):
-    secret = {"target_version": "1.1.0", "blue_green_secret_env": {"AGENT_API_TOKEN": SECRET}}
+    # A password with what an unquoted env file would mangle: a $ (expanded), quotes, a line break (a new variable).
+    password = 'pa$HOME"q\'\\x\nINJECTED=1'
+    secret = {"target_version": "1.1.0", "blue_green_secret_env": {"AGENT_API_TOKEN": SECRET, "DB_PASSWORD": password}}
     previewed = must(run_playbook("blue-green-deploy.yml", inventory, secret, check=True))
     assert "green.compose.yml" in previewed.output and SECRET not in previewed.output  # the diff shows the compose file only
     result = must(run_playbook("blue-green-deploy.yml", inventory, secret))
@@ -148,8 +150,9 @@ def test_a_deploy_names_its_backup_and_keeps_the_secret_environment_private(inve
     assert SECRET not in result.output
     project_dir = "/opt/nextgen-rollout/agent-loop"
     assert sh("stat -c %%a %s %s/green.env %s/green.compose.yml" % ((project_dir,) * 3)).split() == ["700", "600", "600"]
-    assert "AGENT_API_TOKEN=%s" % SECRET in sh("docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "
-                                               "agent-loop-green-app-1")
+    env = json.loads(sh("docker inspect -f '{{json .Config.Env}}' agent-loop-green-app-1"))
+    assert "AGENT_API_TOKEN=%s" % SECRET in env and "DB_PASSWORD=%s" % password in env, env
+    assert not [item for item in env if item.startswith("INJECTED")], env
 
 
 def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inventory):

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
-    named_volumes, plain_copy, service_projects)
+    env_file_text, named_volumes, plain_copy, service_projects)
 
 
 def settings(**overrides):
@@ -106,3 +106,18 @@ def test_compose_waits_for_health_unless_a_service_turns_its_healthcheck_off():
         assert projects["waits_for_health"] == {"blue": False, "green": False, "accessories": True}, off
     cache = {"cache": {"image": "redis:7", "healthcheck": {"disable": True}}}
     assert service_projects(settings(accessories=cache), "1")["waits_for_health"]["accessories"] is False
+
+
+def test_the_env_file_quotes_and_escapes_every_value():
+    text = env_file_text({"TOKEN": 'pa$HOME"\\x', "MULTI": "one\nINJECTED=1", "EMPTY": None, "N": 3}, "secrets of shop")
+    assert text.splitlines() == ["# secrets of shop", 'EMPTY=""', 'MULTI="one\\nINJECTED=1"', 'N="3"',
+                                 'TOKEN="pa\\$HOME\\"\\\\x"']
+
+
+def test_names_that_are_not_variable_names_are_problems_without_their_values():
+    problems = service_projects(settings(environment={"GOOD": "1", "BAD NAME": "x"},
+                                         secret_env_names=["TOKEN", "2FA", "A=B"]), "1")["problems"]
+    assert problems == [
+        "rollout_env: 'BAD NAME' is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)",
+        "rollout_secret_env: '2FA' is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)",
+        "rollout_secret_env: 'A=B' is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)"]
