@@ -37,6 +37,7 @@ import time
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide, effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering
 from ansible_collections.nextgen.rollout.plugins.module_utils._stats import (
     latency_summary, mann_whitney_greater, percentile, two_proportion_greater)
 
@@ -152,7 +153,7 @@ class CanaryAnalysis(object):
         self.policy = policy
         self.latency_factor, self.min_bucket_requests = float(latency_factor), int(min_bucket_requests)
         self.judge, self.alpha = judge, float(alpha)
-        self.fetch = fetch
+        self.fetch = answering(fetch)
         self.health_url, self.metrics_url, self.memory_limit_mb = health_url, metrics_url, memory_limit_mb
         self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
         self.prometheus_queries = prometheus_queries or {}

@@ -49,6 +49,18 @@ def fetch(url, timeout, user_agent="nextgen.rollout-probe", headers=None, valida
         return Response(exc.code, exc.read() if exc.fp else b"", dict(exc.headers.items()) if exc.headers else {})
 
 
+def answering(fetch):
+    """``fetch`` that answers a transport failure (connection refused, timeout, unknown host) with a
+    Response that carries the error, instead of raising it: a candidate that went down, or a
+    Prometheus that does not answer, is a figure to judge, not a crash of the module."""
+    def call(url, timeout):
+        try:
+            return fetch(url, timeout)
+        except Exception as exc:  # the reason is reported, whatever the transport raised
+            return Response(None, error=str(exc) or exc.__class__.__name__)
+    return call
+
+
 def _proxied(host):
     return "http" in getproxies() and not proxy_bypass(host)
 
@@ -96,10 +108,7 @@ class ProbeSpec(object):
 
 def check_once(spec, fetch, clock=time.monotonic):
     started = clock()
-    try:
-        response = fetch(spec.url, spec.timeout)
-    except Exception as exc:  # the reason is reported, whatever the transport raised
-        response = Response(None, error=str(exc) or exc.__class__.__name__)
+    response = answering(fetch)(spec.url, spec.timeout)
     elapsed_ms = (clock() - started) * 1000.0
     return {
         "status": response.status,

@@ -98,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import take_report
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockHeld, renewer
-from ansible_collections.nextgen.rollout.plugins.module_utils._probe import fetch
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering, fetch
 
 
 def main():
@@ -132,7 +132,7 @@ def main():
     health = None
     if p["health_url"]:
         def health():
-            response = fetch(p["health_url"], 2.0)
+            response = answering(fetch)(p["health_url"], 2.0)
             return response.error is None and response.status == 200
     try:
         renewer(p["state_dir"], p["service"], p["holder"], p["lease_ttl"])()

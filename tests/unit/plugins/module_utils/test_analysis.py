@@ -62,6 +62,11 @@ FAST_POLICY = {"rules": {
 }, "min_requests": 50}
 
 
+def refused(url, timeout):
+    """What _probe.fetch does when nothing listens: it raises (the analysis must not crash on it)."""
+    raise ConnectionRefusedError(111, "Connection refused")
+
+
 def analyse(traffic, duration=30, **kwargs):
     return CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
                           duration=duration, interval=5, policy=FAST_POLICY, fetch=healthy_fetch,
@@ -109,7 +114,7 @@ def test_an_extension_lets_a_slow_step_conclude(tmp_path):
 def test_failing_health_probes_count_up_and_fire(tmp_path):
     traffic = SimulatedTraffic(str(tmp_path / "access.json"))
     verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
-                             duration=60, interval=5, fetch=lambda url, timeout: Response(None, error="refused"),
+                             duration=60, interval=5, fetch=refused,
                              health_url="http://127.0.0.1:8002/health", clock=traffic, sleep=traffic.sleep).run()
     assert verdict["decision"] == "rollback" and verdict["intervals"] == 4
     assert [s["health_failures"] for s in verdict["series"]] == [1, 2, 3, 4]
@@ -168,8 +173,8 @@ def test_prometheus_figures_join_the_samples(tmp_path):
 def test_an_unreachable_prometheus_is_reported_not_fatal(tmp_path):
     traffic = SimulatedTraffic(str(tmp_path / "access.json"))
     verdict = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
-                             duration=5, interval=5, fetch=lambda url, timeout: Response(None, error="refused"),
+                             duration=5, interval=5, fetch=refused,
                              prometheus_url="http://127.0.0.1:9", prometheus_queries={"prom_error_rate": "up"},
                              clock=traffic, sleep=traffic.sleep).run()
     assert verdict["series"][0]["prom_error_rate"] is None
-    assert "refused" in verdict["prometheus_errors"][0]
+    assert verdict["prometheus_errors"][0] == "up: [Errno 111] Connection refused"

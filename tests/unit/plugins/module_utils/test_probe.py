@@ -5,7 +5,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
-    ProbeSpec, Response, check_once, fetch, sample, wait_until_healthy)
+    ProbeSpec, Response, answering, check_once, fetch, sample, wait_until_healthy)
+
+
+def unused_port():
+    """A loopback port nothing listens on (the kernel gives a free one; it is closed at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class FakeClock(object):
@@ -65,6 +72,15 @@ def test_sample_reports_failures_and_versions():
 def test_sample_transport_error_is_a_failure_not_a_crash():
     result = sample(ProbeSpec("http://x/"), scripted_fetch([OSError("refused")]), 2, clock=FakeClock().clock)
     assert result == dict(result, healthy=False, failures=2, problems=["request failed: refused"])
+
+
+def test_a_transport_failure_is_an_answer_with_its_error():
+    def real_fetch_nothing_listens(url, timeout):
+        with socket.create_connection(("127.0.0.1", unused_port()), timeout=timeout):
+            return Response(200)
+    answer = answering(real_fetch_nothing_listens)("http://x/", 1)
+    assert answer.status is None and "refused" in answer.error.lower()
+    assert answering(lambda url, timeout: Response(204))("http://x/", 1).status == 204
 
 
 def test_wait_until_healthy_needs_consecutive_successes():
