@@ -169,6 +169,8 @@ class CanaryAnalysis(object):
         self.extras = {}
         self.health_failures = 0
         self.prometheus_errors = []
+        # The Prometheus figures whose last query failed (refused, an error status, an unreadable answer).
+        self.unread_metrics = set()
 
     # Measurements --------------------------------------------------------------------------
     def take_log(self):
@@ -194,20 +196,36 @@ class CanaryAnalysis(object):
                 extras["memory_pct"] = memory_pct(response.body.decode("utf-8", "replace"), self.memory_limit_mb)
         if self.prometheus_url:
             for metric, template in sorted(self.prometheus_queries.items()):
-                extras[metric] = self.query_prometheus(string.Template(template).safe_substitute(self.placeholders))
+                extras[metric] = self.query_prometheus(metric, string.Template(template).safe_substitute(self.placeholders))
 
-    def query_prometheus(self, query):
+    def query_prometheus(self, metric, query):
         response = self.fetch("%s/api/v1/query?%s" % (self.prometheus_url, urlencode({"query": query})), 5.0)
         if response.error is not None or response.status != 200:
-            self.prometheus_errors.append("%s: %s" % (query, response.error or response.status))
-            return None
+            return self.unread(metric, "%s: %s" % (query, response.error or response.status))
         try:
             result = json.loads(response.body)["data"]["result"]
             value = float(result[0]["value"][1]) if result else None
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            self.prometheus_errors.append("%s: unexpected answer (%s)" % (query, exc))
-            return None
+            return self.unread(metric, "%s: unexpected answer (%s)" % (query, exc))
+        self.unread_metrics.discard(metric)
         return None if value is None or math.isnan(value) else value  # NaN: no traffic in the window
+
+    def unread(self, metric, error):
+        self.prometheus_errors.append(error)
+        self.unread_metrics.add(metric)
+        return None
+
+    def blind_rules_hold(self, verdict):
+        """A promotion that a rule could not take part in, its Prometheus figure unread, is a hold
+        instead (extended while Prometheus may come back): a gate on Prometheus never passes because
+        Prometheus is down. The rules themselves stay as Prometheus evaluates them (a series with no
+        value is not firing), so decide() still matches promtool."""
+        blind = sorted(name for name, rule in verdict["rules"].items() if rule["metric"] in self.unread_metrics)
+        if verdict["decision"] != "promote" or not blind:
+            return verdict
+        reasons = ["%s: %s could not be read from Prometheus (%s)" % (name, verdict["rules"][name]["metric"],
+                                                                      self.prometheus_errors[-1]) for name in blind]
+        return dict(verdict, decision="hold", reasons=reasons)
 
     # Verdict -------------------------------------------------------------------------------
     def samples(self, completed):
@@ -245,7 +263,7 @@ class CanaryAnalysis(object):
             self.probe(completed - 1)
             self.take_log()
             rows = self.samples(completed)
-            verdict = decide(rows, self.policy, self.judgement())
+            verdict = self.blind_rules_hold(decide(rows, self.policy, self.judgement()))
             if verdict["decision"] == "rollback":
                 break
             if completed >= planned:

@@ -141,3 +141,19 @@ def test_a_candidate_with_300_ms_more_latency_is_aborted_by_the_latency_rule(inv
     assert step["details"]["figures"]["candidate"]["latency_ms"]["p95"] >= 300
     assert step["details"]["judge"]["latency"] < 0.01  # the Mann-Whitney judge confirmed it
     assert load.summary()["failed"] == 0 and live_version() == stable
+
+
+def test_a_gate_on_prometheus_does_not_pass_while_prometheus_is_down(inventory):
+    stable = live_version()
+    target = "1.2.0" if stable != "1.2.0" else "1.0.0"
+    policy = fast_profile()["canary_policy"]
+    policy["rules"]["prom_errors"] = {"metric": "prom_error_rate", "op": ">", "threshold": 0.01, "for": "4s"}
+    # Nothing listens on port 9 of the host: every query is refused. The candidate itself is healthy.
+    result, load = canary_under_load(inventory, fast_profile(
+        target_version=target, canary_policy=policy, canary_prometheus_url="http://127.0.0.1:9",
+        canary_prometheus_queries={"prom_error_rate": "sum(rate(errors[$window]))"}))
+    said = " ".join(result.output.split())
+    assert result.rc != 0 and "the analysis at 10 % says hold (inconclusive after 1 extensions)" in said, said[-3000:]
+    assert "prom_errors: prom_error_rate could not be read from Prometheus" in said and "Connection refused" in said
+    assert history("canary")[-1]["result"] == "aborted" and live_version() == stable
+    assert load.summary()["failed"] == 0

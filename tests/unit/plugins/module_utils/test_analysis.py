@@ -178,3 +178,20 @@ def test_an_unreachable_prometheus_is_reported_not_fatal(tmp_path):
                              clock=traffic, sleep=traffic.sleep).run()
     assert verdict["series"][0]["prom_error_rate"] is None
     assert verdict["prometheus_errors"][0] == "up: [Errno 111] Connection refused"
+
+
+def test_a_rule_on_a_prometheus_figure_that_cannot_be_read_holds_instead_of_promoting(tmp_path):
+    def analysis(fetch):
+        traffic = SimulatedTraffic(str(tmp_path / ("access-%d.json" % len(list(tmp_path.iterdir())))))
+        return CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
+                              duration=10, interval=5, fetch=fetch, prometheus_url="http://127.0.0.1:9",
+                              prometheus_queries={"prom_error_rate": "sum(rate(errors[$window]))"},
+                              policy={"rules": {"prom": {"metric": "prom_error_rate", "op": ">", "threshold": 0.01}}},
+                              max_extensions=1, clock=traffic, sleep=traffic.sleep).run()
+    blind = analysis(refused)
+    assert blind["decision"] == "hold" and blind["extensions"] == 1, blind["reasons"]
+    assert blind["reasons"] == ["prom: prom_error_rate could not be read from Prometheus "
+                                "(sum(rate(errors[30s])): [Errno 111] Connection refused)"]
+    # The same traffic with Prometheus answering (no series: nothing to fire on) is promoted.
+    empty = analysis(lambda url, timeout: Response(200, json.dumps({"status": "success", "data": {"result": []}})))
+    assert empty["decision"] == "promote", empty["reasons"]
