@@ -61,9 +61,11 @@ def test_bad_canary_input_is_refused_before_anything_changes(inventory):
             ({"canary_steps": [{"share": 12.345, "pause": 1}]}, "more than two decimals"),
             ({"canary_steps": [{"share": 50, "pause": 1}, {"share": 10, "pause": 1}]}, "must rise from step to step"),
             ({"canary_hash_key": "remote_addr; evil"}, "is not an nginx variable"),
-            ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration")):
+            ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration"),
+            ({"rollout_canary_scope": "fleet", "canary_prometheus_url": "http://127.0.0.1:9",
+              "canary_prometheus_queries": {"prom_error_rate": "up"}}, "whose verdict is taken from the hosts' access logs")):
         result = run_playbook("blue-green-deploy.yml", inventory, dict(fast_profile(target_version="1.1.0"), **extra))
-        assert result.rc != 0 and message in result.output, (extra, result.output[-2000:])
+        assert result.rc != 0 and message in " ".join(result.output.split()), (extra, result.output[-2000:])
     assert host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout == site
     assert host_exec(HOST, "cat", "/etc/nginx/nextgen-rollout/routes/agent-loop.json").stdout == route
     assert len(history()) == before and live_version() == "1.0.0"
