@@ -169,8 +169,8 @@ class CanaryAnalysis(object):
         self.extras = {}
         self.health_failures = 0
         self.prometheus_errors = []
-        # The Prometheus figures whose last query failed (refused, an error status, an unreadable answer).
-        self.unread_metrics = set()
+        # The Prometheus figures whose last query failed (refused, an error status, an unreadable answer): why.
+        self.unread_metrics = {}
 
     # Measurements --------------------------------------------------------------------------
     def take_log(self):
@@ -207,12 +207,12 @@ class CanaryAnalysis(object):
             value = float(result[0]["value"][1]) if result else None
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return self.unread(metric, "%s: unexpected answer (%s)" % (query, exc))
-        self.unread_metrics.discard(metric)
+        self.unread_metrics.pop(metric, None)
         return None if value is None or math.isnan(value) else value  # NaN: no traffic in the window
 
     def unread(self, metric, error):
         self.prometheus_errors.append(error)
-        self.unread_metrics.add(metric)
+        self.unread_metrics[metric] = error
         return None
 
     def blind_rules_hold(self, verdict):
@@ -223,8 +223,8 @@ class CanaryAnalysis(object):
         blind = sorted(name for name, rule in verdict["rules"].items() if rule["metric"] in self.unread_metrics)
         if verdict["decision"] != "promote" or not blind:
             return verdict
-        reasons = ["%s: %s could not be read from Prometheus (%s)" % (name, verdict["rules"][name]["metric"],
-                                                                      self.prometheus_errors[-1]) for name in blind]
+        reasons = ["%s: %s could not be read from Prometheus (%s)" % (
+            name, verdict["rules"][name]["metric"], self.unread_metrics[verdict["rules"][name]["metric"]]) for name in blind]
         return dict(verdict, decision="hold", reasons=reasons)
 
     # Verdict -------------------------------------------------------------------------------

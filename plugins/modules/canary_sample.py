@@ -131,8 +131,10 @@ def main():
         module.exit_json(changed=False, pools={}, health_failures=None, read_at=p["until"])
     health = None
     if p["health_url"]:
+        get = answering(fetch)
+
         def health():
-            response = answering(fetch)(p["health_url"], 2.0)
+            response = get(p["health_url"], 2.0)
             return response.error is None and response.status == 200
     try:
         renewer(p["state_dir"], p["service"], p["holder"], p["lease_ttl"])()
