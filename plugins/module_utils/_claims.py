@@ -6,7 +6,8 @@
 """What each service of a host holds: its colour ports and its nginx server names.
 
 Each service's claim is a file ``<state_dir>/<service>/claims.json``. A service gets its declared
-colour ports, or keeps the ports it claimed before, or gets the first free pair of the range. A
+colour ports, or keeps the ports it claimed before, or gets the first free pair of the range (no
+other service claims them and no process listens there). A
 claim that collides with another service's is refused with the variable, the value and the other
 service. The check and the write run under one host-wide lock file, so two deploys of two
 services at the same time cannot take the same ports.
@@ -45,11 +46,12 @@ def site_label(site):
     return "port %s with server_name %s" % (port, repr(name) if name else "'' (the default server)")
 
 
-def decide(service, declared_ports, sites, claims, port_range=(8001, 8999)):
+def decide(service, declared_ports, sites, claims, port_range=(8001, 8999), listening=()):
     """Return {ports, problems}: the colour ports of ``service`` and what collides.
 
     ``sites`` are the (port, server_name) pairs nginx serves the service on; ``claims`` the claims
-    read from the host (the service's own included)."""
+    read from the host (the service's own included); ``listening`` the ports a process listens on,
+    which a new pair avoids."""
     others = dict((name, claim) for name, claim in claims.items() if name != service)
     taken = {}
     for name, claim in others.items():
@@ -74,7 +76,8 @@ def decide(service, declared_ports, sites, claims, port_range=(8001, 8999)):
         if previous and not any(int(p) in taken for p in previous.values()):
             ports = dict((colour, int(port)) for colour, port in previous.items())
         else:
-            free = [p for p in range(port_range[0], port_range[1] + 1) if p not in taken and p not in own_sites]
+            unusable = set(taken) | own_sites | set(listening)
+            free = [p for p in range(port_range[0], port_range[1] + 1) if p not in unusable]
             if len(free) < 2:
                 return {"ports": None, "problems": ["no two free ports left in %s-%s for rollout_ports: declare them"
                                                     % port_range]}
@@ -105,13 +108,13 @@ class ClaimsLock(object):
         self.handle.close()
 
 
-def claim(state_dir, service, declared_ports, sites, port_range=(8001, 8999), write=True):
+def claim(state_dir, service, declared_ports, sites, port_range=(8001, 8999), write=True, listening=()):
     """Decide the service's ports and, when nothing collides and ``write``, record its claim.
     Returns {ports, problems, changed}."""
     sites = [[int(port), name or ""] for port, name in sites]
     with ClaimsLock(state_dir):
         claims = read_claims(state_dir)
-        outcome = decide(service, declared_ports, sites, claims, port_range)
+        outcome = decide(service, declared_ports, sites, claims, port_range, listening)
         wanted = {"ports": outcome["ports"], "sites": sites}
         outcome["changed"] = not outcome["problems"] and claims.get(service) != wanted
         if outcome["changed"] and write:

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to the nextgen.rollout collection: no compatibility promise outside it.
-"""What a release needs from a host, read in one call: Compose v2, memory, disk, nginx and its config.
+"""What a release needs from a host, read in one call: Compose v2, memory, disk, nginx and its config,
+and whether another process holds a colour port of the service.
 
 Each read is a round trip when done by its own task (the command, setup, systemd modules);
 together they are one.
@@ -18,6 +19,11 @@ import re
 EMERG_PREFIX = re.compile(r"^.*?\[emerg\]\s*(\d+#\d+:\s*)?")
 
 DEFAULT_DOCKER_ROOT = "/var/lib/docker"
+
+# The state of a listening socket in /proc/net/tcp and tcp6.
+TCP_LISTEN = "0A"
+# "127.0.0.1:8001->8000/tcp" or "[::]:8001->8000/tcp" in the Ports column of docker ps.
+PUBLISHED_PORT = re.compile(r":(\d+)->")
 
 
 def memory_available_mb(meminfo):
@@ -107,11 +113,71 @@ def nginx_config_status(run, test_command):
     return {"tested": True, "ok": False, "error": "; ".join(reasons) or "%s exited with %d" % (" ".join(test_command), rc)}
 
 
-def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t")):
+def listening_sockets(proc="/proc"):
+    """{port: [socket inode, ...]} of the TCP sockets listening in the host's network namespace (IPv4 and IPv6)."""
+    found = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc, "net", table)) as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == TCP_LISTEN:
+                found.setdefault(int(fields[1].rsplit(":", 1)[1], 16), []).append(fields[9])
+    return found
+
+
+def socket_owners(inodes, proc="/proc"):
+    """{inode: "command (pid N)"} of the processes holding these sockets, as far as /proc shows them."""
+    wanted = dict(("socket:[%s]" % inode, inode) for inode in inodes)
+    owners = {}
+    for pid in sorted((name for name in os.listdir(proc) if name.isdigit()), key=int):
+        fd_dir = os.path.join(proc, pid, "fd")
+        try:
+            links = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
+        except OSError:  # the process ended, or is not ours to read
+            continue
+        for link in links:
+            if link in wanted and wanted[link] not in owners:
+                try:
+                    with open(os.path.join(proc, pid, "comm")) as handle:
+                        command = handle.read().strip()
+                except OSError:
+                    command = "?"
+                owners[wanted[link]] = "%s (pid %s)" % (command, pid)
+        if len(owners) == len(wanted):
+            break
+    return owners
+
+
+def published_ports(run, service):
+    """Host ports that the running containers of ``service`` publish (their docker-proxy listens there)."""
+    rc, out, _err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service, "--format", "{{.Ports}}"])
+    return set(int(port) for port in PUBLISHED_PORT.findall(out)) if rc == 0 else set()
+
+
+def foreign_port_holders(run, service, ports, proc="/proc"):
+    """{colour: who holds its port}: "" when the port is free or held by a container of ``service``,
+    else the processes listening there. A colour cannot start on a port another process holds."""
+    listening = listening_sockets(proc)
+    busy = dict((colour, listening[int(port)]) for colour, port in ports.items() if int(port) in listening)
+    if busy:
+        own = published_ports(run, service)
+        busy = dict((colour, inodes) for colour, inodes in busy.items() if int(ports[colour]) not in own)
+    owners = socket_owners([inode for inodes in busy.values() for inode in inodes], proc) if busy else {}
+    return dict((colour, ", ".join(sorted(set(owners.get(inode, "a process that /proc does not show") for inode in busy[colour])))
+                 if colour in busy else "") for colour in ports)
+
+
+def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"), service="", ports=None, proc="/proc"):
     """Everything at once; ``run(argv) -> (rc, stdout, stderr)``. An empty ``docker_root`` is the
-    engine's own data directory (a host may keep it on a disk of its own), else /var/lib/docker."""
+    engine's own data directory (a host may keep it on a disk of its own), else /var/lib/docker.
+    ``ports`` ({colour: port}) of ``service``: who else holds them."""
     engine = engine_status(run)
     root = docker_root or (engine_root_dir(run) if engine["ok"] else "") or DEFAULT_DOCKER_ROOT
     return {"compose": compose_status(run), "engine": engine, "memory_available_mb": memory_available_mb(meminfo),
             "disk": disk_free_mb(root), "nginx_state": unit_state(run, unit),
-            "nginx_config": nginx_config_status(run, list(nginx_test_command))}
+            "nginx_config": nginx_config_status(run, list(nginx_test_command)),
+            "port_holders": foreign_port_holders(run, service, ports or {}, proc)}

@@ -37,6 +37,16 @@ options:
     type: list
     elements: str
     default: [nginx, -t]
+  service:
+    description: The service whose colour O(ports) are checked; a port its own running containers publish is not foreign.
+    type: str
+    default: ""
+  ports:
+    description:
+      - The colour ports of O(service) (C(blue), C(green)). For each, RV(port_holders) says which other process
+        listens there, read from C(/proc/net/tcp) and C(tcp6) (a colour cannot start on a port another process holds).
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - nextgen.rollout.read_only
 author:
@@ -85,6 +95,13 @@ nginx_config:
   returned: always
   type: dict
   sample: {"tested": true, "ok": false, "error": "unknown directive \"x\" in /etc/nginx/conf.d/other.conf:1"}
+port_holders:
+  description:
+    - For each colour of O(ports), the processes (C(command (pid N))) that listen on its port without being a container
+      of O(service); empty when the port is free or the service's own.
+  returned: always
+  type: dict
+  sample: {"blue": "python3 (pid 9181)", "green": ""}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -98,6 +115,8 @@ def main():
             docker_root=dict(type="path", default=""),
             nginx_unit=dict(type="str", default="nginx"),
             nginx_test_command=dict(type="list", elements="str", default=["nginx", "-t"]),
+            service=dict(type="str", default=""),
+            ports=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
@@ -109,7 +128,7 @@ def main():
 
     with open("/proc/meminfo") as meminfo:
         facts = read_host(run, module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
-                          module.params["nginx_test_command"])
+                          module.params["nginx_test_command"], module.params["service"], module.params["ports"])
     module.exit_json(changed=False, **facts)
 
 

@@ -13,7 +13,8 @@ description:
   - Several services share a host. Each one claims its two colour ports and the nginx sites (port and
     server_name) it is served on, in C(<state_dir>/<service>/claims.json).
   - The service gets its declared O(ports); without them it keeps the ports it claimed before, or gets
-    the first two ports of O(port_range) that no other service claims.
+    the first two ports of O(port_range) that no other service claims and no process listens on
+    (C(/proc/net/tcp) and C(tcp6)).
   - A port or site another service already claims is refused, with the variable, the value and the
     other service in the message, and nothing is written. The check and the write hold one host-wide lock.
 options:
@@ -81,6 +82,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._claims import claim
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import listening_sockets
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import as_port, port_problems
 
 
@@ -108,7 +110,7 @@ def main():
     if problems:
         module.fail_json(msg="; ".join(problems) + ". Nothing was changed.", problems=problems)
     outcome = claim(p["state_dir"], p["service"], ports, p["sites"], tuple(p["port_range"]),
-                    write=p["record"] and not module.check_mode)
+                    write=p["record"] and not module.check_mode, listening=listening_sockets())
     if outcome["problems"]:
         module.fail_json(msg="; ".join(outcome["problems"]) + ". Nothing was changed.", problems=outcome["problems"])
     module.exit_json(changed=outcome["changed"] and p["record"], ports=outcome["ports"])

@@ -1,11 +1,12 @@
 """Blue-green deploy and rollback on a simulated host under continuous load through nginx."""
+import json
 import os
 import time
 
 import pytest
 
 from support.load import Load
-from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
+from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
 from support.prometheus import start_prometheus, wait_for_rules
 
 PREFIX = "nr-e2e-bg"
@@ -183,6 +184,27 @@ def test_a_version_that_never_gets_ready_is_refused_and_cleaned_up(inventory):
     assert 'nextgen_release_live_info{service="agent-loop",version="1.0.0",colour="%s"} 1' % doc["live"]["colour"] \
         in metrics
     assert host_exec(HOST, "stat", "-c", "%a", METRICS_FILE).stdout.strip() == "644"
+
+
+def test_a_colour_port_another_program_listens_on_is_refused_before_anything_changes(inventory):
+    """Compose would fail to publish the port after the release began. The failed deploy before
+    left the idle colour stopped, so its port is free for another program to take."""
+    before = ledger(HOST)
+    containers = host_exec(HOST, "docker", "ps", "-q").stdout
+    idle = "green" if before["live"]["colour"] == "blue" else "blue"
+    port = json.loads(host_exec(HOST, "cat", "/var/lib/nextgen-rollout/agent-loop/claims.json").stdout)["ports"][idle]
+    assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=com.docker.compose.project=agent-loop-" + idle).stdout == ""
+    assert host_exec(HOST, "sh", "-c", "setsid python3 -m http.server %d --bind 127.0.0.1 >/dev/null 2>&1 &" % port).returncode == 0
+    try:
+        wait_until(lambda: ":%d " % port in host_exec(HOST, "ss", "-ltn").stdout, 10, "the foreign listener on %d" % port)
+        result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0"})
+        said = " ".join(result.output.split())
+        assert result.rc != 0 and "port %d of the %s colour of agent-loop, where 1.2.0 would start, is held on %s by python3 (pid " \
+            % (port, idle, HOST) in said and "Nothing was changed" in said, said[-2000:]
+        assert ledger(HOST) == before and host_exec(HOST, "docker", "ps", "-q").stdout == containers
+    finally:
+        assert host_exec(HOST, "pkill", "-f", "http.server %d" % port).returncode == 0
+    assert serving_version() == ["1.0.0"]
 
 
 def test_a_version_slower_than_the_staging_gate_allows_is_refused_before_any_traffic_moves(inventory):

@@ -15,6 +15,12 @@ def test_a_service_gets_the_first_free_pair_and_keeps_it(tmp_path):
     assert oct((tmp_path / "a" / "claims.json").stat().st_mode & 0o777) == "0o600"
 
 
+def test_a_new_pair_skips_the_ports_a_process_listens_on_and_a_claim_keeps_its_ports(tmp_path):
+    state = str(tmp_path)
+    assert claim(state, "a", {}, [[80, ""]], listening=[8001, 8003, 22])["ports"] == {"blue": 8002, "green": 8004}
+    assert claim(state, "a", {}, [[80, ""]], listening=[8002, 8004])["ports"] == {"blue": 8002, "green": 8004}
+
+
 def test_declared_ports_of_another_service_are_refused_and_nothing_is_written(tmp_path):
     state = str(tmp_path)
     claim(state, "a", {"blue": 9001, "green": 9002}, [[80, ""]])

@@ -1,8 +1,8 @@
 import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
-    compose_status, disk_free_mb, engine_status, memory_available_mb, nearest_existing, nginx_config_status, read_host,
-    unit_state)
+    compose_status, disk_free_mb, engine_status, foreign_port_holders, listening_sockets, memory_available_mb, nearest_existing,
+    nginx_config_status, read_host, unit_state)
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          102400 kB
@@ -10,6 +10,30 @@ MemAvailable:    2048000 kB
 Buffers:           51200 kB
 Cached:           512000 kB
 """
+
+
+TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+
+
+def tcp_row(local, state, inode):
+    return "   0: %s 00000000:0000 %s 00000000:00000000 00:00000000 00000000     0        0 %s 1 0000000000000000 100 0 0 10 0\n" % (
+        local, state, inode)
+
+
+def fake_proc(tmp_path):
+    """A /proc where python3 (pid 900) listens on 127.0.0.1:8001, something /proc does not show on [::]:8003,
+    and 8002 listens (a docker-proxy); 8004 has only an established connection."""
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    (proc / "net" / "tcp").write_text(TCP_HEADER + tcp_row("0100007F:1F41", "0A", "12345") + tcp_row("0100007F:1F42", "0A", "777")
+                                      + tcp_row("0100007F:1F44", "01", "888"))
+    (proc / "net" / "tcp6").write_text(TCP_HEADER + tcp_row("00000000000000000000000000000000:1F43", "0A", "999"))
+    (proc / "900" / "fd").mkdir(parents=True)
+    (proc / "900" / "comm").write_text("python3\n")
+    os.symlink("socket:[12345]", str(proc / "900" / "fd" / "3"))
+    os.symlink("/dev/null", str(proc / "900" / "fd" / "0"))
+    (proc / "self").mkdir()
+    return str(proc)
 
 
 def scripted(answers):
@@ -71,10 +95,11 @@ def test_the_state_of_nginx_is_systemds():
 
 def test_one_call_reads_everything(tmp_path):
     run = scripted({"docker": (0, "2.40.3\n", ""), "systemctl": (3, "failed\n", ""), "nginx": (0, "", "syntax is ok\n")})
-    host = read_host(run, str(tmp_path / "docker"), "nginx", MEMINFO)
+    host = read_host(run, str(tmp_path / "docker"), "nginx", MEMINFO, service="shop", ports={"blue": 8001}, proc=fake_proc(tmp_path))
     assert host["compose"]["ok"] and host["engine"]["ok"] and host["memory_available_mb"] == 2000
     assert host["disk"]["path"] == str(tmp_path) and host["disk"]["free_mb"] > 0 and host["nginx_state"] == "failed"
     assert host["nginx_config"] == {"tested": True, "ok": True, "error": ""}
+    assert host["port_holders"] == {"blue": "python3 (pid 900)"}
 
 
 def test_a_config_nginx_rejects_is_named_by_its_emerg_lines():
@@ -104,3 +129,26 @@ def test_without_a_docker_root_the_disk_is_that_of_the_engines_data_directory(tm
     down = scripted({"docker": (1, "", "Cannot connect to the Docker daemon"), "systemctl": (0, "active\n", ""),
                      "nginx": (0, "", "")})
     assert read_host(down, "", "nginx", MEMINFO)["disk"]["path"] in ("/var/lib/docker", "/var/lib", "/var", "/")
+
+
+def test_listening_sockets_are_read_from_the_tcp_tables(tmp_path):
+    assert listening_sockets(fake_proc(tmp_path)) == {8001: ["12345"], 8002: ["777"], 8003: ["999"]}
+    assert listening_sockets(str(tmp_path / "nowhere")) == {}
+
+
+def test_a_colour_port_is_foreign_unless_a_container_of_the_service_publishes_it(tmp_path):
+    proc = fake_proc(tmp_path)
+    seen = []
+
+    def run(argv):
+        seen.append(argv)
+        return 0, "127.0.0.1:8002->8000/tcp\n", ""
+    holders = foreign_port_holders(run, "shop", {"blue": 8001, "green": 8002, "other": 8003, "free": 8004}, proc)
+    assert holders == {"blue": "python3 (pid 900)", "green": "", "other": "a process that /proc does not show", "free": ""}
+    assert seen == [["docker", "ps", "--filter", "label=nextgen.rollout.service=shop", "--format", "{{.Ports}}"]]
+
+
+def test_free_ports_ask_nothing_of_docker(tmp_path):
+    def run(argv):
+        raise AssertionError("docker was asked %s" % argv)
+    assert foreign_port_holders(run, "shop", {"blue": 8101, "green": 8102}, fake_proc(tmp_path)) == {"blue": "", "green": ""}
