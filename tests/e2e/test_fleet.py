@@ -157,7 +157,11 @@ def test_a_pattern_that_matches_no_host_fails_the_run_and_changes_nothing(invent
             ("blue-green-deploy.yml", {"target_version": "1.2.0", "rollout_hosts": PREFIX + "-typo"}, None,
              "matches %s-typo:" % PREFIX),
             ("rollback.yml", {"rollout_hosts": "rollout_pilot"}, None, "matches rollout_pilot:"),  # an empty group
-            ("status.yml", {"rollout_hosts": HOSTS[1]}, HOSTS[0], "matches %s within --limit %s:" % (HOSTS[1], HOSTS[0]))):
+            ("status.yml", {"rollout_hosts": HOSTS[1]}, HOSTS[0], "matches %s within --limit %s:" % (HOSTS[1], HOSTS[0])),
+            # An inventory without logging agents, or without Prometheus servers.
+            ("logging-rollout.yml", {}, None, "matches logging_pilot:agents_ia:agents_outils:agents_coordination: check the "
+             "inventory (-i), the agent groups"),
+            ("alert-rules.yml", {}, None, "matches rollout_prometheus: check the inventory (-i), the group rollout_prometheus")):
         result = run_playbook(playbook, inventory, extra_vars, limit=limit)
         text = " ".join(result.output.split())
         assert result.rc != 0 and "no host of the inventory (%s) %s" % (inventory, said) in text, (playbook, text[-1500:])
