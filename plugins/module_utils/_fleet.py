@@ -112,11 +112,12 @@ def dora(ledgers, now, window_days=30):
 
 
 def wave_progress(rows, waves, version):
-    """Per wave (lists of hosts), how many of its hosts serve ``version``: done / total."""
+    """Per wave (lists of hosts), how many of its hosts serve ``version``: done / total. Without a
+    version (no ledger read had one), no host is done."""
     by_host = dict((row["host"], row) for row in rows)
     progress = []
     for number, hosts in enumerate(waves):
-        done = [host for host in hosts if by_host.get(host, {}).get("live_version") == version]
+        done = [host for host in hosts if version is not None and by_host.get(host, {}).get("live_version") == version]
         progress.append({"wave": number, "hosts": list(hosts), "done": len(done), "total": len(hosts)})
     return progress
 

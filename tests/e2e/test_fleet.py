@@ -169,7 +169,7 @@ def test_a_pattern_that_matches_no_host_fails_the_run_and_changes_nothing(invent
     assert [ledger(host)["history"] for host in HOSTS] == before
 
 
-def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change(inventory, tmp_path):
+def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change_and_is_in_the_status_report(inventory, tmp_path):
     gone = PREFIX + "-gone"  # no such container: the docker connection cannot reach it
 
     def add_gone_host(doc):
@@ -187,6 +187,18 @@ def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change(invent
     assert "not reached (nothing was done there): %s (Error response from daemon: No such container: %s)" % (
         gone, gone) in summary
     assert ([ledger(host)["history"] for host in HOSTS], live()) == before
+    # A status run where no host answers still writes its report, with the host and why.
+    def only_gone_host(doc):
+        add_gone_host(doc)
+        doc["all"]["children"]["rollout_targets"]["hosts"] = {gone: {}}
+    status_dir = str(tmp_path / "status")
+    result = run_playbook("status.yml", edited_inventory(inventory, str(tmp_path / "only-gone.json"), only_gone_host),
+                          {"rollout_status_dir": status_dir})
+    assert result.rc != 0
+    with open(os.path.join(status_dir, "fleet-status.json")) as handle:
+        report = json.load(handle)
+    assert [(row["host"], row["error"]) for row in report["hosts"]] == [(gone, "did not report: unreachable or failed")], report
+    assert (report["done"], report["total"]) == (0, 1)
 
 
 def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory, tmp_path):

@@ -68,6 +68,12 @@ def test_the_report_has_a_row_per_host_and_progress_per_wave(tmp_path):
     assert not write_report(str(tmp_path / "status"), dict(report, generated="later"))["changed"]
 
 
+def test_a_fleet_where_no_host_reported_has_no_host_done():
+    report = fleet_report({"web-1": {"error": "did not report: unreachable or failed"}}, NOW, waves=[["web-1"]])
+    assert (report["newest_version"], report["done"], report["total"]) == (None, 0, 1)
+    assert "0 of 1 hosts serve -; wave 0: 0/1" in table_lines(report)
+
+
 def test_a_message_cannot_break_the_page():
     statuses = {"web-1": {"ledger": ledger("1.0.0", [entry("deploy", "1.0.0", "failed", NOW, message="<script>x</script>")])}}
     page = dashboard_html(fleet_report(statuses, NOW))
