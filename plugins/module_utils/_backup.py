@@ -549,6 +549,12 @@ def chosen_backup(store, params):
     if ident is None:
         raise BackupError("no backup of %s in %s verifies: take one with playbooks/backup.yml"
                           % (params["service"], store.directory))
+    known = store.complete_ids()
+    if confined_id(ident) not in known:
+        raise BackupError("there is no backup %s of %s in %s: %s. Nothing was changed." % (
+            ident, params["service"], store.directory,
+            ("its backups are, oldest first, " + ", ".join(known) + "; give one of them as backup_id, or none for the "
+             "latest that verifies") if known else "it has no backup (take one with playbooks/backup.yml)"))
     return ident
 
 

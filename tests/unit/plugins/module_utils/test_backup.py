@@ -349,3 +349,14 @@ def test_a_failed_export_and_a_failed_restart_are_both_reported(store, tree):
     assert "cannot read docker volume data" in str(caught.value)
     assert "then container app-1 (boom start) did not start again after the backup" in str(caught.value)
     assert ["docker", "start", "app-1"] in docker.calls and store.complete_ids() == []
+
+
+def test_restoring_a_backup_that_does_not_exist_names_those_that_do(store, tree):
+    ident, _manifest = take(store, tree)
+    params = {"backup_id": "20990101T000000000000Z-9.9.9", "service": "shop"}
+    with pytest.raises(BackupError, match="there is no backup 20990101T000000000000Z-9.9.9 of shop in .*: its backups are, oldest first, %s; "
+                                          "give one of them as backup_id" % ident):
+        _backup.chosen_backup(store, params)
+    with pytest.raises(BackupError, match="is not a backup id"):
+        _backup.chosen_backup(store, dict(params, backup_id="../../etc/passwd"))
+    assert _backup.chosen_backup(store, dict(params, backup_id=ident)) == ident
