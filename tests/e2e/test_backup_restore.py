@@ -106,6 +106,12 @@ def test_a_corrupted_or_truncated_archive_is_refused_and_nothing_changes(invento
     result = run_playbook("restore.yml", inventory, {"backup_id": "../../../etc"})
     assert result.rc != 0 and "is not a backup id" in result.output, result.output[-2000:]
     assert state_digests() == before
+    # An id that names no backup: the report (the artifact, the summary table) says why, with the backups there are.
+    result = run_playbook("restore.yml", inventory, {"backup_id": "20990101T000000000000Z-9.9.9"})
+    stats = " ".join(result.output[result.output.index("CUSTOM STATS"):].split())
+    assert result.rc != 0 and "there is no backup 20990101T000000000000Z-9.9.9 of agent-loop in " in stats, stats
+    assert "its backups are, oldest first, " in stats and ident in stats and "Nothing was changed." in stats
+    assert "did not start" not in stats and state_digests() == before
 
 
 def test_a_full_disk_fails_cleanly_and_the_latest_backup_stays(inventory):
@@ -117,6 +123,8 @@ def test_a_full_disk_fails_cleanly_and_the_latest_backup_stays(inventory):
         sh("head -c 3000000 /dev/urandom > %s/big.bin" % DATA_DIR)
         result = run_playbook("backup.yml", inventory, dict(small, backup_extra_paths=[DATA_DIR]))
         assert result.rc != 0 and "not enough space in /mnt/tiny/agent-loop" in result.output, result.output[-2000:]
+        stats = " ".join(result.output[result.output.index("CUSTOM STATS"):].split())
+        assert "not enough space in /mnt/tiny/agent-loop" in stats and "did not start" not in stats, stats
         assert sh("ls -a /mnt/tiny/agent-loop") == ".\n..\n" + latest  # no partial file, latest unchanged
         deploy = run_playbook("blue-green-deploy.yml", inventory, dict(small, target_version="1.1.0",
                                                                        backup_extra_paths=[DATA_DIR]))
@@ -138,20 +146,25 @@ def test_retention_keeps_exactly_the_newest_and_files_stay_private(inventory):
     assert denied.returncode != 0 and "Permission denied" in denied.stderr
 
 
-def test_a_deploy_names_its_backup_and_keeps_the_secret_environment_private(inventory):
+def test_a_deploy_names_its_backup_and_keeps_the_secret_environment_private(inventory, tmp_path):
     # A password with what an unquoted env file would mangle: a $ (expanded), quotes, a line break (a new variable).
     password = 'pa$HOME"q\'\\x\nINJECTED=1'
-    secret = {"target_version": "1.1.0", "blue_green_secret_env": {"AGENT_API_TOKEN": SECRET, "DB_PASSWORD": password}}
-    previewed = must(run_playbook("blue-green-deploy.yml", inventory, secret, check=True))
+    # A key with what Ansible would read as a template, given from a vars file as the README says (!unsafe).
+    api_key = "k{{ x }}{% y %}"
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text("blue_green_secret_env:\n  AGENT_API_TOKEN: %s\n  DB_PASSWORD: %s\n  API_KEY: !unsafe %s\n"
+                       % (json.dumps(SECRET), json.dumps(password), json.dumps(api_key)))
+    secret = {"target_version": "1.1.0"}
+    previewed = must(run_playbook("blue-green-deploy.yml", inventory, secret, check=True, var_files=[str(secrets)]))
     assert "green.compose.yml" in previewed.output and SECRET not in previewed.output  # the diff shows the compose file only
-    result = must(run_playbook("blue-green-deploy.yml", inventory, secret))
+    result = must(run_playbook("blue-green-deploy.yml", inventory, secret, var_files=[str(secrets)]))
     ident = sh("ls %s/*.manifest.json | tail -n 1" % BACKUPS).strip().rsplit("/", 1)[1][:-len(".manifest.json")]
     assert ident.endswith("-1.0.0") and "backup_id: %s" % ident in result.output
     assert SECRET not in result.output
     project_dir = "/opt/nextgen-rollout/agent-loop"
     assert sh("stat -c %%a %s %s/green.env %s/green.compose.yml" % ((project_dir,) * 3)).split() == ["700", "600", "600"]
     env = json.loads(sh("docker inspect -f '{{json .Config.Env}}' agent-loop-green-app-1"))
-    assert "AGENT_API_TOKEN=%s" % SECRET in env and "DB_PASSWORD=%s" % password in env, env
+    assert "AGENT_API_TOKEN=%s" % SECRET in env and "DB_PASSWORD=%s" % password in env and "API_KEY=%s" % api_key in env, env
     assert not [item for item in env if item.startswith("INJECTED")], env
 
 
