@@ -187,6 +187,7 @@ def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change_and_is
     assert "not reached (nothing was done there): %s (Error response from daemon: No such container: %s)" % (
         gone, gone) in summary
     assert ([ledger(host)["history"] for host in HOSTS], live()) == before
+
     # A status run where no host answers still writes its report, with the host and why.
     def only_gone_host(doc):
         add_gone_host(doc)
