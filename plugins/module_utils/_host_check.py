@@ -129,17 +129,27 @@ def listening_sockets(proc="/proc"):
     return found
 
 
+def fd_links(fd_dir):
+    """What the open files of a process point to; none for a process that ended or is not ours to read."""
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return []
+    links = []
+    for name in names:
+        try:
+            links.append(os.readlink(os.path.join(fd_dir, name)))
+        except OSError:  # closed meanwhile
+            continue
+    return links
+
+
 def socket_owners(inodes, proc="/proc"):
     """{inode: "command (pid N)"} of the processes holding these sockets, as far as /proc shows them."""
     wanted = dict(("socket:[%s]" % inode, inode) for inode in inodes)
     owners = {}
     for pid in sorted((name for name in os.listdir(proc) if name.isdigit()), key=int):
-        fd_dir = os.path.join(proc, pid, "fd")
-        try:
-            links = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
-        except OSError:  # the process ended, or is not ours to read
-            continue
-        for link in links:
+        for link in fd_links(os.path.join(proc, pid, "fd")):
             if link in wanted and wanted[link] not in owners:
                 try:
                     with open(os.path.join(proc, pid, "comm")) as handle:
@@ -154,7 +164,10 @@ def socket_owners(inodes, proc="/proc"):
 
 def published_ports(run, service):
     """Host ports that the running containers of ``service`` publish (their docker-proxy listens there)."""
-    rc, out, _err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service, "--format", "{{.Ports}}"])
+    try:
+        rc, out, _err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service, "--format", "{{.Ports}}"])
+    except OSError:  # no docker: the pre-checks refuse the host for that
+        return set()
     return set(int(port) for port in PUBLISHED_PORT.findall(out)) if rc == 0 else set()
 
 

@@ -152,3 +152,9 @@ def test_free_ports_ask_nothing_of_docker(tmp_path):
     def run(argv):
         raise AssertionError("docker was asked %s" % argv)
     assert foreign_port_holders(run, "shop", {"blue": 8101, "green": 8102}, fake_proc(tmp_path)) == {"blue": "", "green": ""}
+
+
+def test_without_docker_a_listened_colour_port_is_foreign(tmp_path):
+    holders = foreign_port_holders(scripted({"docker": OSError("docker is not on the PATH")}), "shop", {"blue": 8001},
+                                   fake_proc(tmp_path))
+    assert holders == {"blue": "python3 (pid 900)"}
