@@ -67,6 +67,8 @@ def seconds_left(lock, now):
 
 
 def describe(lock, now):
+    if lock.get("unreadable"):
+        return "in a lock file that is not JSON (torn, or edited by hand): nobody can say which run holds it"
     left = seconds_left(lock, now)
     where = ""
     if lock.get("controller"):
@@ -107,7 +109,7 @@ class Lease(object):
             raise LockError("cannot read %s: %s" % (self.path, exc))
         except ValueError:
             # A torn or hand-edited file protects nothing: treat it as an expired lease.
-            return {"holder": "?", "reason": "unreadable lock file", "acquired": "?", "renewed": "?",
+            return {"holder": "?", "reason": "unreadable lock file", "acquired": "?", "renewed": "?", "unreadable": True,
                     "expires": iso(datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc))}
         if "expires" not in lock:
             # A lock of the first layout (no lease): it expires stale_after (900 s) after it was taken.
@@ -155,7 +157,7 @@ class Lease(object):
                            "wait for it to end (ansible-playbook playbooks/status.yml shows it)"
                            % (self.service, describe(current, now)), current)
         if not break_expired:
-            raise LockHeld("deploy lock of %s is %s. If that run is gone, take the lock over with "
+            raise LockHeld("deploy lock of %s is %s. If no run holds it any more, take the lock over with "
                            "-e rollout_break_lock=true" % (self.service, describe(current, now)), current)
 
     def renew(self, holder, ttl_s=DEFAULT_TTL_S):

@@ -125,3 +125,14 @@ def test_check_refuses_exactly_as_acquire_does_and_writes_nothing(lease, clock):
     lease.check("run-2", break_expired=True)
     lease.check("run-2", takeover="run-1")
     assert lease.read()["holder"] == "run-1"
+
+
+def test_a_lock_file_that_is_not_json_is_refused_with_what_to_do_and_can_be_taken_over(lease):
+    lease.acquire("run-1", "deploy")
+    with open(lease.path, "w") as handle:
+        handle.write("{torn")
+    with pytest.raises(LockHeld, match="is in a lock file that is not JSON .*: nobody can say which run holds it. "
+                                       "If no run holds it any more, take the lock over with -e rollout_break_lock=true"):
+        lease.acquire("run-2", "deploy")
+    assert lease.acquire("run-2", "deploy", break_expired=True)[0] is True
+    assert lease.read()["holder"] == "run-2"
