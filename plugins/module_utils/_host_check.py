@@ -171,17 +171,36 @@ def published_ports(run, service):
     return set(int(port) for port in PUBLISHED_PORT.findall(out)) if rc == 0 else set()
 
 
+def foreign_listeners(run, service, ports=None, proc="/proc"):
+    """{port: [socket inode, ...]} of the TCP sockets listening on the host, but those a running container
+    of ``service`` publishes; only on ``ports`` when given (then docker is asked only when one of them listens)."""
+    listening = listening_sockets(proc)
+    if ports is not None:
+        listening = dict((port, inodes) for port, inodes in listening.items() if port in ports)
+    if listening:
+        own = published_ports(run, service)
+        listening = dict((port, inodes) for port, inodes in listening.items() if port not in own)
+    return listening
+
+
 def foreign_port_holders(run, service, ports, proc="/proc"):
     """{colour: who holds its port}: "" when the port is free or held by a container of ``service``,
     else the processes listening there. A colour cannot start on a port another process holds."""
-    listening = listening_sockets(proc)
-    busy = dict((colour, listening[int(port)]) for colour, port in ports.items() if int(port) in listening)
-    if busy:
-        own = published_ports(run, service)
-        busy = dict((colour, inodes) for colour, inodes in busy.items() if int(ports[colour]) not in own)
+    ports = dict((colour, int(port)) for colour, port in ports.items())
+    busy = foreign_listeners(run, service, set(ports.values()), proc)
     owners = socket_owners([inode for inodes in busy.values() for inode in inodes], proc) if busy else {}
-    return dict((colour, ", ".join(sorted(set(owners.get(inode, "a process that /proc does not show") for inode in busy[colour])))
-                 if colour in busy else "") for colour in ports)
+    return dict((colour, ", ".join(sorted(set(owners.get(inode, "a process that /proc does not show") for inode in busy[port])))
+                 if port in busy else "") for colour, port in ports.items())
+
+
+def command_runner(module):
+    """``run(argv) -> (rc, stdout, stderr)`` through the module, raising OSError when the program is
+    not on the PATH (run_command would fail the module)."""
+    def run(argv):
+        if not module.get_bin_path(argv[0]):
+            raise OSError("%s is not on the PATH" % argv[0])
+        return module.run_command(argv)
+    return run
 
 
 def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"), service="", ports=None, proc="/proc"):

@@ -106,7 +106,7 @@ port_holders:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import read_host
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import command_runner, read_host
 
 
 def main():
@@ -121,13 +121,8 @@ def main():
         supports_check_mode=True,
     )
 
-    def run(argv):
-        if not module.get_bin_path(argv[0]):
-            raise OSError("%s is not on the PATH" % argv[0])
-        return module.run_command(argv)
-
     with open("/proc/meminfo") as meminfo:
-        facts = read_host(run, module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
+        facts = read_host(command_runner(module), module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
                           module.params["nginx_test_command"], module.params["service"], module.params["ports"])
     module.exit_json(changed=False, **facts)
 

@@ -14,7 +14,7 @@ description:
     server_name) it is served on, in C(<state_dir>/<service>/claims.json).
   - The service gets its declared O(ports); without them it keeps the ports it claimed before, or gets
     the first two ports of O(port_range) that no other service claims and no process listens on
-    (C(/proc/net/tcp) and C(tcp6)).
+    (C(/proc/net/tcp) and C(tcp6)), but the service's own containers (a claim file that was lost).
   - A port or site another service already claims is refused, with the variable, the value and the
     other service in the message, and nothing is written. The check and the write hold one host-wide lock.
 options:
@@ -80,9 +80,9 @@ ports:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._claims import claim
+from ansible_collections.nextgen.rollout.plugins.module_utils._claims import claim, read_claims
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
-from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import listening_sockets
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import command_runner, foreign_listeners
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import as_port, port_problems
 
 
@@ -109,8 +109,12 @@ def main():
     problems = port_problems(ports, 1) if ports else []
     if problems:
         module.fail_json(msg="; ".join(problems) + ". Nothing was changed.", problems=problems)
+    listening = ()
+    if not ports and not read_claims(p["state_dir"]).get(p["service"]):
+        # A new pair: not where a program listens, unless it is the service's own container (a claim lost).
+        listening = list(foreign_listeners(command_runner(module), p["service"]))
     outcome = claim(p["state_dir"], p["service"], ports, p["sites"], tuple(p["port_range"]),
-                    write=p["record"] and not module.check_mode, listening=listening_sockets())
+                    write=p["record"] and not module.check_mode, listening=listening)
     if outcome["problems"]:
         module.fail_json(msg="; ".join(outcome["problems"]) + ". Nothing was changed.", problems=outcome["problems"])
     module.exit_json(changed=outcome["changed"] and p["record"], ports=outcome["ports"])

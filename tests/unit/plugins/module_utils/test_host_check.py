@@ -1,7 +1,7 @@
 import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
-    compose_status, disk_free_mb, engine_status, foreign_port_holders, listening_sockets, memory_available_mb, nearest_existing,
+    compose_status, disk_free_mb, engine_status, foreign_listeners, foreign_port_holders, listening_sockets, memory_available_mb, nearest_existing,
     nginx_config_status, read_host, unit_state)
 
 MEMINFO = """MemTotal:        8000000 kB
@@ -158,3 +158,9 @@ def test_without_docker_a_listened_colour_port_is_foreign(tmp_path):
     holders = foreign_port_holders(scripted({"docker": OSError("docker is not on the PATH")}), "shop", {"blue": 8001},
                                    fake_proc(tmp_path))
     assert holders == {"blue": "python3 (pid 900)"}
+
+
+def test_the_listeners_of_a_host_are_foreign_but_those_of_the_services_own_containers(tmp_path):
+    def run(argv):
+        return 0, "127.0.0.1:8002->8000/tcp, [::1]:8002->8000/tcp\n", ""
+    assert sorted(foreign_listeners(run, "shop", proc=fake_proc(tmp_path))) == [8001, 8003]
