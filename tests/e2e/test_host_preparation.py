@@ -1,6 +1,8 @@
 """A bare Debian 12 host (systemd, sshd and Python; no Docker engine, no nginx), reached over SSH:
 a deploy is refused and pointed to the preparation; playbooks/prepare-hosts.yml makes it a target;
-a second run changes nothing; then a deploy to it succeeds."""
+a second run changes nothing; then a deploy to it succeeds, and preparing it again while it serves
+restarts nothing and keeps the operator's Docker settings."""
+import json
 import re
 import subprocess
 
@@ -49,5 +51,30 @@ def test_a_deploy_to_the_prepared_host_succeeds(inventory):
     assert save.wait() == 0
     must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version="1.0.0", rollout_image_pull="never")))
     assert ledger(HOST)["live"]["version"] == "1.0.0"
+    served = host_exec(HOST, "curl", "-fsS", "-D-", "-o", "/dev/null", "http://127.0.0.1/").stdout
+    assert "X-Served-By: blue/1.0.0" in served
+
+
+def running_containers():
+    return host_exec(HOST, "sh", "-c", "docker ps -q | xargs docker inspect -f '{{.Name}} {{.State.StartedAt}}'").stdout
+
+
+def test_preparing_a_host_that_serves_again_restarts_nothing_and_keeps_its_docker_settings(inventory):
+    before = running_containers()
+    engine = host_exec(HOST, "systemctl", "show", "-p", "ExecMainPID", "docker").stdout
+    assert "agent-loop-blue" in before
+    # The operator's own daemon.json: its keys stay, the collection's defaults fill in what it does not set.
+    assert host_exec(HOST, "sh", "-c", "echo '{\"labels\": [\"team=web\"], \"log-opts\": {\"max-size\": \"5m\"}}' "
+                     "> /etc/docker/daemon.json").returncode == 0
+    result = must(run_playbook("prepare-hosts.yml", inventory))
+    said = " ".join(result.output.split())
+    assert "/etc/docker/daemon.json changed on %s, but 1 container(s) run there and restarting the engine now would stop " \
+        "them" % HOST in said and "Nothing was restarted." in said, said[-2000:]
+    assert json.loads(host_exec(HOST, "cat", "/etc/docker/daemon.json").stdout) == {
+        "labels": ["team=web"], "log-opts": {"max-size": "5m"}, "log-driver": "json-file"}
+    assert (running_containers(), host_exec(HOST, "systemctl", "show", "-p", "ExecMainPID", "docker").stdout) == (before, engine)
+    # An engine is there: docker.io, which would replace another engine (docker-ce), is not asked for.
+    apt_task = next(line for line in result.output.splitlines() if "Install the Debian packages of a target - " in line)
+    assert "docker.io" not in apt_task and "python3-requests" in apt_task, apt_task
     served = host_exec(HOST, "curl", "-fsS", "-D-", "-o", "/dev/null", "http://127.0.0.1/").stdout
     assert "X-Served-By: blue/1.0.0" in served
