@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import site_setting_problems
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import env_file_text, service_projects
 
 
 class FilterModule(object):
-    """The compose projects of a service's colours and accessories, and the env file of its secrets."""
+    """The compose projects of a service's colours and accessories, the env file of its secrets, and
+    what is wrong with the settings of its nginx site."""
 
     def filters(self):
-        return {"service_projects": service_projects, "env_file": env_file_text}
+        return {"service_projects": service_projects, "env_file": env_file_text, "nginx_site_problems": site_setting_problems}

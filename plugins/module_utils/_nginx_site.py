@@ -37,6 +37,18 @@ import time
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 
 SITE_MODE = 0o644
+# What the site template puts in the config as it is: anything else (a space, ";", "{", a quote)
+# would break the config or add directives to it.
+SITE_SETTINGS = (
+    ("server_name", "rollout_server_name", re.compile(r"^[A-Za-z0-9*_.-]*$"),
+     "one host name: letters, digits, '.', '-', '_' and a '*' wildcard, or empty for the port's default server"),
+    ("path_prefix", "rollout_path_prefix", re.compile(r"^/[A-Za-z0-9._~%/-]*$"),
+     "a path that starts with '/', made of letters, digits and '.', '_', '~', '%', '-', '/'"),
+    ("client_max_body_size", "rollout_client_max_body_size", re.compile(r"^[0-9]+[kKmMgG]?$"),
+     "a size as nginx writes it: digits with k, m or g (1m, 512k)"),
+    ("served_header", "rollout_served_header", re.compile(r"^[A-Za-z0-9-]*$"),
+     "a header name (letters, digits, '-'), or empty for none"),
+)
 ROUTE_MARKER = "# nextgen-rollout-route: "
 ROUTE_DIR = "/etc/nginx/nextgen-rollout/routes"
 
@@ -150,6 +162,16 @@ def service_site(service, params, run, **options):
     return SiteSwitch(os.path.join(params["site_conf_dir"], service + ".conf"), run=run,
                       workers=lambda: nginx_workers("/run/nginx.pid"),
                       route_path=os.path.join(params["route_dir"], service + ".json"), **options)
+
+
+def site_setting_problems(settings):
+    """What is wrong with the site's settings ({server_name, path_prefix, client_max_body_size,
+    served_header}), each naming its variable; [] when nginx can take them as they are."""
+    problems = []
+    for key, variable, pattern, expected in SITE_SETTINGS:
+        if key in settings and not pattern.match(str(settings[key])):
+            problems.append("%s (nginx_%s) %r is not %s" % (variable, key, settings[key], expected))
+    return problems
 
 
 def all_traffic_to(route, colour, version):

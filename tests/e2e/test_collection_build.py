@@ -44,7 +44,8 @@ def test_build_install_and_document_every_plugin(tmp_path):
     assert FILTERS == ["awx_artifact_answer", "awx_controller_problems", "awx_survey_spec", "awx_workflow_nodes",
                        "canary_plan", "canary_plan_problem", "canary_share_problem", "canary_split_lines", "env_file", "fleet_canary_verdict",
                        "holder_gone", "images_to_prune",
-                       "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config", "pilot_first",
+                       "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config", "nginx_site_problems",
+                       "pilot_first",
                        "release_alert_rules", "release_event", "rollback_decision", "rollback_target", "service_projects",
                        "staging_gate_problem", "version_problem", "wave_pilot_size", "wave_plan", "wave_settings_problems", "wave_sizes",
                        "wave_verdict"]

@@ -4,7 +4,8 @@ import stat
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
-    RouteProblem, SiteRefused, SiteSwitch, build_route, digest, nginx_workers, read_route, route_view, site_route)
+    RouteProblem, SiteRefused, SiteSwitch, build_route, digest, nginx_workers, read_route, route_view, site_route,
+    site_setting_problems)
 
 GOOD = "upstream a { server 127.0.0.1:8001; }\n"
 NEW = "upstream a { server 127.0.0.1:8002; }\n"
@@ -286,3 +287,17 @@ def test_without_a_route_file_the_routing_comes_from_a_legacy_site(site, tmp_pat
     with open(switch.route_path, "w") as handle:
         handle.write("not json")
     assert switch.routing()["live_port"] == 8002
+
+
+def test_site_settings_that_would_break_the_config_or_add_to_it_are_named():
+    good = {"server_name": "*.shop.example.com", "path_prefix": "/api/v1%20x", "client_max_body_size": "512k",
+            "served_header": "X-Served-By"}
+    assert site_setting_problems(good) == []
+    assert site_setting_problems({"server_name": "", "served_header": ""}) == []
+    bad = site_setting_problems({"server_name": "a.com; return 200 x", "path_prefix": "api",
+                                             "client_max_body_size": "1m;", "served_header": "X-A: b"})
+    assert [problem.split(" ", 1)[0] for problem in bad] == [
+        "rollout_server_name", "rollout_path_prefix", "rollout_client_max_body_size", "rollout_served_header"]
+    assert bad[0] == ("rollout_server_name (nginx_server_name) 'a.com; return 200 x' is not one host name: letters, digits, "
+                      "'.', '-', '_' and a '*' wildcard, or empty for the port's default server")
+    assert site_setting_problems({"path_prefix": "/a{b}"}) and site_setting_problems({"server_name": "a b"})
