@@ -294,8 +294,8 @@ def test_site_settings_that_would_break_the_config_or_add_to_it_are_named():
             "served_header": "X-Served-By"}
     assert site_setting_problems(good) == []
     assert site_setting_problems({"server_name": "", "served_header": ""}) == []
-    bad = site_setting_problems({"server_name": "a.com; return 200 x", "path_prefix": "api",
-                                             "client_max_body_size": "1m;", "served_header": "X-A: b"})
+    bad = site_setting_problems({"server_name": "a.com; return 200 x", "path_prefix": "api", "client_max_body_size": "1m;",
+                                 "served_header": "X-A: b"})
     assert [problem.split(" ", 1)[0] for problem in bad] == [
         "rollout_server_name", "rollout_path_prefix", "rollout_client_max_body_size", "rollout_served_header"]
     assert bad[0] == ("rollout_server_name (nginx_server_name) 'a.com; return 200 x' is not one host name: letters, digits, "
