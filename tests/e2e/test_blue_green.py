@@ -128,10 +128,18 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     assert [e["details"].get("one_call") for e in rollbacks] == [True, True], rollbacks
 
 
-def test_redeploying_the_live_version_changes_nothing(inventory):
+def test_redeploying_the_live_version_changes_nothing_and_a_changed_environment_is_refused(inventory):
     result = must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}))
     assert "changed=0" in result.output
     assert "already live" in result.output
+    # With another environment, "already live" would leave it unapplied: refused, saying how to ship it.
+    before, containers = ledger(HOST), host_exec(HOST, "docker", "ps", "-q").stdout
+    result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0", "rollout_env": {"LOG_LEVEL": "debug"}})
+    said = " ".join(result.output.split())
+    assert result.rc != 0 and "agent-loop 1.0.0 is already live on %s, but this run gives it another definition (image, " \
+        "environment, settings): a release is a new version, so ship the change with a new image tag" % HOST in said, said[-2000:]
+    assert "blue-green refused 1.0.0 no" in said and "Take this host back" not in result.output
+    assert (ledger(HOST), host_exec(HOST, "docker", "ps", "-q").stdout) == (before, containers)
 
 
 def test_a_host_without_room_a_stopped_nginx_or_a_broken_nginx_config_is_refused_before_anything_changes(inventory):
