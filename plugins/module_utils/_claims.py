@@ -46,12 +46,12 @@ def site_label(site):
     return "port %s with server_name %s" % (port, repr(name) if name else "'' (the default server)")
 
 
-def decide(service, declared_ports, sites, claims, port_range=(8001, 8999), listening=()):
+def decide(service, declared_ports, sites, claims, port_range=(8001, 8999), listening=tuple):
     """Return {ports, problems}: the colour ports of ``service`` and what collides.
 
     ``sites`` are the (port, server_name) pairs nginx serves the service on; ``claims`` the claims
-    read from the host (the service's own included); ``listening`` the ports a process listens on,
-    which a new pair avoids."""
+    read from the host (the service's own included); ``listening()`` the ports a process listens on,
+    which a new pair avoids (asked only when a new pair is chosen)."""
     others = dict((name, claim) for name, claim in claims.items() if name != service)
     taken = {}
     for name, claim in others.items():
@@ -76,7 +76,7 @@ def decide(service, declared_ports, sites, claims, port_range=(8001, 8999), list
         if previous and not any(int(p) in taken for p in previous.values()):
             ports = dict((colour, int(port)) for colour, port in previous.items())
         else:
-            unusable = set(taken) | own_sites | set(listening)
+            unusable = set(taken) | own_sites | set(listening())
             free = [p for p in range(port_range[0], port_range[1] + 1) if p not in unusable]
             if len(free) < 2:
                 return {"ports": None, "problems": ["no two free ports left in %s-%s for rollout_ports: declare them"
@@ -108,7 +108,7 @@ class ClaimsLock(object):
         self.handle.close()
 
 
-def claim(state_dir, service, declared_ports, sites, port_range=(8001, 8999), write=True, listening=()):
+def claim(state_dir, service, declared_ports, sites, port_range=(8001, 8999), write=True, listening=tuple):
     """Decide the service's ports and, when nothing collides and ``write``, record its claim.
     Returns {ports, problems, changed}."""
     sites = [[int(port), name or ""] for port, name in sites]

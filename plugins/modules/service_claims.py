@@ -80,7 +80,7 @@ ports:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._claims import claim, read_claims
+from ansible_collections.nextgen.rollout.plugins.module_utils._claims import claim
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import command_runner, foreign_listeners
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import as_port, port_problems
@@ -109,12 +109,10 @@ def main():
     problems = port_problems(ports, 1) if ports else []
     if problems:
         module.fail_json(msg="; ".join(problems) + ". Nothing was changed.", problems=problems)
-    listening = ()
-    if not ports and not read_claims(p["state_dir"]).get(p["service"]):
-        # A new pair: not where a program listens, unless it is the service's own container (a claim lost).
-        listening = list(foreign_listeners(command_runner(module), p["service"]))
+    # A new pair is not where a program listens, unless it is the service's own container (a claim lost).
     outcome = claim(p["state_dir"], p["service"], ports, p["sites"], tuple(p["port_range"]),
-                    write=p["record"] and not module.check_mode, listening=listening)
+                    write=p["record"] and not module.check_mode,
+                    listening=lambda: foreign_listeners(command_runner(module), p["service"]))
     if outcome["problems"]:
         module.fail_json(msg="; ".join(outcome["problems"]) + ". Nothing was changed.", problems=outcome["problems"])
     module.exit_json(changed=outcome["changed"] and p["record"], ports=outcome["ports"])

@@ -17,8 +17,8 @@ def test_a_service_gets_the_first_free_pair_and_keeps_it(tmp_path):
 
 def test_a_new_pair_skips_the_ports_a_process_listens_on_and_a_claim_keeps_its_ports(tmp_path):
     state = str(tmp_path)
-    assert claim(state, "a", {}, [[80, ""]], listening=[8001, 8003, 22])["ports"] == {"blue": 8002, "green": 8004}
-    assert claim(state, "a", {}, [[80, ""]], listening=[8002, 8004])["ports"] == {"blue": 8002, "green": 8004}
+    assert claim(state, "a", {}, [[80, ""]], listening=lambda: [8001, 8003, 22])["ports"] == {"blue": 8002, "green": 8004}
+    assert claim(state, "a", {}, [[80, ""]], listening=lambda: [8002, 8004])["ports"] == {"blue": 8002, "green": 8004}
 
 
 def test_declared_ports_of_another_service_are_refused_and_nothing_is_written(tmp_path):
