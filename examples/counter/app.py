@@ -1,5 +1,6 @@
 """Counter service: GET /hit/<name> adds one to <name> in redis and returns the count, GET
-/count/<name> reads it, GET /healthz answers 200 when redis answers. Listens on $PORT (9000)."""
+/count/<name> reads it, GET /healthz answers 200 when redis answers, GET / redirects to /about (as
+many web apps send / to a landing or login page), any other path is 404. Listens on $PORT (9000)."""
 import json
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,9 +17,11 @@ class Handler(BaseHTTPRequestHandler):
     # upstream keepalive) the body waits for the ACK of the headers, which Linux delays by 40 ms.
     disable_nagle_algorithm = True
 
-    def answer(self, status, doc):
+    def answer(self, status, doc, location=None):
         body = (json.dumps(doc) + "\n").encode()
         self.send_response(status)
+        if location:
+            self.send_header("Location", location)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -33,7 +36,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, {"count": STORE.incr("count:" + self.path[5:]), "version": VERSION})
             if self.path.startswith("/count/"):
                 return self.answer(200, {"count": int(STORE.get("count:" + self.path[7:]) or 0), "version": VERSION})
-            return self.answer(200, {"service": "counter", "version": VERSION})
+            if self.path == "/":
+                return self.answer(302, {"see": "/about"}, location="/about")
+            if self.path == "/about":
+                return self.answer(200, {"service": "counter", "version": VERSION})
+            return self.answer(404, {"error": "no such page: " + self.path})
         except redis.RedisError as exc:
             return self.answer(503, {"error": str(exc)})
 

@@ -37,7 +37,7 @@ import time
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide, effective_policy
-from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering, healthy_answer
 from ansible_collections.nextgen.rollout.plugins.module_utils._stats import (
     latency_summary, mann_whitney_greater, percentile, two_proportion_greater)
 
@@ -187,7 +187,7 @@ class CanaryAnalysis(object):
         extras = self.extras.setdefault(index, {})
         if self.health_url:
             response = self.fetch(self.health_url, 2.0)
-            healthy = response.error is None and response.status == 200
+            healthy = healthy_answer(response)
             self.health_failures = 0 if healthy else self.health_failures + 1
             extras["health_failures"] = self.health_failures
         if self.metrics_url and self.memory_limit_mb:

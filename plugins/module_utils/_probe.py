@@ -76,15 +76,32 @@ def _plain_get(parts, timeout, headers):
         connection.close()
 
 
-class ProbeSpec(object):
-    """What a healthy answer looks like."""
+def status_expected(status, expected=None):
+    """Whether ``status`` is one of ``expected``; with none given, any 2xx or 3xx answer is (as
+    Kubernetes' HTTP probes and ``curl -f`` judge): a ``/`` that redirects to a login page is up."""
+    if status is None:
+        return False
+    return status in expected if expected else 200 <= status < 400
 
-    def __init__(self, url, expect_status=(200,), body_regex=None, expect_header=None, timeout=5.0,
+
+def expected_text(expected=None):
+    return "/".join(str(s) for s in expected) if expected else "2xx or 3xx"
+
+
+def healthy_answer(response):
+    """A health check's answer (``fetch``'s Response) that counts as healthy."""
+    return response.error is None and status_expected(response.status)
+
+
+class ProbeSpec(object):
+    """What a healthy answer looks like (``expect_status`` None: any 2xx or 3xx)."""
+
+    def __init__(self, url, expect_status=None, body_regex=None, expect_header=None, timeout=5.0,
                  version_header="X-Served-By"):
         self.url = url
         # Header whose distinct values a sample reports as the versions that answered.
         self.version_header = version_header.lower()
-        self.expect_status = tuple(int(s) for s in expect_status)
+        self.expect_status = tuple(int(s) for s in expect_status) if expect_status else None
         self.body_regex = re.compile(body_regex) if body_regex else None
         self.expect_header = dict((k.lower(), v) for k, v in (expect_header or {}).items())
         self.timeout = float(timeout)
@@ -93,8 +110,8 @@ class ProbeSpec(object):
         """Return None when ``response`` is healthy, else the reason it is not."""
         if response.error is not None:
             return "request failed: %s" % response.error
-        if response.status not in self.expect_status:
-            return "status %s, expected %s" % (response.status, "/".join(str(s) for s in self.expect_status))
+        if not status_expected(response.status, self.expect_status):
+            return "status %s, expected %s" % (response.status, expected_text(self.expect_status))
         for name, wanted in self.expect_header.items():
             got = response.headers.get(name)
             if got != wanted:

@@ -113,7 +113,8 @@ def env_file_text(env, header):
     variable). The names must pass env_name_problems first."""
     lines = ["# %s" % header]
     for name, value in sorted((env or {}).items()):
-        text = "" if value is None else str(value)
+        # YAML's yes/true arrive as booleans: written as compose writes rollout_env's, not as Python's True.
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         for plain, escaped in ENV_ESCAPES:
             text = text.replace(plain, escaped)
         lines.append('%s="%s"' % (name, text))
@@ -288,3 +289,47 @@ def service_projects(settings, version):
     outcome["volumes"] = sorted(set(project_volumes(outcome["blue"]) + project_volumes(outcome["accessories"])))
     outcome["waits_for_health"] = dict((name, waits_for_health(outcome[name])) for name in ("blue", "green", "accessories"))
     return outcome
+
+
+def _one_line(text, width):
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= width else line[:width - 3] + "..."
+
+
+def container_report(container, logs="", log_lines=10, width=200):
+    """What a colour's container says about why it did not start: its state, its healthcheck's
+    last answer and its last log lines, on one line; '' when there is no such container.
+    ``container`` is community.docker.docker_container_info's ``container``; ``logs`` its output
+    (a text, or texts such as its stdout and stderr)."""
+    if not container:
+        return ""
+    state = container.get("State") or {}
+    name = str(container.get("Name") or "").lstrip("/") or "the container"
+    if state.get("OOMKilled"):
+        status = "was killed for want of memory (rollout_memory_limit)"
+    elif state.get("Restarting") or (state.get("Status") == "exited"):
+        status = "exited with code %s" % state.get("ExitCode")
+    else:
+        status = "is %s" % (state.get("Status") or "in an unknown state")
+    restarts = container.get("RestartCount") or 0
+    if restarts:
+        status += " (restarted %d time%s)" % (restarts, "" if restarts == 1 else "s")
+    parts = ["container %s %s" % (name, status)]
+    health = state.get("Health") or {}
+    checks = health.get("Log") or []
+    if health.get("Status") and health.get("Status") != "healthy":
+        said = "healthcheck %s" % health["Status"]
+        if checks:
+            last = checks[-1]
+            said += ", its last check exited %s: %s" % (last.get("ExitCode"), _one_line(last.get("Output"), width) or "(no output)")
+        parts.append(said)
+    text = "\n".join(str(part or "") for part in logs) if isinstance(logs, (list, tuple)) else str(logs or "")
+    # A container that restarts writes the same lines each time: each is said once, with its count.
+    counts = {}
+    for line in text.splitlines():
+        if line.strip():
+            line = _one_line(line, width)
+            counts[line] = counts.get(line, 0) + 1
+    lines = ["%s (%d times)" % (line, n) if n > 1 else line for line, n in counts.items()][-log_lines:]
+    parts.append("its last output: " + " | ".join(lines) if lines else "it wrote nothing")
+    return "; ".join(parts)

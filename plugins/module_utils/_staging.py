@@ -23,6 +23,7 @@ import time
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import status_expected
 from ansible_collections.nextgen.rollout.plugins.module_utils._stats import latency_summary
 
 
@@ -46,7 +47,7 @@ def endpoint_list(endpoints, default_path):
         if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             raise GateProblem("endpoint %s: %r is not an HTTP method" % (path, method))
         found.append({"path": path, "method": method, "body": entry.get("body"),
-                      "expect_status": [int(s) for s in entry.get("expect_status") or [200]]})
+                      "expect_status": [int(s) for s in entry.get("expect_status") or []]})
     return found
 
 
@@ -146,7 +147,7 @@ def run_gate(request, endpoints, rate_per_min, duration_s, max_p95_ms, max_error
             except Exception as exc:  # whatever the transport raised is a failed answer, named
                 status, error = None, str(exc) or exc.__class__.__name__
             elapsed_ms = (clock() - sent) * 1000.0
-            failed = error is not None or status not in endpoint["expect_status"]
+            failed = error is not None or not status_expected(status, endpoint["expect_status"])
             results[index] = (endpoint["method"] + " " + endpoint["path"], status, failed, elapsed_ms,
                               error or (None if not failed else "status %s" % status))
 

@@ -98,7 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import take_report
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockHeld, renewer
-from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering, fetch
+from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering, fetch, healthy_answer
 
 
 def main():
@@ -135,7 +135,7 @@ def main():
 
         def health():
             response = get(p["health_url"], 2.0)
-            return response.error is None and response.status == 200
+            return healthy_answer(response)
     try:
         renewer(p["state_dir"], p["service"], p["holder"], p["lease_ttl"])()
         report = take_report(p["access_log"], state_file, {"candidate": p["candidate"], "stable": p["stable"]},

@@ -24,10 +24,12 @@ options:
     type: str
     required: true
   expect_status:
-    description: Status codes that count as healthy.
+    description:
+      - Status codes that count as healthy.
+      - Without it any 2xx or 3xx answer does, as Kubernetes' HTTP probes and C(curl -f) judge (a page that
+        redirects to a login page is up; the redirect is not followed).
     type: list
     elements: int
-    default: [200]
   body_regex:
     description: Regular expression the response body must match (searched, not anchored).
     type: str
@@ -84,6 +86,11 @@ options:
     description: Name of the probe, used in messages (for example C(readiness)).
     type: str
     default: probe
+  advice:
+    description: What to do about a failure, added at the end of the message of a probe that fails (for example
+      the settings that choose the paths and the time allowed).
+    type: str
+    default: ""
   fail_on_unhealthy:
     description: Fail the task when the endpoint is not healthy; otherwise only report.
     type: bool
@@ -187,11 +194,15 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
     ProbeSpec, fetch as fetch_url, sample, wait_until_healthy)
 
 
+def advice_text(advice):
+    return ". " + advice.rstrip(". ") + "." if advice else ""
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             url=dict(type="str", required=True),
-            expect_status=dict(type="list", elements="int", default=[200]),
+            expect_status=dict(type="list", elements="int"),
             body_regex=dict(type="str"),
             expect_header=dict(type="dict"),
             headers=dict(type="dict"),
@@ -206,6 +217,7 @@ def main():
             ready_name=dict(type="str", default="readiness"),
             max_p95_ms=dict(type="float"),
             name=dict(type="str", default="probe"),
+            advice=dict(type="str", default=""),
             fail_on_unhealthy=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -228,8 +240,9 @@ def main():
         ready = wait_until_healthy(ProbeSpec(p["ready_url"], p["expect_status"], timeout=p["timeout"]), fetch,
                                    p["wait_timeout"], p["interval"], p["healthy_threshold"])
         if not ready["healthy"]:
-            ready["msg"] = "%s %s not healthy within %.0f s (%d attempts): %s" % (
-                p["ready_name"], p["ready_url"], p["wait_timeout"], ready["attempts"], ready["last_problem"])
+            ready["msg"] = "%s %s not healthy within %.0f s (%d attempts): %s%s" % (
+                p["ready_name"], p["ready_url"], p["wait_timeout"], ready["attempts"], ready["last_problem"],
+                advice_text(p["advice"]))
             module.fail_json(changed=False, **ready)
     if p["wait_timeout"] > 0 and ready is None:
         result = wait_until_healthy(spec, fetch, p["wait_timeout"], p["interval"], p["healthy_threshold"])
@@ -253,7 +266,7 @@ def main():
                 p["name"], p["url"], result["failures"], result["samples"], "; ".join(result["problems"]))
         if ready:
             result["ready"] = dict((key, ready[key]) for key in ("attempts", "elapsed_s"))
-    result["msg"] = msg
+    result["msg"] = msg + ("" if result["healthy"] else advice_text(p["advice"]))
     if not result["healthy"] and p["fail_on_unhealthy"]:
         module.fail_json(changed=False, **result)
     module.exit_json(changed=False, **result)

@@ -25,7 +25,7 @@ options:
   endpoints:
     description:
       - Endpoints to load, in turn; each a path, or a dict with C(path), C(method) (default C(GET)), C(body)
-        (sent as is, with C(Content-Type) application/json) and C(expect_status) (default C([200])).
+        (sent as is, with C(Content-Type) application/json) and C(expect_status) (default any 2xx or 3xx).
       - Empty, the load goes to O(default_path).
     type: list
     elements: raw

@@ -97,7 +97,11 @@ def test_nginx_says_which_colour_and_version_served_each_service(host):
     assert "X-App-Version" not in headers  # lighttpd says nothing of a version: nginx does
     status, headers, _body = get(HTTP + "/", "static.local")
     assert status == 301 and headers["Location"] == "https://static.local/"
-    status, headers, body = get(HTTP + "/", "counter.local")
+    # The counter's / redirects (as many apps' / goes to a login page): its smoke check and the
+    # verification through nginx sample / and take the redirect as an answer.
+    status, headers, _body = get(HTTP + "/", "counter.local")
+    assert status == 302 and headers["Location"] == "/about" and headers["X-Served-By"] == "blue/1.0.0"
+    status, headers, body = get(HTTP + "/about", "counter.local")
     assert status == 200 and headers["X-Served-By"] == "blue/1.0.0" and json.loads(body)["service"] == "counter"
     record = json.loads(sh("tail", "-n", "1", "/var/log/nginx/counter.access.json"))
     assert (record["colour"], record["version"], record["service"]) == ("blue", "1.0.0", "counter")
@@ -178,7 +182,33 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
     assert sh("cat", "/etc/nginx/nextgen-rollout/routes/counter.json") == before["route"]
     containers = sh("docker", "ps", "--format", "{{.Names}} {{.Image}}")
     assert sorted(c for c in containers.splitlines() if "queue" not in c) == sorted(before["containers"].splitlines())
-    assert get(HTTP + "/", "counter.local")[0] == 200
+    assert get(HTTP + "/about", "counter.local")[0] == 200
+
+
+@pytest.mark.parametrize("case, extra, fragments", [
+    ("a readiness path the service does not have", {"rollout_ready_path": "/ready", "rollout_ready_timeout": 3},
+     ["/ready not healthy within 3 s (", "status 404, expected 2xx or 3xx. rollout_ready_path (/ready; '' for none)"
+      " and rollout_smoke_path (/) are the paths probed on the colour's port, rollout_ready_timeout (3 s) the time it has"]),
+    ("a container that exits as it starts", {"rollout_ready_timeout": 3, "rollout_compose": {
+        "command": ["python3", "-c", "import sys; sys.exit('no DATABASE_URL given')"]}},
+     ["; container counter-", "its last output: no DATABASE_URL given"]),
+])
+def test_a_colour_that_does_not_become_ready_is_removed_and_the_message_says_why(host, case, extra, fragments):
+    live = ledger(HOST, "counter")["live"]
+    site, route = sh("cat", "/etc/nginx/conf.d/counter.conf"), sh("cat", "/etc/nginx/nextgen-rollout/routes/counter.json")
+    result = run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.1.0", **extra),
+                          var_files=[COUNTER])
+    assert result.rc != 0, case
+    said = " ".join(result.output.split())
+    for fragment in fragments:
+        assert fragment in said, result.output[-2500:]
+    assert "%s keeps serving every client on %s" % (live["version"], live["colour"]) in said
+    assert ledger(HOST, "counter")["live"] == live
+    assert (sh("cat", "/etc/nginx/conf.d/counter.conf"), sh("cat", "/etc/nginx/nextgen-rollout/routes/counter.json")) == (site, route)
+    running = sh("docker", "ps", "-a", "--format", "{{.Names}}").split()
+    assert "counter-%s-app-1" % live["colour"] in running
+    assert "counter-%s-app-1" % ("green" if live["colour"] == "blue" else "blue") not in running
+    assert get(HTTP + "/about", "counter.local")[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
 
 
 def test_an_app_version_header_that_disagrees_stops_the_deploy(host):
@@ -209,6 +239,6 @@ def test_the_seed_001_layout_deploys_from_its_example_files(host):
         assert headers["X-App-Version"] == version
     assert sh("cat", "/etc/nginx/conf.d/agent-maintenance-01.conf") == site_01
     # The other services were not touched either.
-    assert get(HTTP + "/", "counter.local")[0] == 200 and get(HTTPS + "/", "static.local", host["ca_file"])[0] == 200
+    assert get(HTTP + "/about", "counter.local")[0] == 200 and get(HTTPS + "/", "static.local", host["ca_file"])[0] == 200
     memory = sh("docker", "inspect", "-f", "{{.HostConfig.Memory}}", "agent-maintenance-02-green-app-1")
     assert int(memory) == 1024 ** 3

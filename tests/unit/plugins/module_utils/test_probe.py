@@ -43,7 +43,10 @@ def scripted_fetch(responses):
 
 @pytest.mark.parametrize("response,spec_kwargs,problem", [
     (Response(200, b"ok"), {}, None),
-    (Response(503, b"no"), {}, "status 503, expected 200"),
+    (Response(503, b"no"), {}, "status 503, expected 2xx or 3xx"),
+    (Response(302, headers={"Location": "/login"}), {}, None),
+    (Response(404), {}, "status 404, expected 2xx or 3xx"),
+    (Response(302), {"expect_status": [200]}, "status 302, expected 200"),
     (Response(204), {"expect_status": [200, 204]}, None),
     (Response(200, b'{"version": "1.1.0"}'), {"body_regex": '"version": "1\\.1\\.0"'}, None),
     (Response(200, b'{"version": "1.0.0"}'), {"body_regex": "1\\.1\\.0"}, "body does not match '1\\\\.1\\\\.0'"),
@@ -51,7 +54,7 @@ def scripted_fetch(responses):
     (Response(200, headers={"X-App-Version": "1.0.0"}), {"expect_header": {"X-App-Version": "1.1.0"}},
      "header x-app-version is '1.0.0', expected '1.1.0'"),
     (Response(None, error="connection refused"), {}, "request failed: connection refused"),
-], ids=["ok", "bad-status", "alt-status", "body-match", "body-mismatch", "header-match", "header-mismatch", "error"])
+], ids=["ok", "bad-status", "redirect", "not-found", "only-200", "alt-status", "body-match", "body-mismatch", "header-match", "header-mismatch", "error"])
 def test_judge(response, spec_kwargs, problem):
     assert ProbeSpec("http://x/", **spec_kwargs).judge(response) == problem
 
@@ -62,7 +65,7 @@ def test_sample_reports_failures_and_versions():
     result = sample(ProbeSpec("http://x/"), fetch, 3, clock=FakeClock(0.001).clock)
     assert result["healthy"] is False
     assert result["failures"] == 1
-    assert result["problems"] == ["status 500, expected 200"]
+    assert result["problems"] == ["status 500, expected 2xx or 3xx"]
     assert result["versions"] == ["blue/1.0.0", "green/1.1.0"]
     assert result["latency_ms"]["count"] == 2
     fetch = scripted_fetch([Response(200, headers={"X-App-Version": "1.0.0"})])
@@ -98,7 +101,7 @@ def test_wait_until_healthy_gives_up_at_the_deadline():
     result = wait_until_healthy(ProbeSpec("http://x/ready"), scripted_fetch([Response(503)]), deadline_s=10,
                                 interval_s=1, clock=fake.clock, sleep=fake.sleep)
     assert result["healthy"] is False
-    assert result["last_problem"] == "status 503, expected 200"
+    assert result["last_problem"] == "status 503, expected 2xx or 3xx"
     assert 9 <= result["attempts"] <= 11
     assert result["elapsed_s"] <= 10
 

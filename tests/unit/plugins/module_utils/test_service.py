@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
-    env_file_text, named_volumes, plain_copy, service_projects)
+    container_report, env_file_text, named_volumes, plain_copy, service_projects)
 
 
 def settings(**overrides):
@@ -109,8 +109,8 @@ def test_compose_waits_for_health_unless_a_service_turns_its_healthcheck_off():
 
 
 def test_the_env_file_quotes_and_escapes_every_value():
-    text = env_file_text({"TOKEN": 'pa$HOME"\\x', "MULTI": "one\nINJECTED=1", "EMPTY": None, "N": 3}, "secrets of shop")
-    assert text.splitlines() == ["# secrets of shop", 'EMPTY=""', 'MULTI="one\\nINJECTED=1"', 'N="3"',
+    text = env_file_text({"TOKEN": 'pa$HOME"\\x', "MULTI": "one\nINJECTED=1", "EMPTY": None, "N": 3, "ON": True}, "secrets of shop")
+    assert text.splitlines() == ["# secrets of shop", 'EMPTY=""', 'MULTI="one\\nINJECTED=1"', 'N="3"', 'ON="true"',
                                  'TOKEN="pa\\$HOME\\"\\\\x"']
 
 
@@ -121,3 +121,38 @@ def test_names_that_are_not_variable_names_are_problems_without_their_values():
         "rollout_env: 'BAD NAME' is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)",
         "rollout_secret_env: '2FA' is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)",
         "rollout_secret_env: 'A=B' is not a variable name (letters, digits, '_', '.' or '-', not starting with a digit)"]
+
+
+def inspected(status="running", exit_code=0, health=None, restarts=0, oom=False):
+    state = {"Status": status, "Running": status == "running", "Restarting": status == "restarting",
+             "ExitCode": exit_code, "OOMKilled": oom}
+    if health:
+        state["Health"] = health
+    return {"Name": "/shop-green-app-1", "State": state, "RestartCount": restarts}
+
+
+def test_container_report_names_the_healthcheck_that_fails_and_the_last_output():
+    health = {"Status": "unhealthy", "FailingStreak": 3, "Log": [
+        {"ExitCode": 1, "Output": "old"},
+        {"ExitCode": 126, "Output": 'OCI runtime exec failed: exec: "wget":\nexecutable file not found in $PATH\n'}]}
+    report = container_report(inspected(health=health), "booting\n\nlistening on 5000\n")
+    assert report == ('container shop-green-app-1 is running; healthcheck unhealthy, its last check exited 126: '
+                      'OCI runtime exec failed: exec: "wget": executable file not found in $PATH; '
+                      'its last output: booting | listening on 5000')
+
+
+def test_container_report_says_how_the_container_ended():
+    crashed = container_report(inspected("restarting", 1, restarts=2), ["starting\nstarting\n", "no redis\nno redis\n"])
+    assert crashed == ("container shop-green-app-1 exited with code 1 (restarted 2 times); "
+                       "its last output: starting (2 times) | no redis (2 times)")
+    assert container_report(inspected("exited", 137, oom=True), "").startswith(
+        "container shop-green-app-1 was killed for want of memory (rollout_memory_limit); it wrote nothing")
+    assert container_report(inspected(health={"Status": "healthy", "Log": []}), "ok") == (
+        "container shop-green-app-1 is running; its last output: ok")
+    assert container_report(None, "anything") == ""
+
+
+def test_container_report_keeps_the_last_lines_cut_to_width():
+    report = container_report(inspected(), "\n".join("line %d %s" % (n, "x" * 300) for n in range(30)), log_lines=2, width=20)
+    assert report == "container shop-green-app-1 is running; its last output: line 28 xxxxxxxxx... | line 29 xxxxxxxxx..."
+    assert container_report(inspected(), ["out\n", "", "err\n"]) == "container shop-green-app-1 is running; its last output: out | err"

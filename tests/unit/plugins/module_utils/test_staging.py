@@ -8,7 +8,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._staging import Ga
 
 
 class Handler(BaseHTTPRequestHandler):
-    """/ answers at once, /slow after 600 ms, /flaky fails every other request, POST /echo needs a body."""
+    """/ answers at once, /moved redirects, /slow after 600 ms, /flaky fails every other request, POST /echo needs a body."""
     counter = {"flaky": 0}
 
     def log_message(self, fmt, *args):
@@ -25,7 +25,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/flaky":
             self.counter["flaky"] += 1
             return self.answer(500 if self.counter["flaky"] % 2 else 200)
-        self.answer(200)
+        self.answer(302 if self.path == "/moved" else 200)
 
     def do_POST(self):  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
@@ -57,6 +57,12 @@ def test_a_healthy_service_passes_at_the_rate_asked(server):
     assert 1.4 <= time.monotonic() - started < 4
 
 
+def test_a_redirect_passes_unless_the_endpoint_expects_other_statuses(server):
+    assert gate(server, ["/moved"], duration_s=0.5)["passed"]
+    strict = gate(server, [{"path": "/moved", "expect_status": [200]}], duration_s=0.5)
+    assert not strict["passed"] and strict["problems"][0].endswith("answers failed (100.0 %, at most 1.0 %): status 302")
+
+
 def test_a_slow_endpoint_fails_the_gate_by_its_p95(server):
     outcome = gate(server, ["/", "/slow"])
     assert not outcome["passed"]
@@ -85,7 +91,7 @@ def test_bad_settings_are_refused_before_any_request():
         Requester("127.0.0.1:8002", 2)
     with pytest.raises(GateProblem, match="'FETCH' is not an HTTP method"):
         endpoint_list([{"path": "/", "method": "fetch"}], "/")
-    assert endpoint_list([], "/ready") == [{"path": "/ready", "method": "GET", "body": None, "expect_status": [200]}]
+    assert endpoint_list([], "/ready") == [{"path": "/ready", "method": "GET", "body": None, "expect_status": []}]
 
 
 def test_gate_settings_are_checked_as_a_whole():
