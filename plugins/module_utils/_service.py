@@ -107,6 +107,14 @@ def env_name_problems(variable, names):
             for name in names if not ENV_NAME.match(str(name))]
 
 
+def probe_path_problems(paths):
+    """The paths probed on a colour's port ({variable: path}) that are not URL paths: each starts with
+    ``/`` (empty: none) and has no white space or control character."""
+    return ["%s %r must be a path starting with / (empty for none), with no spaces" % (variable, path)
+            for variable, path in sorted((paths or {}).items())
+            if path and (not str(path).startswith("/") or re.search(r"[\s\x00-\x1f\x7f]", str(path)))]
+
+
 def env_file_text(env, header):
     """The text of an env file for compose's ``env_file``: each value in double quotes, escaped, so that
     it reaches the container as it is (a ``$`` is not expanded, a line break does not start a new
@@ -121,9 +129,11 @@ def env_file_text(env, header):
     return "\n".join(lines) + "\n"
 
 
-def definition_problems(service, project, accessories, ports, container_port, env_names=(), secret_env_names=()):
+def definition_problems(service, project, accessories, ports, container_port, env_names=(), secret_env_names=(),
+                        probe_paths=None):
     """Everything wrong with a service definition, each naming the variable and the value."""
     problems = env_name_problems("rollout_env", env_names) + env_name_problems("rollout_secret_env", secret_env_names)
+    problems += probe_path_problems(probe_paths)
     if not NAME.match(service or ""):
         problems.append("rollout_service %r must be lower-case letters, digits, '_', '.' or '-'" % (service,))
     services = (project or {}).get("services") if isinstance(project, dict) else None
@@ -274,7 +284,8 @@ def service_projects(settings, version):
         ports = dict((colour, as_port(port)) for colour, port in ports.items())
     problems = definition_problems(service, project, accessories, ports, container_port,
                                    env_names=list(settings.get("environment") or {}),
-                                   secret_env_names=settings.get("secret_env_names") or [])
+                                   secret_env_names=settings.get("secret_env_names") or [],
+                                   probe_paths=settings.get("probe_paths"))
     outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "waits_for_health": {}}
     if problems:
         return outcome

@@ -160,6 +160,8 @@ def test_a_restore_puts_the_accessory_data_back(host):
      "rollout_tls_key = /etc/nginx/tls/missing.key does not exist"),
     ("two services on one server name", {"rollout_service": "twin"},
      "nginx already serves service counter on port 80 with server_name 'counter.local'"),
+    ("a readiness path that is not a path", {"rollout_ready_path": "healthz"},
+     "rollout_ready_path 'healthz' must be a path starting with / (empty for none), with no spaces"),
     ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
         "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
         "rollout_accessory_timeout": 5},
@@ -188,7 +190,8 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
 @pytest.mark.parametrize("case, extra, fragments", [
     ("a readiness path the service does not have", {"rollout_ready_path": "/ready", "rollout_ready_timeout": 3},
      ["/ready not healthy within 3 s (", "status 404, expected 2xx or 3xx. rollout_ready_path (/ready; '' for none)"
-      " and rollout_smoke_path (/) are the paths probed on the colour's port, rollout_ready_timeout (3 s) the time it has"]),
+      " and rollout_smoke_path (/) are the paths probed on the colour's port, rollout_container_port (9000) the port the"
+      " service must listen on in its container, rollout_ready_timeout (3 s) the time it has"]),
     ("a container that exits as it starts", {"rollout_ready_timeout": 3, "rollout_compose": {
         "command": ["python3", "-c", "import sys; sys.exit('no DATABASE_URL given')"]}},
      ["; container counter-", "its last output: no DATABASE_URL given"]),

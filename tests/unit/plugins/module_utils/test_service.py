@@ -156,3 +156,11 @@ def test_container_report_keeps_the_last_lines_cut_to_width():
     report = container_report(inspected(), "\n".join("line %d %s" % (n, "x" * 300) for n in range(30)), log_lines=2, width=20)
     assert report == "container shop-green-app-1 is running; its last output: line 28 xxxxxxxxx... | line 29 xxxxxxxxx..."
     assert container_report(inspected(), ["out\n", "", "err\n"]) == "container shop-green-app-1 is running; its last output: out | err"
+
+
+def test_probe_paths_that_are_not_url_paths_are_problems():
+    problems = service_projects(settings(probe_paths={"rollout_ready_path": "login", "rollout_smoke_path": "/a b"}), "1")["problems"]
+    assert problems == ["rollout_ready_path 'login' must be a path starting with / (empty for none), with no spaces",
+                        "rollout_smoke_path '/a b' must be a path starting with / (empty for none), with no spaces"]
+    fine = {"rollout_ready_path": "", "rollout_smoke_path": "/health?full=1"}
+    assert service_projects(settings(probe_paths=fine), "1")["problems"] == []
