@@ -192,6 +192,10 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
      ["/ready not healthy within 3 s (", "status 404, expected 2xx or 3xx. rollout_ready_path (/ready; '' for none)"
       " and rollout_smoke_path (/) are the paths probed on the colour's port, rollout_container_port (9000) the port the"
       " service must listen on in its container, rollout_ready_timeout (3 s) the time it has"]),
+    # nginx passes /shop/ on as it is: the smoke check asks the colour for it before any traffic moves.
+    ("a path prefix the service does not serve", {"rollout_path_prefix": "/shop"},
+     ["/shop/ not healthy: 5/5 answers failed: status 404, expected 2xx or 3xx", "(the smoke path under rollout_path_prefix /shop,"
+      " as nginx passes it on)"]),
     ("a container that exits as it starts", {"rollout_ready_timeout": 3, "rollout_compose": {
         "command": ["python3", "-c", "import sys; sys.exit('no DATABASE_URL given')"]}},
      ["; container counter-", "its last output: no DATABASE_URL given"]),
