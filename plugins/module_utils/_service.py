@@ -115,14 +115,22 @@ def probe_path_problems(paths):
             if path and (not str(path).startswith("/") or re.search(r"[\s\x00-\x1f\x7f]", str(path)))]
 
 
+def env_value(value):
+    """A value of rollout_env or rollout_secret_env as the container gets it: YAML's yes/true arrive
+    as booleans and become true/false (not Python's True), and an empty value (None) is an empty
+    string (compose would take a None from its own process's environment, or leave it unset)."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else value
+
+
 def env_file_text(env, header):
     """The text of an env file for compose's ``env_file``: each value in double quotes, escaped, so that
     it reaches the container as it is (a ``$`` is not expanded, a line break does not start a new
     variable). The names must pass env_name_problems first."""
     lines = ["# %s" % header]
     for name, value in sorted((env or {}).items()):
-        # YAML's yes/true arrive as booleans: written as compose writes rollout_env's, not as Python's True.
-        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        text = str(env_value(value))
         for plain, escaped in ENV_ESCAPES:
             text = text.replace(plain, escaped)
         lines.append('%s="%s"' % (name, text))
@@ -205,7 +213,7 @@ def colour_project(service, colour, version, image, project, port, container_por
     app.setdefault("stop_grace_period", "30s")
     if environment:
         merged = dict(_as_mapping(app.get("environment")))
-        merged.update(environment)
+        merged.update((name, env_value(value)) for name, value in environment.items())
         app["environment"] = merged
     if env_file:
         app["env_file"] = list(app.get("env_file") or []) + [{"path": env_file, "required": False}]

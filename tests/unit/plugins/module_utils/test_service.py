@@ -164,3 +164,8 @@ def test_probe_paths_that_are_not_url_paths_are_problems():
                         "rollout_smoke_path '/a b' must be a path starting with / (empty for none), with no spaces"]
     fine = {"rollout_ready_path": "", "rollout_smoke_path": "/health?full=1"}
     assert service_projects(settings(probe_paths=fine), "1")["problems"] == []
+
+
+def test_environment_values_reach_the_container_as_written():
+    app = service_projects(settings(environment={"DEBUG": True, "WORKERS": 4, "EMPTY": None}), "1")["blue"]["services"]["app"]
+    assert app["environment"] == {"LOG": "debug", "DEBUG": "true", "WORKERS": 4, "EMPTY": ""}
