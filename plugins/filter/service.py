@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import controller_file
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import site_setting_problems
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import container_report, env_file_text, service_projects
 
 
 class FilterModule(object):
     """The compose projects of a service's colours and accessories, the env file of its secrets,
-    what is wrong with the settings of its nginx site, and what a colour that did not start says."""
+    what is wrong with the settings of its nginx site, what a colour that did not start says, and where
+    a file the operator names on the controller is."""
 
     def filters(self):
         return {"service_projects": service_projects, "env_file": env_file_text, "nginx_site_problems": site_setting_problems,
-                "container_report": container_report}
+                "container_report": container_report, "controller_file": controller_file}

@@ -151,12 +151,14 @@ class BackupStore(object):
         return sorted(os.path.join(self.directory, n) for n in os.listdir(self.directory) if n.startswith(".partial-"))
 
     # Creating --------------------------------------------------------------------------------
-    def create(self, ident, files, extra_members, live_version, service, min_free_bytes=0, now=None, requested=None):
+    def create(self, ident, files, extra_members, live_version, service, min_free_bytes=0, now=None, requested=None,
+               absent_volumes=()):
         """Write backup ``ident``: ``files`` (absolute paths) and ``extra_members`` ({name: local path}).
 
         ``requested`` are the paths asked for, including missing ones: an exact restore makes them
-        as they were, so what did not exist then is removed. Checks free space first (the sum of the
-        inputs plus ``min_free_bytes``). Returns the manifest."""
+        as they were, so what did not exist then is removed. ``absent_volumes`` are the volumes that did
+        not exist (their members are empty). Checks free space first (the sum of the inputs plus
+        ``min_free_bytes``). Returns the manifest."""
         ensure_private_dir(self.directory)
         inputs = []
         for path in files:
@@ -191,6 +193,7 @@ class BackupStore(object):
                 "id": ident, "service": service, "live_version": live_version,
                 "created": (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(),
                 "members": members, "paths": sorted(requested if requested is not None else files),
+                "absent_volumes": sorted(absent_volumes),
                 "archive_sha256": sha256_file(partial),
                 "archive_size": os.path.getsize(partial), "total_size": sum(m["size"] for m in members),
             }
@@ -393,6 +396,28 @@ def check_restorable(ident, manifest, allowed=()):
                               "Nothing was changed." % (ident, name))
 
 
+def volume_exists(run, volume):
+    """Whether docker has ``volume``. A backup must not mount one that does not exist: ``docker run -v``
+    would create it as a plain local volume, and compose would then keep that one (with a warning)
+    instead of creating it with the driver and options the service's definition gives."""
+    rc, out, err = run(["docker", "volume", "inspect", "--format", "{{.Name}}", named_volume(volume)])
+    if rc == 0:
+        return True
+    if "no such volume" in (err or out).lower():
+        return False
+    raise BackupError("cannot read docker volume %s: %s" % (volume, (err or out).strip()))
+
+
+def empty_volume_archive(volume, out_dir):
+    """The archive of a volume that does not exist yet: an empty tar, so that a restore of this backup
+    empties the volume if it exists by then."""
+    path = os.path.join(out_dir, "%s.tar" % named_volume(volume))
+    with tarfile.open(path, mode="w"):
+        pass
+    os.chmod(path, FILE_MODE)
+    return path
+
+
 def export_volume(run, image, volume, out_dir):
     """Tar the content of ``volume`` into ``out_dir/<volume>.tar`` with a read-only mount."""
     named_volume(volume)
@@ -522,13 +547,18 @@ def take_backup(store, params, run, check_mode=False):
                 raise BackupError("the pre-backup command (%s) failed (rc=%d): %s"
                                   % (params["pre_backup_command"][0], rc, err.strip()[-500:]))
             extra["commands/pre-backup.out"] = output
-        if params["volumes"]:
+        absent = [volume for volume in params["volumes"] if not volume_exists(run, volume)]
+        for volume in absent:
+            extra["volumes/%s.tar" % volume] = empty_volume_archive(volume, work)
+        present = [volume for volume in params["volumes"] if volume not in absent]
+        if present:
             with stopped_meanwhile(run, params["stop_containers"], "the backup"):
-                for volume in params["volumes"]:
+                for volume in present:
                     extra["volumes/%s.tar" % volume] = export_volume(run, params["volume_image"], volume, work)
         manifest = store.create(ident, [x for x in params["paths"] if x not in skipped], extra,
                                 params["live_version"], params["service"],
-                                min_free_bytes=params["min_free_mb"] * 1048576, requested=params["paths"])
+                                min_free_bytes=params["min_free_mb"] * 1048576, requested=params["paths"],
+                                absent_volumes=absent)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     try:
@@ -541,7 +571,8 @@ def take_backup(store, params, run, check_mode=False):
     removed = store.expired(params["keep"], params["max_age_days"], protect=[ident])
     for old in removed:
         store.remove(old)
-    return dict(changed=True, skipped_paths=skipped, removed=removed, **summary(store, ident, manifest))
+    return dict(changed=True, skipped_paths=skipped, absent_volumes=absent, removed=removed,
+                **summary(store, ident, manifest))
 
 
 def chosen_backup(store, params):
@@ -571,6 +602,9 @@ def restore_backup(store, params, run, check_mode=False):
     if params["exact"]:
         pending += store.extra_files(manifest, keep)
     volumes = [m["name"][len("volumes/"):-len(".tar")] for m in manifest["members"] if m["name"].startswith("volumes/")]
+    # A volume that existed neither then nor now has nothing to put back; mounting it would create it.
+    volumes = [volume for volume in volumes
+               if volume not in (manifest.get("absent_volumes") or []) or volume_exists(run, volume)]
     if volumes:
         if not params["volume_image"]:
             raise BackupError("backup %s holds docker volumes: give volume_image to restore them. Nothing was changed."

@@ -31,6 +31,21 @@ def atomic_write_text(path, text, mode, prefix=None):
 PRIVATE_DIR_MODE, PRIVATE_FILE_MODE = 0o700, 0o600
 
 
+def controller_file(path, playbook_dir, cwd=None):
+    """Where a file the operator names on the controller (rollout_compose_template,
+    rollout_after_switch_tasks) is: ``path`` itself when absolute, else the first of
+    ``playbook_dir/path`` and ``<the run's current directory>/path`` that is a file (a shell at the
+    project's root, or AWX, which runs jobs from the project's directory). Returns {path, found,
+    tried}; without a file, ``path`` is the first place tried."""
+    if not path:
+        return {"path": "", "found": False, "tried": []}
+    bases = [""] if os.path.isabs(path) else [playbook_dir, cwd or os.getcwd()]
+    tried = [os.path.normpath(os.path.join(base, path)) for base in bases]
+    tried = [candidate for number, candidate in enumerate(tried) if candidate not in tried[:number]]
+    found = [candidate for candidate in tried if os.path.isfile(candidate)]
+    return {"path": (found or tried)[0], "found": bool(found), "tried": tried}
+
+
 def file_name_problem(name):
     """Why ``name`` is not a plain file name inside its directory ('' when it is)."""
     if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\0" in name:

@@ -41,6 +41,9 @@ MANAGED_APP_KEYS = {
     "network_mode": "nothing (each colour publishes its own port)",
 }
 ACCESSORY_FORBIDDEN_KEYS = {"container_name": "nothing (compose names it)", "build": "an image built beforehand"}
+# Each colour runs its own copy of the template's other services (sidecars).
+SIDECAR_FORBIDDEN_KEYS = dict(ACCESSORY_FORBIDDEN_KEYS, ports="expose: both colours run the service, so a port "
+                              "published on the host would be taken twice; or rollout_accessories, for one copy both share")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 APP = "app"
 LABEL_SERVICE, LABEL_COLOUR, LABEL_VERSION = "nextgen.rollout.service", "nextgen.rollout.colour", "nextgen.rollout.version"
@@ -151,7 +154,9 @@ def definition_problems(service, project, accessories, ports, container_port, en
     else:
         for name, definition in sorted(services.items()):
             variable = "rollout_compose" if name == APP else "services.%s of rollout_compose_template" % name
-            problems.extend(_key_problems(variable, definition, MANAGED_APP_KEYS if name == APP else ACCESSORY_FORBIDDEN_KEYS))
+            problems.extend(_key_problems(variable, definition, MANAGED_APP_KEYS if name == APP else SIDECAR_FORBIDDEN_KEYS))
+            if name != APP and isinstance(definition, dict) and not definition.get("image"):
+                problems.append("%s has no image: give the image reference (repository:tag) of the service" % variable)
     if not isinstance(accessories, dict):
         problems.append("rollout_accessories must map accessory names to compose services, got %r" % (accessories,))
     else:
@@ -193,12 +198,28 @@ def _with_shared_volumes(service, project, definitions):
     for definition in definitions:
         for name in named_volumes(definition):
             if not isinstance(volumes.get(name), dict) or "name" not in volumes[name]:
-                volumes[name] = dict(volumes.get(name) or {}, name=volume_name(service, name))
+                given = volumes.get(name) or {}
+                # compose's own rule: an external volume without a name is the docker volume of that name
+                volumes[name] = dict(given, name=name if given.get("external") else volume_name(service, name))
     if volumes:
         project["volumes"] = volumes
     else:
         project.pop("volumes")
     return project
+
+
+def colour_volumes(service, project):
+    """The named volumes both colours share, as the collection creates them (community.docker.docker_volume)
+    before a colour starts: [{name, driver, driver_options, labels}], the driver and its options as the
+    operator's project gives them. Compose would create such a volume for the first colour's project, then
+    warn in the other's that it belongs to another project; and one that exists already (made by a
+    ``docker run -v``) it keeps, whatever driver options the project gives. A volume the project marks
+    ``external`` is the operator's own and is not created."""
+    shared = _with_shared_volumes(service, plain_copy(project), project["services"].values()).get("volumes") or {}
+    return [{"name": volume["name"], "driver": volume.get("driver") or "local",
+             "driver_options": dict(volume.get("driver_opts") or {}),
+             "labels": dict(_as_mapping(volume.get("labels")), **{LABEL_SERVICE: service})}
+            for _key, volume in sorted(shared.items()) if not volume.get("external")]
 
 
 def colour_project(service, colour, version, image, project, port, container_port,
@@ -232,7 +253,11 @@ def colour_project(service, colour, version, image, project, port, container_por
         app["networks"] = networks
         result.setdefault("networks", {})
         result["networks"] = dict(result["networks"] or {}, accessories={"name": accessories_network(service), "external": True})
-    return _with_shared_volumes(service, result, result["services"].values())
+    result = _with_shared_volumes(service, result, result["services"].values())
+    for key, volume in (result.get("volumes") or {}).items():
+        if not volume.get("external"):  # created by the collection (colour_volumes)
+            result["volumes"][key] = {"name": volume["name"], "external": True}
+    return result
 
 
 def accessories_project(service, accessories):
@@ -294,7 +319,8 @@ def service_projects(settings, version):
                                    env_names=list(settings.get("environment") or {}),
                                    secret_env_names=settings.get("secret_env_names") or [],
                                    probe_paths=settings.get("probe_paths"))
-    outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "waits_for_health": {}}
+    outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "colour_volumes": [],
+               "other_images": [], "waits_for_health": {}}
     if problems:
         return outcome
     for colour in ("blue", "green"):
@@ -305,6 +331,11 @@ def service_projects(settings, version):
             env_file="%s/%s.env" % (settings["service_dir"], colour) if settings.get("service_dir") else None,
             with_accessories=bool(accessories))
     outcome["accessories"] = accessories_project(service, accessories)
+    outcome["colour_volumes"] = colour_volumes(service, project)
+    # Pulled by the pre-checks with the app's image, so that a missing one stops the release before it starts.
+    outcome["other_images"] = sorted(set(
+        [definition["image"] for name, definition in project["services"].items() if name != APP]
+        + [definition["image"] for definition in accessories.values()]))
     outcome["volumes"] = sorted(set(project_volumes(outcome["blue"]) + project_volumes(outcome["accessories"])))
     outcome["waits_for_health"] = dict((name, waits_for_health(outcome[name])) for name in ("blue", "green", "accessories"))
     return outcome

@@ -164,6 +164,13 @@ skipped_paths:
   returned: with O(action=create)
   type: list
   elements: str
+absent_volumes:
+  description:
+    - Volumes of O(volumes) that did not exist. They are archived empty, without being created (compose creates
+      them with the service's own driver and options); a restore of the backup empties them if they exist by then.
+  returned: with O(action=create)
+  type: list
+  elements: str
 restored:
   description: Files whose content was put back (or that O(exact) removed), and volumes restored.
   returned: with O(action=restore)

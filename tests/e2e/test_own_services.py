@@ -21,6 +21,7 @@ HOST = PREFIX + "-1"
 BASE_PORT, TLS_BASE_PORT = 19300, 19340
 HTTP, HTTPS = "http://127.0.0.1:%d" % (BASE_PORT + 1), "https://127.0.0.1:%d" % (TLS_BASE_PORT + 1)
 STATIC, COUNTER = "examples/static-site/rollout.yml", "examples/counter/rollout.yml"
+OWN_COMPOSE = "examples/own-compose/rollout.yml"
 SEED_001 = ["examples/seed-001/agent-maintenance-%s.yml" % n for n in ("01", "02", "03")]
 IMAGES = ["static-site:1.0.0", "static-site:1.1.0", "counter:1.0.0", "counter:1.1.0", "redis:7.0",
           "agent-loop:1.0.0", "agent-loop:1.1.0"]
@@ -162,6 +163,8 @@ def test_a_restore_puts_the_accessory_data_back(host):
      "nginx already serves service counter on port 80 with server_name 'counter.local'"),
     ("a readiness path that is not a path", {"rollout_ready_path": "healthz"},
      "rollout_ready_path 'healthz' must be a path starting with / (empty for none), with no spaces"),
+    ("a compose template that is not there", {"rollout_compose_template": "examples/counter/compose.yml.j2"},
+     "rollout_compose_template examples/counter/compose.yml.j2 is not a file on the controller (looked for"),
     ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
         "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
         "rollout_accessory_timeout": 5},
@@ -216,6 +219,32 @@ def test_a_colour_that_does_not_become_ready_is_removed_and_the_message_says_why
     assert "counter-%s-app-1" % live["colour"] in running
     assert "counter-%s-app-1" % ("green" if live["colour"] == "blue" else "blue") not in running
     assert get(HTTP + "/about", "counter.local")[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
+
+
+def test_a_service_from_its_own_compose_file_runs_its_sidecar_in_each_colour_on_the_volume_it_defines(host):
+    # The example as it is: the template found from the run's directory, its volume in memory.
+    scratch = {"rollout_service": "gallery-scratch", "rollout_server_name": "scratch.local"}
+    first = must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0", **scratch),
+                              var_files=[OWN_COMPOSE]))
+    assert "already exists but was" not in first.output  # compose made no volume of its own
+    status, headers, body = get(HTTP + "/uploads/latest.txt", "scratch.local")
+    assert (status, body, headers["X-Served-By"]) == (200, "published by 1.0.0\n", "blue/1.0.0")
+    assert "tmpfs /uploads tmpfs rw" in sh("docker", "exec", "gallery-scratch-blue-publisher-1", "cat", "/proc/mounts")
+    # With a directory of the host: the data is there, not in a volume docker made on its own (a backup
+    # taken before the first start used to make a plain one, which compose then kept).
+    uploads = "/srv/gallery-uploads"
+    sh("install", "-d", "-o", "33", "-g", "33", uploads)
+    for version, colour in (("1.0.0", "blue"), ("1.1.0", "green")):
+        result = must(run_playbook("blue-green-deploy.yml", host["inventory"],
+                                   dict(FAST, target_version=version, gallery_uploads_dir=uploads), var_files=[OWN_COMPOSE]))
+        assert "already exists but was" not in result.output, version
+        status, headers, body = get(HTTP + "/uploads/latest.txt", "gallery.local")
+        assert (status, body, headers["X-Served-By"]) == (200, "published by %s\n" % version, "%s/%s" % (colour, version))
+    options = json.loads(sh("docker", "volume", "inspect", "-f", "{{json .Options}}", "gallery_uploads"))
+    assert options == {"type": "none", "o": "bind", "device": uploads}
+    assert sh("cat", uploads + "/latest.txt") == "published by 1.1.0"
+    running = set(sh("docker", "ps", "--format", "{{.Names}}").split())
+    assert {"gallery-blue-app-1", "gallery-blue-publisher-1", "gallery-green-app-1", "gallery-green-publisher-1"} <= running
 
 
 def test_an_app_version_header_that_disagrees_stops_the_deploy(host):

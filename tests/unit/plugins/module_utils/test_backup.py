@@ -3,6 +3,7 @@ import errno
 import json
 import os
 import stat
+import tarfile
 
 import pytest
 
@@ -225,13 +226,19 @@ def params(**given):
 class Docker(object):
     """Records docker commands; fails the ones whose argv contains ``fail_on``."""
 
-    def __init__(self, fail_on=None, running=""):
-        self.calls, self.fail_on, self.running = [], fail_on, running
+    def __init__(self, fail_on=None, running="", missing=()):
+        self.calls, self.fail_on, self.running, self.missing = [], fail_on, running, set(missing)
 
     def __call__(self, argv):
         self.calls.append(argv)
         if self.fail_on and self.fail_on in " ".join(argv):
             return 1, "", "tar: unexpected end of file"
+        if argv[:3] == ["docker", "volume", "inspect"] and argv[-1] in self.missing:
+            return 1, "", "Error response from daemon: get %s: no such volume" % argv[-1]
+        if "-cf" in argv:  # export_volume: the tar the container would write into the /out mount
+            out_dir = [a for a in argv if a.endswith(":/out")][0][:-len(":/out")]
+            with tarfile.open(os.path.join(out_dir, os.path.basename(argv[argv.index("-cf") + 1])), mode="w"):
+                pass
         if argv[:2] == ["docker", "ps"]:
             return 0, self.running, ""
         return 0, "", ""
@@ -360,3 +367,40 @@ def test_restoring_a_backup_that_does_not_exist_names_those_that_do(store, tree)
     with pytest.raises(BackupError, match="is not a backup id"):
         _backup.chosen_backup(store, dict(params, backup_id="../../etc/passwd"))
     assert _backup.chosen_backup(store, dict(params, backup_id=ident)) == ident
+
+
+def mounts(calls, volume):
+    return [argv for argv in calls if argv[:2] == ["docker", "run"] and any(a.startswith(volume + ":") for a in argv)]
+
+
+def test_a_volume_that_does_not_exist_yet_is_archived_empty_without_being_created(store, tmp_path):
+    # docker run -v would create it as a plain local volume, and compose would keep that one instead of
+    # creating it with the driver options of the service's definition (a bind to another disk, say).
+    docker = Docker(missing={"portal_uploads"})
+    made = take_backup(store, params(volumes=["portal_uploads", "portal_cache"], volume_image="image", live_version=""), docker)
+    assert made["absent_volumes"] == ["portal_uploads"]
+    assert mounts(docker.calls, "portal_uploads") == [] and len(mounts(docker.calls, "portal_cache")) == 1
+    manifest = store.verify(made["backup_id"])
+    assert manifest["absent_volumes"] == ["portal_uploads"]
+    empty = tmp_path / "empty.tar"
+    store.extract_member(made["backup_id"], "volumes/portal_uploads.tar", str(empty))
+    with tarfile.open(str(empty)) as archive:
+        assert archive.getnames() == []
+
+    # Restored while it still does not exist: nothing to put back, and it is not created.
+    still_missing = Docker(missing={"portal_uploads"})
+    restored = restore_backup(store, params(backup_id=made["backup_id"], volume_image="image"), still_missing)
+    assert restored["restored"] == ["volume portal_cache"] and mounts(still_missing.calls, "portal_uploads") == []
+    # Restored once it exists: it is emptied, as it was when the backup was taken.
+    existing = Docker()
+    restored = restore_backup(store, params(backup_id=made["backup_id"], volume_image="image"), existing)
+    assert sorted(restored["restored"]) == ["volume portal_cache", "volume portal_uploads"]
+    assert len(mounts(existing.calls, "portal_uploads")) == 1
+
+
+def test_a_volume_docker_cannot_read_stops_the_backup_before_anything_is_written(store):
+    def run(argv):
+        return 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"
+    with pytest.raises(BackupError, match="cannot read docker volume data: Cannot connect to the Docker daemon"):
+        take_backup(store, params(volumes=["data"], volume_image="image"), run)
+    assert store.complete_ids() == []

@@ -3,7 +3,8 @@ import stat
 
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._files import apply_files, refuse_unsafe_name, write_private_files
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import (
+    apply_files, controller_file, refuse_unsafe_name, write_private_files)
 
 
 def mode(path):
@@ -122,3 +123,22 @@ def test_a_service_name_that_would_leave_its_directories_fails_the_module(name):
 @pytest.mark.parametrize("name", ["agent-loop", "shop_2.1", None, ""])
 def test_a_plain_or_absent_name_goes_on(name):
     refuse_unsafe_name(FakeModule(service=name), "service")
+
+
+def test_an_operators_file_is_found_beside_the_playbook_then_in_the_runs_directory(tmp_path):
+    playbooks, project = tmp_path / "project" / "playbooks", tmp_path / "project"
+    playbooks.mkdir(parents=True)
+    (project / "examples").mkdir()
+    (project / "examples" / "compose.yml.j2").write_text("services: {}\n")
+    (playbooks / "checks.yml").write_text("[]\n")
+    assert controller_file("checks.yml", str(playbooks), cwd=str(project)) == {
+        "path": str(playbooks / "checks.yml"), "found": True, "tried": [str(playbooks / "checks.yml"), str(project / "checks.yml")]}
+    found = controller_file("examples/compose.yml.j2", str(playbooks), cwd=str(project))
+    assert found["found"] and found["path"] == str(project / "examples" / "compose.yml.j2")
+    assert controller_file("../examples/compose.yml.j2", str(playbooks), cwd=str(project))["path"] == found["path"]
+    missing = controller_file("nope.j2", str(playbooks), cwd=str(project))
+    assert missing == {"path": str(playbooks / "nope.j2"), "found": False,
+                       "tried": [str(playbooks / "nope.j2"), str(project / "nope.j2")]}
+    assert controller_file(str(playbooks / "checks.yml"), "/elsewhere")["tried"] == [str(playbooks / "checks.yml")]
+    assert controller_file("same.yml", str(project), cwd=str(project))["tried"] == [str(project / "same.yml")]
+    assert controller_file("", str(playbooks)) == {"path": "", "found": False, "tried": []}

@@ -24,8 +24,8 @@ def test_a_colour_gets_the_managed_keys_over_the_operators_definition():
     assert app["mem_limit"] == "1g" and app["restart"] == "unless-stopped"
     assert app["labels"] == {"nextgen.rollout.service": "shop", "nextgen.rollout.colour": "blue",
                              "nextgen.rollout.version": "2.4.1"}
-    # the volume is shared by both colours: one docker name per service
-    assert blue["volumes"] == {"data": {"name": "shop_data"}}
+    # the volume is shared by both colours: one docker name per service, created by the collection
+    assert blue["volumes"] == {"data": {"name": "shop_data", "external": True}}
     green = service_projects(settings(), "2.4.1")["green"]
     assert green["services"]["app"]["ports"] == ["127.0.0.1:8102:8080"] and green["volumes"] == blue["volumes"]
 
@@ -169,3 +169,36 @@ def test_probe_paths_that_are_not_url_paths_are_problems():
 def test_environment_values_reach_the_container_as_written():
     app = service_projects(settings(environment={"DEBUG": True, "WORKERS": 4, "EMPTY": None}), "1")["blue"]["services"]["app"]
     assert app["environment"] == {"LOG": "debug", "DEBUG": "true", "WORKERS": 4, "EMPTY": ""}
+
+
+def test_the_shared_volumes_are_created_as_the_operators_project_says_and_external_to_each_colour():
+    project = {"services": {"app": {"volumes": ["files:/srv/files", "own:/srv/own", "cache:/cache", "theirs:/t"]},
+                            "sidecar": {"image": "tool:1", "volumes": ["files:/files"]}},
+               "volumes": {"files": {"driver": "local", "driver_opts": {"type": "none", "o": "bind", "device": "/srv/x"},
+                                     "labels": ["team=web"]},
+                           "own": {"external": True, "name": "preexisting"}, "theirs": {"external": True}}}
+    outcome = service_projects(settings(project=project), "1.0.0")
+    assert outcome["colour_volumes"] == [
+        {"name": "shop_cache", "driver": "local", "driver_options": {}, "labels": {"nextgen.rollout.service": "shop"}},
+        {"name": "shop_files", "driver": "local", "driver_options": {"type": "none", "o": "bind", "device": "/srv/x"},
+         "labels": {"team": "web", "nextgen.rollout.service": "shop"}}]
+    for colour in ("blue", "green"):
+        assert outcome[colour]["volumes"] == {"files": {"name": "shop_files", "external": True},
+                                              "cache": {"name": "shop_cache", "external": True},
+                                              "own": {"external": True, "name": "preexisting"},
+                                              "theirs": {"external": True, "name": "theirs"}}
+    assert outcome["volumes"] == ["preexisting", "shop_cache", "shop_files", "theirs"]
+    assert outcome["other_images"] == ["tool:1"]
+    assert project["volumes"]["files"]["driver"] == "local"  # the operator's project is not changed
+
+
+def test_a_sidecar_needs_an_image_and_publishes_no_port():
+    project = {"services": {"app": {}, "worker": {"command": ["work"]}, "proxy": {"image": "px:1", "ports": ["9000:9000"]}}}
+    problems = service_projects(settings(project=project), "1.0.0")["problems"]
+    assert problems == [
+        "services.proxy of rollout_compose_template sets 'ports', which the collection manages: use expose: both colours run"
+        " the service, so a port published on the host would be taken twice; or rollout_accessories, for one copy both share",
+        "services.worker of rollout_compose_template has no image: give the image reference (repository:tag) of the service"]
+    fine = dict(project, services=dict(project["services"], worker={"image": "w:2"}, proxy={"image": "px:1", "expose": [9000]}))
+    outcome = service_projects(settings(project=fine, accessories={"redis": {"image": "redis:7"}}), "1.0.0")
+    assert outcome["problems"] == [] and outcome["other_images"] == ["px:1", "redis:7", "w:2"]
