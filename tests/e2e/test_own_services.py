@@ -165,6 +165,10 @@ def test_a_restore_puts_the_accessory_data_back(host):
      "rollout_ready_path 'healthz' must be a path starting with / (empty for none), with no spaces"),
     ("a compose template that is not there", {"rollout_compose_template": "examples/counter/compose.yml.j2"},
      "rollout_compose_template examples/counter/compose.yml.j2 is not a file on the controller (looked for"),
+    # Pulled by the pre-checks with the app's image; never here, so that nothing is asked of a registry.
+    ("an accessory image that is not on the host", {"rollout_image_pull": "never", "rollout_accessories": dict(
+        COUNTER_ACCESSORIES, queue={"image": "nextgen-missing/queue:1.0"})},
+     "nextgen-missing/queue:1.0 not on the host, and rollout_image_pull is never"),
     ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
         "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
         "rollout_accessory_timeout": 5},
