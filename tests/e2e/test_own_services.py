@@ -169,6 +169,8 @@ def test_a_restore_puts_the_accessory_data_back(host):
     ("an accessory image that is not on the host", {"rollout_image_pull": "never", "rollout_accessories": dict(
         COUNTER_ACCESSORIES, queue={"image": "nextgen-missing/queue:1.0"})},
      "nextgen-missing/queue:1.0 not on the host, and rollout_image_pull is never"),
+    ("a compose template that does not render", {"rollout_compose_template": "tests/e2e/files/undefined-variable-compose.yml.j2"},
+     "does not render: 'counter_database_url' is undefined (it is rendered with target_version 1.1.0"),
     ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
         "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
         "rollout_accessory_timeout": 5},
@@ -247,6 +249,11 @@ def test_a_service_from_its_own_compose_file_runs_its_sidecar_in_each_colour_on_
     options = json.loads(sh("docker", "volume", "inspect", "-f", "{{json .Options}}", "gallery_uploads"))
     assert options == {"type": "none", "o": "bind", "device": uploads}
     assert sh("cat", uploads + "/latest.txt") == "published by 1.1.0"
+    # A restore renders the template for the version the backup recorded, and puts the volume back.
+    restored = must(run_playbook("restore.yml", host["inventory"], dict(FAST, gallery_uploads_dir=uploads), var_files=[OWN_COMPOSE]))
+    assert "gallery 1.0.0 is live on blue" in restored.output, restored.output[-2500:]
+    assert get(HTTP + "/uploads/latest.txt", "gallery.local")[2] == "published by 1.0.0\n"
+    assert sh("cat", uploads + "/latest.txt") == "published by 1.0.0"
     running = set(sh("docker", "ps", "--format", "{{.Names}}").split())
     assert {"gallery-blue-app-1", "gallery-blue-publisher-1", "gallery-green-app-1", "gallery-green-publisher-1"} <= running
 
