@@ -45,6 +45,9 @@ ACCESSORY_FORBIDDEN_KEYS = {"container_name": "nothing (compose names it)", "bui
 SIDECAR_FORBIDDEN_KEYS = dict(ACCESSORY_FORBIDDEN_KEYS, ports="expose: both colours run the service, so a port "
                               "published on the host would be taken twice; or rollout_accessories, for one copy both share")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# The keys of a top-level compose volume that rollout_volumes takes, and the keys of such a volume.
+VOLUME_KEYS = frozenset(["driver", "driver_opts", "labels", "external", "name"])
+VOLUME_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 APP = "app"
 LABEL_SERVICE, LABEL_COLOUR, LABEL_VERSION = "nextgen.rollout.service", "nextgen.rollout.colour", "nextgen.rollout.version"
 LABEL_ACCESSORY_OF = "nextgen.rollout.accessory-of"
@@ -127,6 +130,12 @@ def env_value(value):
     return str(value).lower() if isinstance(value, bool) else value
 
 
+def compose_literal(value):
+    """A value written into a compose file that compose must not interpolate: ``$`` doubled (compose
+    would put the host's ``$HOME`` there, or nothing for an unset variable)."""
+    return value.replace("$", "$$") if isinstance(value, str) else value
+
+
 def env_file_text(env, header):
     """The text of an env file for compose's ``env_file``: each value in double quotes, escaped, so that
     it reaches the container as it is (a ``$`` is not expanded, a line break does not start a new
@@ -140,11 +149,29 @@ def env_file_text(env, header):
     return "\n".join(lines) + "\n"
 
 
+def volume_problems(volumes):
+    """What is wrong with rollout_volumes: named volume to its top-level compose definition."""
+    if not isinstance(volumes, dict):
+        return ["rollout_volumes must map volume names to their definitions (driver, driver_opts, labels), got %r" % (volumes,)]
+    problems = []
+    for name, definition in sorted(volumes.items()):
+        if not VOLUME_KEY.match(str(name)):
+            problems.append("rollout_volumes: %r is not a volume name (letters, digits, '_', '.' or '-')" % (name,))
+        if definition is not None and not isinstance(definition, dict):
+            problems.append("rollout_volumes.%s must be a mapping of volume keys, got %r" % (name, definition))
+            continue
+        unknown = sorted(set(definition or {}) - VOLUME_KEYS)
+        if unknown:
+            problems.append("rollout_volumes.%s has %s, which %s not a volume key (%s)" % (
+                name, ", ".join(repr(key) for key in unknown), "is" if len(unknown) == 1 else "are", ", ".join(sorted(VOLUME_KEYS))))
+    return problems
+
+
 def definition_problems(service, project, accessories, ports, container_port, env_names=(), secret_env_names=(),
-                        probe_paths=None):
+                        probe_paths=None, volumes=None):
     """Everything wrong with a service definition, each naming the variable and the value."""
     problems = env_name_problems("rollout_env", env_names) + env_name_problems("rollout_secret_env", secret_env_names)
-    problems += probe_path_problems(probe_paths)
+    problems += probe_path_problems(probe_paths) + volume_problems(volumes if volumes is not None else {})
     if not NAME.match(service or ""):
         problems.append("rollout_service %r must be lower-case letters, digits, '_', '.' or '-'" % (service,))
     services = (project or {}).get("services") if isinstance(project, dict) else None
@@ -208,6 +235,17 @@ def _with_shared_volumes(service, project, definitions):
     return project
 
 
+def _declared_volumes(declared, definitions, given=None):
+    """The top-level volumes of a project: ``given`` (a template's own), plus the rollout_volumes entries
+    of the other named volumes its services mount."""
+    volumes = dict(given or {})
+    for definition in definitions:
+        for name in named_volumes(definition):
+            if name not in volumes and name in declared:
+                volumes[name] = plain_copy(declared[name] or {})
+    return volumes
+
+
 def colour_volumes(service, project):
     """The named volumes both colours share, as the collection creates them (community.docker.docker_volume)
     before a colour starts: [{name, driver, driver_options, labels}], the driver and its options as the
@@ -234,7 +272,7 @@ def colour_project(service, colour, version, image, project, port, container_por
     app.setdefault("stop_grace_period", "30s")
     if environment:
         merged = dict(_as_mapping(app.get("environment")))
-        merged.update((name, env_value(value)) for name, value in environment.items())
+        merged.update((name, compose_literal(env_value(value))) for name, value in environment.items())
         app["environment"] = merged
     if env_file:
         app["env_file"] = list(app.get("env_file") or []) + [{"path": env_file, "required": False}]
@@ -260,8 +298,9 @@ def colour_project(service, colour, version, image, project, port, container_por
     return result
 
 
-def accessories_project(service, accessories):
-    """The compose project of the accessories, or None when there are none."""
+def accessories_project(service, accessories, declared=None):
+    """The compose project of the accessories, or None when there are none; ``declared`` is
+    rollout_volumes (the driver and options of their named volumes)."""
     if not accessories:
         return None
     services = {}
@@ -272,7 +311,8 @@ def accessories_project(service, accessories):
         labels[LABEL_ACCESSORY_OF] = service
         accessory["labels"] = labels
         services[name] = accessory
-    project = {"services": services, "networks": {"default": {"name": accessories_network(service)}}}
+    project = {"services": services, "networks": {"default": {"name": accessories_network(service)}},
+               "volumes": _declared_volumes(declared or {}, services.values())}
     return _with_shared_volumes(service, project, services.values())
 
 
@@ -318,11 +358,14 @@ def service_projects(settings, version):
     problems = definition_problems(service, project, accessories, ports, container_port,
                                    env_names=list(settings.get("environment") or {}),
                                    secret_env_names=settings.get("secret_env_names") or [],
-                                   probe_paths=settings.get("probe_paths"))
+                                   probe_paths=settings.get("probe_paths"), volumes=settings.get("volumes") or {})
     outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "colour_volumes": [],
                "other_images": [], "waits_for_health": {}}
     if problems:
         return outcome
+    declared = settings.get("volumes") or {}
+    if declared:
+        project = dict(project, volumes=_declared_volumes(declared, project["services"].values(), project.get("volumes")))
     for colour in ("blue", "green"):
         outcome[colour] = colour_project(
             service, colour, version, settings.get("image") or "%s:%s" % (settings["image_repository"], version),
@@ -330,7 +373,7 @@ def service_projects(settings, version):
             memory_limit=settings.get("memory_limit"), environment=settings.get("environment"),
             env_file="%s/%s.env" % (settings["service_dir"], colour) if settings.get("service_dir") else None,
             with_accessories=bool(accessories))
-    outcome["accessories"] = accessories_project(service, accessories)
+    outcome["accessories"] = accessories_project(service, accessories, declared)
     outcome["colour_volumes"] = colour_volumes(service, project)
     # Pulled by the pre-checks with the app's image, so that a missing one stops the release before it starts.
     outcome["other_images"] = sorted(set(

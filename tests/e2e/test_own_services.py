@@ -229,13 +229,16 @@ def test_a_colour_that_does_not_become_ready_is_removed_and_the_message_says_why
 
 def test_a_service_from_its_own_compose_file_runs_its_sidecar_in_each_colour_on_the_volume_it_defines(host):
     # The example as it is: the template found from the run's directory, its volume in memory.
-    scratch = {"rollout_service": "gallery-scratch", "rollout_server_name": "scratch.local"}
+    scratch = {"rollout_service": "gallery-scratch", "rollout_server_name": "scratch.local",
+               "rollout_env": {"UPLOAD_NAME_PATTERN": "upload-$id ${HOME}"}}
     first = must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0", **scratch),
                               var_files=[OWN_COMPOSE]))
     assert "already exists but was" not in first.output  # compose made no volume of its own
     status, headers, body = get(HTTP + "/uploads/latest.txt", "scratch.local")
     assert (status, body, headers["X-Served-By"]) == (200, "published by 1.0.0\n", "blue/1.0.0")
     assert "tmpfs /uploads tmpfs rw" in sh("docker", "exec", "gallery-scratch-blue-publisher-1", "cat", "/proc/mounts")
+    # rollout_env values reach the container as written: compose does not expand the $.
+    assert sh("docker", "exec", "gallery-scratch-blue-app-1", "printenv", "UPLOAD_NAME_PATTERN") == "upload-$id ${HOME}"
     # With a directory of the host: the data is there, not in a volume docker made on its own (a backup
     # taken before the first start used to make a plain one, which compose then kept).
     uploads = "/srv/gallery-uploads"

@@ -167,8 +167,10 @@ def test_probe_paths_that_are_not_url_paths_are_problems():
 
 
 def test_environment_values_reach_the_container_as_written():
-    app = service_projects(settings(environment={"DEBUG": True, "WORKERS": 4, "EMPTY": None}), "1")["blue"]["services"]["app"]
-    assert app["environment"] == {"LOG": "debug", "DEBUG": "true", "WORKERS": 4, "EMPTY": ""}
+    app = service_projects(settings(environment={"DEBUG": True, "WORKERS": 4, "EMPTY": None, "PATTERN": "p$word ${HOME}"}),
+                           "1")["blue"]["services"]["app"]
+    # compose reads $$ as one $: the container gets "p$word ${HOME}", not "p " and the host's home
+    assert app["environment"] == {"LOG": "debug", "DEBUG": "true", "WORKERS": 4, "EMPTY": "", "PATTERN": "p$$word $${HOME}"}
 
 
 def test_the_shared_volumes_are_created_as_the_operators_project_says_and_external_to_each_colour():
@@ -202,3 +204,28 @@ def test_a_sidecar_needs_an_image_and_publishes_no_port():
     fine = dict(project, services=dict(project["services"], worker={"image": "w:2"}, proxy={"image": "px:1", "expose": [9000]}))
     outcome = service_projects(settings(project=fine, accessories={"redis": {"image": "redis:7"}}), "1.0.0")
     assert outcome["problems"] == [] and outcome["other_images"] == ["px:1", "redis:7", "w:2"]
+
+
+def test_rollout_volumes_give_the_driver_of_the_named_volumes_each_project_mounts():
+    bind = {"driver": "local", "driver_opts": {"type": "none", "o": "bind", "device": "/srv/pg"}}
+    outcome = service_projects(settings(
+        volumes={"pgdata": bind, "data": {"driver_opts": {"type": "tmpfs", "device": "tmpfs"}}, "unused": {"driver": "x"}},
+        accessories={"db": {"image": "postgres:16", "volumes": ["pgdata:/var/lib/postgresql/data"]}}), "1")
+    assert outcome["problems"] == []
+    assert outcome["accessories"]["volumes"] == {"pgdata": dict(bind, name="shop_pgdata")}
+    assert outcome["blue"]["volumes"] == {"data": {"name": "shop_data", "external": True}}
+    assert outcome["colour_volumes"] == [{"name": "shop_data", "driver": "local", "driver_options": {"type": "tmpfs", "device": "tmpfs"},
+                                          "labels": {"nextgen.rollout.service": "shop"}}]
+    # A template's own top-level volume wins over rollout_volumes.
+    own = {"services": {"app": {"volumes": ["data:/d"]}}, "volumes": {"data": {"driver": "mine"}}}
+    assert service_projects(settings(project=own, volumes={"data": {"driver": "theirs"}}), "1")["colour_volumes"][0]["driver"] == "mine"
+
+
+@pytest.mark.parametrize("volumes, message", [
+    ("data", "rollout_volumes must map volume names to their definitions (driver, driver_opts, labels), got 'data'"),
+    ({"data": {"drivr": "local"}}, "rollout_volumes.data has 'drivr', which is not a volume key (driver, driver_opts, external, labels, name)"),
+    ({"data": "local"}, "rollout_volumes.data must be a mapping of volume keys, got 'local'"),
+    ({"/srv/x": {}}, "rollout_volumes: '/srv/x' is not a volume name (letters, digits, '_', '.' or '-')"),
+])
+def test_rollout_volumes_that_compose_would_not_take_are_refused(volumes, message):
+    assert service_projects(settings(volumes=volumes), "1")["problems"] == [message]
