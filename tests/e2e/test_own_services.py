@@ -171,6 +171,8 @@ def test_a_restore_puts_the_accessory_data_back(host):
      "nextgen-missing/queue:1.0 not on the host, and rollout_image_pull is never"),
     ("a compose template that does not render", {"rollout_compose_template": "tests/e2e/files/undefined-variable-compose.yml.j2"},
      "does not render: 'counter_database_url' is undefined (it is rendered with target_version 1.1.0"),
+    ("a volume key compose does not know", {"rollout_volumes": {"data": {"driver_options": {}}}},
+     "rollout_volumes.data has 'driver_options', which is not a volume key (driver, driver_opts, external, labels, name)"),
     ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
         "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
         "rollout_accessory_timeout": 5},
@@ -259,6 +261,22 @@ def test_a_service_from_its_own_compose_file_runs_its_sidecar_in_each_colour_on_
     assert sh("cat", uploads + "/latest.txt") == "published by 1.0.0"
     running = set(sh("docker", "ps", "--format", "{{.Names}}").split())
     assert {"gallery-blue-app-1", "gallery-blue-publisher-1", "gallery-green-app-1", "gallery-green-publisher-1"} <= running
+
+
+def test_rollout_volumes_put_an_accessorys_data_on_a_directory_of_the_host(host):
+    data = "/srv/counter-disk-redis"
+    sh("install", "-d", "-m", "0777", data)  # the image's redis user writes there
+    disk = {"rollout_service": "counter-disk", "rollout_server_name": "disk.local",
+            "rollout_volumes": {"data": {"driver": "local", "driver_opts": {"type": "none", "o": "bind", "device": data}}}}
+    result = must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version="1.0.0", **disk),
+                               var_files=[COUNTER]))
+    assert "already exists but was" not in result.output
+    for _hit in range(3):
+        get(HTTP + "/hit/disk", "disk.local")
+    assert json.loads(get(HTTP + "/count/disk", "disk.local")[2])["count"] == 3
+    options = json.loads(sh("docker", "volume", "inspect", "-f", "{{json .Options}}", "counter-disk_data"))
+    assert options == {"type": "none", "o": "bind", "device": data}
+    assert "appendonlydir" in sh("ls", data)  # redis's append-only file is on the host's directory
 
 
 def test_an_app_version_header_that_disagrees_stops_the_deploy(host):
