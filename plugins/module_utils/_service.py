@@ -416,6 +416,8 @@ def container_report(container, logs="", log_lines=10, width=200):
             last = checks[-1]
             said += ", its last check exited %s: %s" % (last.get("ExitCode"), _one_line(last.get("Output"), width) or "(no output)")
         parts.append(said)
+    if log_lines <= 0:  # rollout_failure_log_lines 0: a service that may print a secret at start
+        return "; ".join(parts)
     text = "\n".join(str(part or "") for part in logs) if isinstance(logs, (list, tuple)) else str(logs or "")
     # A container that restarts writes the same lines each time: each is said once, with its count.
     counts = {}

@@ -156,6 +156,9 @@ def test_container_report_keeps_the_last_lines_cut_to_width():
     report = container_report(inspected(), "\n".join("line %d %s" % (n, "x" * 300) for n in range(30)), log_lines=2, width=20)
     assert report == "container shop-green-app-1 is running; its last output: line 28 xxxxxxxxx... | line 29 xxxxxxxxx..."
     assert container_report(inspected(), ["out\n", "", "err\n"]) == "container shop-green-app-1 is running; its last output: out | err"
+    # 0 lines: a service that may print a secret as it starts keeps its output out of messages
+    assert container_report(inspected("restarting", 1, restarts=2), "TOKEN=s3cret\n", log_lines=0) == (
+        "container shop-green-app-1 exited with code 1 (restarted 2 times)")
 
 
 def test_probe_paths_that_are_not_url_paths_are_problems():
