@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._backup import VOLUME_NAME
+
 # The service keys of the compose specification (https://github.com/compose-spec/compose-spec).
 COMPOSE_SERVICE_KEYS = frozenset("""
 annotations attach blkio_config build cap_add cap_drop cgroup cgroup_parent command configs
@@ -45,9 +47,8 @@ ACCESSORY_FORBIDDEN_KEYS = {"container_name": "nothing (compose names it)", "bui
 SIDECAR_FORBIDDEN_KEYS = dict(ACCESSORY_FORBIDDEN_KEYS, ports="expose: both colours run the service, so a port "
                               "published on the host would be taken twice; or rollout_accessories, for one copy both share")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-# The keys of a top-level compose volume that rollout_volumes takes, and the keys of such a volume.
+# The keys of a top-level compose volume that rollout_volumes takes.
 VOLUME_KEYS = frozenset(["driver", "driver_opts", "labels", "external", "name"])
-VOLUME_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 APP = "app"
 LABEL_SERVICE, LABEL_COLOUR, LABEL_VERSION = "nextgen.rollout.service", "nextgen.rollout.colour", "nextgen.rollout.version"
 LABEL_ACCESSORY_OF = "nextgen.rollout.accessory-of"
@@ -155,7 +156,7 @@ def volume_problems(volumes):
         return ["rollout_volumes must map volume names to their definitions (driver, driver_opts, labels), got %r" % (volumes,)]
     problems = []
     for name, definition in sorted(volumes.items()):
-        if not VOLUME_KEY.match(str(name)):
+        if not VOLUME_NAME.match(str(name)):
             problems.append("rollout_volumes: %r is not a volume name (letters, digits, '_', '.' or '-')" % (name,))
         if definition is not None and not isinstance(definition, dict):
             problems.append("rollout_volumes.%s must be a mapping of volume keys, got %r" % (name, definition))
@@ -171,7 +172,7 @@ def definition_problems(service, project, accessories, ports, container_port, en
                         probe_paths=None, volumes=None):
     """Everything wrong with a service definition, each naming the variable and the value."""
     problems = env_name_problems("rollout_env", env_names) + env_name_problems("rollout_secret_env", secret_env_names)
-    problems += probe_path_problems(probe_paths) + volume_problems(volumes if volumes is not None else {})
+    problems += probe_path_problems(probe_paths) + volume_problems({} if volumes is None else volumes)
     if not NAME.match(service or ""):
         problems.append("rollout_service %r must be lower-case letters, digits, '_', '.' or '-'" % (service,))
     services = (project or {}).get("services") if isinstance(project, dict) else None
@@ -355,15 +356,15 @@ def service_projects(settings, version):
     ports, container_port = settings.get("ports"), as_port(settings.get("container_port"))
     if isinstance(ports, dict):
         ports = dict((colour, as_port(port)) for colour, port in ports.items())
+    declared = settings.get("volumes") or {}
     problems = definition_problems(service, project, accessories, ports, container_port,
                                    env_names=list(settings.get("environment") or {}),
                                    secret_env_names=settings.get("secret_env_names") or [],
-                                   probe_paths=settings.get("probe_paths"), volumes=settings.get("volumes") or {})
+                                   probe_paths=settings.get("probe_paths"), volumes=declared)
     outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "colour_volumes": [],
                "other_images": [], "waits_for_health": {}}
     if problems:
         return outcome
-    declared = settings.get("volumes") or {}
     if declared:
         project = dict(project, volumes=_declared_volumes(declared, project["services"].values(), project.get("volumes")))
     for colour in ("blue", "green"):
