@@ -1,4 +1,5 @@
-"""A bare Debian 12 host (systemd, sshd and Python; no Docker engine, no nginx), reached over SSH:
+"""A bare Debian 12 host (systemd, sshd and Python; no Docker engine, no nginx), reached over SSH as
+the user deploy with a sudo password (inventories/example's way):
 a deploy is refused and pointed to the preparation; playbooks/prepare-hosts.yml makes it a target;
 a second run changes nothing; then a deploy to it succeeds, and preparing it again while it serves
 restarts nothing and keeps the operator's Docker settings."""
@@ -18,7 +19,7 @@ FAST = {"blue_green_smoke_samples": 5}
 
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
-    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("bare"), connection="ssh", bare=True) as path:
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path_factory.mktemp("bare"), connection="ssh-sudo", bare=True) as path:
         yield path
 
 

@@ -1,4 +1,5 @@
-"""Real hosts and a real registry: the simulated hosts are reached over SSH only, and get their
+"""Real hosts and a real registry: the simulated hosts are reached over SSH only, as the user deploy
+with a sudo password (inventories/example's way; root cannot log in), and get their
 images from Debian's docker-registry (distribution 2.8) with htpasswd authentication and TLS,
 running on a docker network this test made. Deploy from the registry, canary and a rollback to a
 named version by its digest, under load with 0 failed requests; a wrong password, an unknown tag
@@ -14,7 +15,8 @@ import urllib.request
 import pytest
 
 from support.load import Load
-from support.playbook import ROOT, host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
+from support.receiver import Receiver
+from support.playbook import ROOT, SUDO_PASSWORD, SUDO_USER, host_exec, ledger, must, run_playbook, simulated_hosts, wait_until
 
 PREFIX = "nr-e2e-reg"
 HOST = PREFIX + "-1"
@@ -93,7 +95,7 @@ def fleet(tmp_path_factory):
     directory = tmp_path_factory.mktemp("registry")
     subprocess.run(["docker", "network", "create", NETWORK], capture_output=True, check=False)
     try:
-        with simulated_hosts(PREFIX, 1, BASE_PORT, directory, connection="ssh", network=NETWORK,
+        with simulated_hosts(PREFIX, 1, BASE_PORT, directory, connection="ssh-sudo", network=NETWORK,
                              no_images=True) as inventory:
             os.environ["TLS_WORK_DIR"] = str(directory)
             # The registry's certificate, and the hosts' docker trusting it for registry.test:5000.
@@ -115,10 +117,14 @@ def deploy(fleet, **extra):
     return run_playbook("blue-green-deploy.yml", fleet["inventory"], dict(VARS, **extra))
 
 
-def test_the_host_is_reached_over_ssh_and_has_no_image_of_its_own(fleet):
+def test_the_host_is_reached_over_ssh_as_a_sudo_user_and_has_no_image_of_its_own(fleet):
     with open(fleet["inventory"]) as handle:
-        host_vars = json.load(handle)["all"]["hosts"][HOST]
-    assert host_vars["ansible_connection"] == "ssh" and host_vars["ansible_host"] == "127.0.0.1"
+        inventory = json.load(handle)["all"]
+    assert inventory["hosts"][HOST]["ansible_connection"] == "ssh" and inventory["hosts"][HOST]["ansible_host"] == "127.0.0.1"
+    assert inventory["vars"]["ansible_user"] == SUDO_USER and inventory["vars"]["ansible_become"] is True
+    assert host_exec(HOST, "test", "-e", "/root/.ssh/authorized_keys").returncode != 0  # root cannot log in
+    needs_password = host_exec(HOST, "su", SUDO_USER, "-c", "sudo -n true")
+    assert needs_password.returncode != 0 and "password is required" in needs_password.stderr, needs_password
     assert host_exec(HOST, "docker", "images", "-q").stdout.strip() == ""
 
 
@@ -133,6 +139,7 @@ def test_bad_registry_input_is_refused_before_anything_changes(fleet, case, extr
     assert result.rc != 0 and message in " ".join(result.output.split()), (case, result.output[-2500:])
     assert "Nothing was changed" in result.output
     assert PASSWORD not in result.output and "wrong-Pa55-x7" not in result.output  # credentials never shown
+    assert SUDO_PASSWORD not in result.output
     assert ledger(HOST) is None or ledger(HOST)["live"] is None
 
 
@@ -141,17 +148,24 @@ def test_deploy_canary_and_rollback_by_digest_over_ssh_under_load(fleet):
     must(deploy(fleet, target_version="1.0.0"))
     assert running_image(ledger(HOST)["live"]["colour"]) == "%s@%s" % (REPOSITORY, digests["1.0.0"])
     load = Load(URL, rate_per_s=60, max_seconds=240, key_header="X-Client-Id").start()
+    # The webhooks are told from the controller, which has no sudo: with the inventory's
+    # ansible_become for every host, those tasks must still not become.
+    receiver = Receiver()
     try:
         must(deploy(fleet, target_version="1.1.0"))
         canary = {"target_version": "1.2.0", "rollout_strategy": "canary", "canary_interval": 2,
                   "canary_max_extensions": 1, "canary_hash_key": "$http_x_client_id",
                   "canary_steps": [{"share": 50, "pause": 6}, {"share": 100, "pause": 0}],
-                  "canary_policy": {"min_requests": 10, "rules": {"error_rate": {"for": "4s"}}}}
+                  "canary_policy": {"min_requests": 10, "rules": {"error_rate": {"for": "4s"}}},
+                  "rollout_webhooks": [{"url": receiver.url}]}
         must(deploy(fleet, **canary))
         # 1.0.0 is not warm any more (1.1.0 is): the rollback starts the digest the ledger recorded.
         must(run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.0.0")))
     finally:
         summary = load.stop()
+        receiver.close()
+    assert [(doc["event"], doc["version"]) for doc in receiver.received] == [
+        ("started", "1.2.0"), ("step_passed", "1.2.0"), ("step_passed", "1.2.0"), ("completed", "1.2.0")], receiver.received
     print("load summary: %s" % summary)
     assert summary["failed"] == 0 and summary["requests"] > 500, summary
     assert summary["versions"] == ["1.0.0", "1.1.0", "1.2.0"]

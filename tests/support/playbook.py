@@ -23,7 +23,9 @@ def simulated_hosts(prefix, count, base_port, directory, first_version=None, ext
     with ``first_version`` deployed blue-green when given; removed afterwards. ``images`` are loaded
     instead of the reference service's (none with ``no_images``); ``publish`` adds "BASE:PORT"
     published ports; ``network`` is a docker network they join; the inventory reaches the hosts with
-    ``connection`` "docker" (docker exec) or "ssh"; ``bare`` hosts have no Docker engine and no nginx."""
+    ``connection`` "docker" (docker exec), "ssh" (as root) or "ssh-sudo" (as the user deploy with a
+    sudo password, root's key removed: the README's inventories/example); ``bare`` hosts have no
+    Docker engine and no nginx."""
     simhosts("down", "--prefix", prefix)
     simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port),
              *[flag for image in images for flag in ("--image", image)],
@@ -31,8 +33,11 @@ def simulated_hosts(prefix, count, base_port, directory, first_version=None, ext
              *(["--network", network] if network else []), *(["--no-images"] if no_images else []),
              *(["--bare"] if bare else []))
     try:
-        path = write_inventory(os.path.join(str(directory), "hosts.json"),
-                               ["%s-%d" % (prefix, i) for i in range(1, count + 1)], connection)
+        names = ["%s-%d" % (prefix, i) for i in range(1, count + 1)]
+        if connection == "ssh-sudo":
+            for name in names:
+                add_sudo_user(name)
+        path = write_inventory(os.path.join(str(directory), "hosts.json"), names, connection)
         if first_version:
             must(run_playbook("blue-green-deploy.yml", path, dict(extra_vars or {}, target_version=first_version)))
         yield path
@@ -47,6 +52,20 @@ def must(result):
 
 
 SSH_KEY = os.path.join(ROOT, "build", "ssh", "id_ed25519")
+SUDO_USER, SUDO_PASSWORD = "deploy", "Sud0-for-deploy"
+# What inventories/example/group_vars/all.yml sets for every host: a user with sudo.
+SUDO_VARS = {"ansible_user": SUDO_USER, "ansible_become": True, "ansible_become_password": SUDO_PASSWORD}
+
+
+def add_sudo_user(host):
+    """The user deploy, who logs in with the controller's key and becomes root with sudo and a
+    password; root can no longer log in over SSH."""
+    script = ("useradd -m -s /bin/bash {user} && echo '{user}:{password}' | chpasswd"
+              " && install -d -m 700 -o {user} -g {user} /home/{user}/.ssh"
+              " && install -m 600 -o {user} -g {user} /root/.ssh/authorized_keys /home/{user}/.ssh/authorized_keys"
+              " && echo '{user} ALL=(ALL) ALL' > /etc/sudoers.d/{user} && rm /root/.ssh/authorized_keys"
+              ).format(user=SUDO_USER, password=SUDO_PASSWORD)
+    subprocess.run(["docker", "exec", host, "sh", "-c", script], capture_output=True, text=True, check=True)
 
 
 def connection_vars(host, connection):
@@ -54,7 +73,7 @@ def connection_vars(host, connection):
         return {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
     port = subprocess.run(["docker", "port", host, "22/tcp"], capture_output=True, text=True, check=True).stdout
     return {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": int(port.split(":")[-1]),
-            "ansible_user": "root", "ansible_ssh_private_key_file": SSH_KEY,
+            **({} if connection == "ssh-sudo" else {"ansible_user": "root"}), "ansible_ssh_private_key_file": SSH_KEY,
             # Simulated hosts get new host keys with every start: checking them is for real inventories.
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
             "ansible_host_key_checking": False,  # what Mitogen's ssh (ansible.cfg's strategy) reads
@@ -70,7 +89,7 @@ def write_inventory(path, hosts, connection="docker"):
     (its tests turn it on with -e): 3 minutes of it after every deploy would not fit the suite. Every
     host deploys at once (one wave, no pilot): the fleet tests set their waves themselves."""
     inventory = {"all": {"hosts": dict((name, connection_vars(name, connection)) for name in hosts),
-                         "vars": dict(ALL_AT_ONCE, rollout_guard_window=0),
+                         "vars": dict(ALL_AT_ONCE, rollout_guard_window=0, **(SUDO_VARS if connection == "ssh-sudo" else {})),
                          "children": {"rollout_targets": {"hosts": dict((name, {}) for name in hosts)},
                                       "rollout_pilot": {"hosts": {}}}}}
     with open(path, "w") as handle:
