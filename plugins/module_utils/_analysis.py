@@ -132,6 +132,29 @@ def bucket_sample(t, pools, latency_factor, min_bucket_requests):
     return sample
 
 
+ONE_SIDED_HINT = ("every client's canary_hash_key put it on the same side, as when every request reaches nginx from "
+                  "one address (a load balancer, a proxy) and the key is $remote_addr: set rollout_real_ip_from to the "
+                  "addresses it connects from (nginx then hashes each client's own address), or canary_hash_key to a "
+                  "cookie or a header")
+
+
+def one_sided(verdict, window, policy=None):
+    """A canary step's verdict with a reason added when one side of the split got every request
+    (``window``: the step's PoolStats by pool) while the policy wanted ``min_requests``: at a share
+    between 0 and 100 %, most often a hash key that is the same for every client. The decision stays:
+    a starved candidate is already inconclusive."""
+    min_requests = effective_policy(policy)["min_requests"]
+    candidate, stable = window["candidate"].requests, window["stable"].requests
+    if candidate == 0 and stable >= min_requests:
+        note = "the candidate got none of the %d requests, the stable version all: %s" % (stable, ONE_SIDED_HINT)
+    elif stable == 0 and candidate >= min_requests:
+        note = ("the stable version got none of the %d requests, the candidate all, so nothing compared them, and the "
+                "canary had every client: %s" % (candidate, ONE_SIDED_HINT))
+    else:
+        return verdict
+    return dict(verdict, reasons=list(verdict["reasons"]) + [note])
+
+
 def memory_pct(metrics_text, limit_mb):
     found = RSS.search(metrics_text or "")
     if not found or not limit_mb:

@@ -29,6 +29,7 @@ still read when a service has no route file yet.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -48,6 +49,8 @@ SITE_SETTINGS = (
      "a size as nginx writes it: digits with k, m or g (1m, 512k)"),
     ("served_header", "rollout_served_header", re.compile(r"^[A-Za-z0-9-]*$"),
      "a header name (letters, digits, '-'), or empty for none"),
+    ("real_ip_header", "rollout_real_ip_header", re.compile(r"^[A-Za-z0-9-]+$"),
+     "the name of the header in which your load balancer gives the client's address, such as X-Forwarded-For or X-Real-IP"),
 )
 ROUTE_MARKER = "# nextgen-rollout-route: "
 ROUTE_DIR = "/etc/nginx/nextgen-rollout/routes"
@@ -166,11 +169,28 @@ def service_site(service, params, run, **options):
 
 def site_setting_problems(settings):
     """What is wrong with the site's settings ({server_name, path_prefix, client_max_body_size,
-    served_header}), each naming its variable; [] when nginx can take them as they are."""
+    served_header, real_ip_header, real_ip_from}), each naming its variable; [] when nginx can take
+    them as they are."""
     problems = []
     for key, variable, pattern, expected in SITE_SETTINGS:
         if key in settings and not pattern.match(str(settings[key])):
             problems.append("%s (nginx_%s) %r is not %s" % (variable, key, settings[key], expected))
+    return problems + real_ip_problems(settings.get("real_ip_from", []))
+
+
+def real_ip_problems(sources):
+    """What is wrong with the addresses of the load balancers in front of nginx (rollout_real_ip_from)."""
+    variable = "rollout_real_ip_from (nginx_real_ip_from)"
+    if not isinstance(sources, (list, tuple)):
+        return ["%s %r is not a list: give the addresses or networks your load balancers connect from, "
+                "e.g. -e '{\"rollout_real_ip_from\": [\"10.0.0.0/24\"]}'" % (variable, sources)]
+    problems = []
+    for source in sources:
+        try:
+            ipaddress.ip_network(str(source))
+        except ValueError as exc:
+            problems.append("%s %r is not an address or a network such as 10.0.0.5, 10.0.0.0/24 or fd00::/8 (%s)"
+                            % (variable, source, exc))
     return problems
 
 

@@ -69,7 +69,9 @@ decision:
   returned: always
   type: str
 reasons:
-  description: Why, one line per rule that fired or is pending.
+  description:
+    - Why, one line per rule that fired or is pending, and a line when one side of the split got every request
+      (most often a hash key that is the same for every client, such as C($remote_addr) behind a load balancer).
   returned: always
   type: list
   elements: str
@@ -136,7 +138,7 @@ def main():
     analysis = _analysis.from_params(p, p["candidate"], p["stable"], p["since"], p["duration"], fetch,
                                      max_extensions=p["max_extensions"], on_sample=renew)
     try:
-        module.exit_json(changed=False, **analysis.run())
+        module.exit_json(changed=False, **_analysis.one_sided(analysis.run(), analysis.window, p["policy"]))
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
 

@@ -3,6 +3,7 @@
 Requests carry varied keys (X-Client-Id), and the canary hashes that header, so that one load
 generator looks like many clients.
 """
+import json
 import os
 
 import pytest
@@ -61,6 +62,7 @@ def test_bad_canary_input_is_refused_before_anything_changes(inventory):
             ({"canary_steps": [{"share": 12.345, "pause": 1}]}, "more than two decimals"),
             ({"canary_steps": [{"share": 50, "pause": 1}, {"share": 10, "pause": 1}]}, "must rise from step to step"),
             ({"canary_hash_key": "remote_addr; evil"}, "is not an nginx variable"),
+            ({"rollout_real_ip_from": ["10.0.0.300"]}, "rollout_real_ip_from (nginx_real_ip_from) '10.0.0.300' is not an address"),
             ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration"),
             ({"rollout_canary_scope": "fleet", "canary_prometheus_url": "http://127.0.0.1:9",
               "canary_prometheus_queries": {"prom_error_rate": "up"}}, "whose verdict is taken from the hosts' access logs")):
@@ -159,3 +161,67 @@ def test_a_gate_on_prometheus_does_not_pass_while_prometheus_is_down(inventory):
     assert "prom_errors: prom_error_rate could not be read from Prometheus" in said and "Connection refused" in said
     assert history("canary")[-1]["result"] == "aborted" and live_version() == stable
     assert load.summary()["failed"] == 0
+
+
+def connecting_address():
+    """The address nginx sees requests of this test from (docker's port forwarding connects from its
+    bridge's gateway): what a load balancer in front of nginx is."""
+    versions_by_key(URL, ["probe"])
+    line = host_exec(HOST, "tail", "-n", "1", "/var/log/nginx/agent-loop.access.json").stdout
+    return json.loads(line)["remote_addr"]
+
+
+def hash_slot(key):
+    """Where nginx's canary split puts a key, in 1/100 of a percent (FNV-1a, as nextgen_rollout.js)."""
+    value = 0x811c9dc5
+    for byte in key.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xffffffff
+    return value % 10000
+
+
+def test_clients_behind_one_address_never_reach_the_candidate_and_the_hold_says_why(inventory):
+    """Every request of the load comes from one address, as every request comes from a load
+    balancer's: hashed by $remote_addr (the seeds' key), all of them land on one side."""
+    stable = live_version()
+    target = "1.2.0" if stable != "1.2.0" else "1.0.0"
+    slot = hash_slot(connecting_address())
+    assert slot >= 2, slot
+    share = slot // 2 / 100.0  # below the address's slot: the address is on the stable side
+    extra = fast_profile(target_version=target, canary_hash_key="$remote_addr", canary_max_extensions=0,
+                         canary_steps=[{"share": share, "pause": 4}, {"share": 100, "pause": 0}])
+    load = Load(URL, rate_per_s=RATE, max_requests=30000, max_seconds=180).start()
+    try:
+        result = run_playbook("blue-green-deploy.yml", inventory, extra)
+    finally:
+        summary = load.stop()
+    said = " ".join(result.output.split())
+    assert result.rc != 0 and "the analysis at %s %% says hold" % share in said, said[-3000:]
+    assert "the candidate got none of the" in said and "set rollout_real_ip_from to the addresses it connects from" in said
+    assert history("canary")[-1]["result"] == "aborted" and live_version() == stable
+    assert summary["failed"] == 0 and summary["versions"] == [stable], summary
+
+
+def test_behind_a_load_balancer_each_client_is_hashed_by_its_own_address(inventory):
+    """rollout_real_ip_from names the load balancer (here docker's forwarding of the test's requests):
+    nginx takes each client's address from X-Forwarded-For, for the canary's split and in the access log."""
+    stable = live_version()
+    target = "1.2.0" if stable != "1.2.0" else "1.0.0"
+    balancer = connecting_address()
+    extra = fast_profile(target_version=target, canary_hash_key="$remote_addr", rollout_real_ip_from=[balancer],
+                         canary_steps=[{"share": 50, "pause": 0, "hold": True}, {"share": 100, "pause": 0}])
+    must(run_playbook("blue-green-deploy.yml", inventory, extra))
+    try:
+        site = host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
+        assert "set_real_ip_from %s;" % balancer in site and "real_ip_header X-Forwarded-For;" in site
+        clients = ["203.0.113.%d" % i for i in range(1, 255)] + ["198.51.100.%d" % i for i in range(1, 255)]
+        answers = versions_by_key(URL, clients, header="X-Forwarded-For")
+        assert set(answers.values()) == {stable, target} and len(answers) == len(clients)
+        expected = [client for client in clients if hash_slot(client) < 5000]
+        assert sorted(client for client, version in answers.items() if version == target) == sorted(expected)
+        logged = [json.loads(line) for line in host_exec(
+            HOST, "tail", "-n", "50", "/var/log/nginx/agent-loop.access.json").stdout.splitlines()]
+        assert logged and all(entry["remote_addr"] in clients for entry in logged), logged[:3]
+    finally:
+        aborted = {"rollout_strategy": "canary", "canary_action": "abort", "rollout_real_ip_from": [balancer]}
+        must(run_playbook("blue-green-deploy.yml", inventory, aborted))
+    assert live_version() == stable and ledger(HOST)["canary"] is None

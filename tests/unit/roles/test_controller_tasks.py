@@ -81,7 +81,7 @@ def test_the_check_finds_a_delegated_module_that_would_become(tmp_path):
              {"name": "on the host", "ansible.builtin.file": {}}]
     path = tmp_path / "tasks.yml"
     path.write_text(yaml.safe_dump(tasks))
-    assert [name for _, name in unbecoming_controller_tasks(str(path))] == ["webhook", "inner"]
+    assert [name for _where, name in unbecoming_controller_tasks(str(path))] == ["webhook", "inner"]
     play = [{"hosts": "localhost", "become": False, "tasks": [{"name": "awx", "awx.awx.project": {}}]}]
     path.write_text(yaml.safe_dump(play))
-    assert [name for _, name in unbecoming_controller_tasks(str(path))] == ["awx"]
+    assert [name for _where, name in unbecoming_controller_tasks(str(path))] == ["awx"]

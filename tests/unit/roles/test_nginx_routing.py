@@ -50,6 +50,7 @@ class Colour(BaseHTTPRequestHandler):
     def do_GET(self):
         body = self.server.colour.encode()
         self.send_response(200)
+        self.send_header("X-Upstream-Got-Forwarded-For", self.headers.get("X-Forwarded-For", ""))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -87,6 +88,8 @@ def nginx(tmp_path_factory):
         "nginx_client_max_body_size": "1m", "nginx_websocket": True, "nginx_proxy_connect_timeout": 5,
         "nginx_proxy_read_timeout": 60, "nginx_proxy_send_timeout": 60, "nginx_served_header": "X-Served-By",
         "nginx_served_header_public": True,
+        # The test is the load balancer in front of nginx: without an X-Forwarded-For, nothing changes.
+        "nginx_real_ip_from": ["127.0.0.1"], "nginx_real_ip_header": "X-Forwarded-For",
     }
     (root / "nginx.conf").write_text(
         "user root;\nload_module %s;\npid %s/nginx.pid;\nerror_log %s/logs/error.log;\nevents {}\nhttp {\n%s\n%s\n}\n"
@@ -167,3 +170,39 @@ def test_without_a_route_file_nginx_answers_502_and_says_why(nginx):
     finally:
         os.rename(nginx["route_file"] + ".away", nginx["route_file"])
     assert "cannot read the route file %s" % nginx["route_file"] in (nginx["root"] / "logs" / "error.log").read_text()
+
+
+def logged_clients(nginx, expected):
+    """remote_addr of the last requests in the access log, once they are ``expected`` or after 2 s
+    (nginx writes a line just after its response: the last one may be a moment late)."""
+    path = nginx["root"] / "logs" / "agent-loop.access.json"
+    deadline = time.monotonic() + 2
+    while True:
+        addresses = [json.loads(line)["remote_addr"] for line in path.read_text().splitlines()][-len(expected):]
+        if addresses == expected or time.monotonic() > deadline:
+            return addresses
+        time.sleep(0.05)
+
+
+def test_behind_a_trusted_load_balancer_each_client_is_known_by_its_own_address(nginx):
+    route(nginx, "blue", canary="green", share=50, hash_key="$remote_addr")
+    connection = http.client.HTTPConnection("127.0.0.1", nginx["listen"], timeout=5)
+    clients = ["203.0.113.%d" % n for n in range(1, 201)]
+    sides = dict((client, get(connection, {"X-Forwarded-For": client})[0]) for client in clients)
+    assert 70 <= sum(1 for side in sides.values() if side == "green") <= 130  # 50 % of 200
+    assert logged_clients(nginx, clients) == clients
+
+    def forwarded(headers):
+        connection.request("GET", "/", headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.getheader("X-Upstream-Got-Forwarded-For")
+
+    # The colour gets the chain as it came, then the address that connected (not the client's twice).
+    assert forwarded({"X-Forwarded-For": "203.0.113.7"}) == "203.0.113.7, 127.0.0.1"
+    assert forwarded({}) == "127.0.0.1"
+    # A client that claims an address in front of the balancer is known by the one the balancer saw.
+    connection.request("GET", "/", headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.8"})
+    connection.getresponse().read()
+    assert logged_clients(nginx, ["203.0.113.8"]) == ["203.0.113.8"]
+    route(nginx, "blue")

@@ -3,7 +3,7 @@ import random
 import urllib.parse
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
-    AccessLogReader, CanaryAnalysis, memory_pct, parse_line)
+    AccessLogReader, CanaryAnalysis, memory_pct, one_sided, parse_line)
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import Response
 
 CANDIDATE, STABLE = "green/1.1.0", "blue/1.0.0"
@@ -195,3 +195,33 @@ def test_a_rule_on_a_prometheus_figure_that_cannot_be_read_holds_instead_of_prom
     # The same traffic with Prometheus answering (no series: nothing to fire on) is promoted.
     empty = analysis(lambda url, timeout: Response(200, json.dumps({"status": "success", "data": {"result": []}})))
     assert empty["decision"] == "promote", empty["reasons"]
+
+
+def analysis_of(traffic, duration=30):
+    analysis = CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
+                              duration=duration, interval=5, policy=FAST_POLICY, fetch=healthy_fetch,
+                              clock=traffic, sleep=traffic.sleep)
+    return analysis, analysis.run()
+
+
+def test_a_candidate_that_no_client_reaches_is_inconclusive_and_the_reason_names_the_hash_key(tmp_path):
+    # Every request from one address, hashed to the stable side: a load balancer in front of nginx.
+    analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / "lb.json"), rate=20, share=0.0))
+    noted = one_sided(verdict, analysis.window, FAST_POLICY)
+    assert noted["decision"] == verdict["decision"] == "hold"
+    assert noted["reasons"][:-1] == verdict["reasons"]
+    assert noted["reasons"][-1].startswith("the candidate got none of the 600 requests, the stable version all: ")
+    assert "rollout_real_ip_from" in noted["reasons"][-1] and "canary_hash_key" in noted["reasons"][-1]
+
+
+def test_a_canary_that_took_every_client_says_so_without_changing_the_decision(tmp_path):
+    analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / "all.json"), rate=20, share=1.0))
+    noted = one_sided(verdict, analysis.window, FAST_POLICY)
+    assert noted["decision"] == verdict["decision"] == "promote"
+    assert noted["reasons"][-1].startswith("the stable version got none of the 600 requests, the candidate all")
+
+
+def test_a_split_that_reaches_both_sides_or_too_little_traffic_gets_no_note(tmp_path):
+    for name, rate, share in (("split", 20, 0.1), ("quiet", 1, 0.0)):
+        analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / (name + ".json")), rate=rate, share=share))
+        assert one_sided(verdict, analysis.window, FAST_POLICY) == verdict, name

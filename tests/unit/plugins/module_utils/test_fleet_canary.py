@@ -45,6 +45,13 @@ def test_a_healthy_candidate_is_promoted_at_the_end_of_its_step_not_before():
     assert len(verdict["series"]) == 3 and verdict["series"][-1]["requests"] == 40
 
 
+def test_hosts_whose_clients_all_fall_on_the_stable_side_are_held_with_the_reason():
+    starved = [dict(("h%d" % h, report(10.0 * i, 0, 0)) for h in range(2)) for i in range(2)]
+    verdict = fleet_verdict(starved, interval=10, planned=2, policy={"min_requests": 100, "rules": {}})
+    assert verdict["decision"] == "hold"
+    assert verdict["reasons"][-1].startswith("the candidate got none of the 160 requests, the stable version all")
+
+
 def test_an_inconclusive_step_is_extended_then_held():
     quiet = [{"h0": report(10.0 * i, 1, 0)} for i in range(4)]
     policy = {"min_requests": 100, "rules": {"error_rate": {"for": "0s"}}}

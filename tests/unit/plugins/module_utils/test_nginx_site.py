@@ -301,3 +301,15 @@ def test_site_settings_that_would_break_the_config_or_add_to_it_are_named():
     assert bad[0] == ("rollout_server_name (nginx_server_name) 'a.com; return 200 x' is not one host name: letters, digits, "
                       "'.', '-', '_' and a '*' wildcard, or empty for the port's default server")
     assert site_setting_problems({"path_prefix": "/a{b}"}) and site_setting_problems({"server_name": "a b"})
+
+
+def test_the_load_balancers_in_front_of_nginx_are_addresses_or_networks():
+    good = {"real_ip_header": "X-Real-IP", "real_ip_from": ["10.0.0.5", "10.0.0.0/24", "fd00::/8"]}
+    assert site_setting_problems(good) == []
+    bad = site_setting_problems({"real_ip_header": "X_Forwarded; x", "real_ip_from": ["10.0.0.300", "10.0.0.5/24", "lb.local"]})
+    assert [problem.split(" ", 1)[0] for problem in bad] == ["rollout_real_ip_header"] + ["rollout_real_ip_from"] * 3
+    assert bad[1].startswith("rollout_real_ip_from (nginx_real_ip_from) '10.0.0.300' is not an address or a network")
+    assert "has host bits set" in bad[2]
+    assert site_setting_problems({"real_ip_from": "10.0.0.0/8"}) == [
+        "rollout_real_ip_from (nginx_real_ip_from) '10.0.0.0/8' is not a list: give the addresses or networks your load "
+        "balancers connect from, e.g. -e '{\"rollout_real_ip_from\": [\"10.0.0.0/24\"]}'"]
