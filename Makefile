@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging bench-guard bench-fleet hosts-up hosts-down build ee clean
+.PHONY: help setup controller test unit lint sanity molecule e2e demo bench-switch bench-canary bench-logging bench-guard bench-fleet hosts-up hosts-down build ee clean
 
 help:
 	@echo "make setup         install everything (venv, docker engine, compose, local images)"
+	@echo "make controller    only what an operator's controller needs to run the playbooks (Ansible, the collection link)"
 	@echo "make test          the whole suite: unit, lint, sanity, molecule, end-to-end"
 	@echo "make demo          blue-green deploys, a canary and rollbacks under live load on a simulated host"
 	@echo "make bench-switch  naive compose up -d vs nginx reloads vs our deploy and warm rollback: wrk, POST, no-op floor"
@@ -21,6 +22,9 @@ help:
 
 setup:
 	@scripts/setup.sh
+
+controller:
+	@scripts/controller.sh
 
 test: setup
 	@scripts/test.sh

@@ -72,6 +72,35 @@ def test_build_install_and_document_every_plugin(tmp_path):
                                     env=env, cwd=str(tmp_path))
 
 
+def test_a_plain_clone_runs_the_playbooks_after_make_controller(tmp_path):
+    """An operator's controller: a clone (what git tracks), no make setup, no Ansible on PATH."""
+    clone = tmp_path / "clone"
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, tracked):
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, name), str(clone / name))
+    env = dict((key, value) for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "MAKE")))
+    env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
+    playbooks = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "playbooks", "*.yml")))
+
+    def syntax_check(ansible_playbook, cwd, extra_env=None, names=playbooks):
+        return subprocess.run([ansible_playbook, "-i", "localhost,", "--syntax-check"] + [
+            os.path.join(str(clone), "playbooks", name) for name in names], cwd=str(cwd), capture_output=True,
+            text=True, check=False, env=dict(env, **(extra_env or {})))
+
+    before = syntax_check(os.path.join(BIN, "ansible-playbook"), clone, names=["blue-green-deploy.yml"])
+    assert before.returncode != 0 and "couldn't resolve module/action 'nextgen.rollout." in before.stdout + before.stderr
+    made = subprocess.run(["make", "controller"], cwd=str(clone), capture_output=True, text=True, check=False, env=env)
+    assert made.returncode == 0 and "ready: from %s" % clone in made.stdout, made.stdout + made.stderr
+    assert not (clone / "build").exists()  # nothing of the test bench: no image, no key
+    ansible_playbook = str(clone / ".venv" / "bin" / "ansible-playbook")
+    here = syntax_check(ansible_playbook, clone)
+    assert here.returncode == 0, here.stdout + here.stderr
+    elsewhere = syntax_check(ansible_playbook, tmp_path, {"ANSIBLE_CONFIG": str(clone / "ansible.cfg")})
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+
+
 def used_collections():
     """Collections named by FQCN in what the collection ships (ansible.builtin and itself aside)."""
     found = set()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make controller: what an operator's controller needs to run the playbooks from this clone, and
+# nothing of the test bench (no root, no Docker, no image): Ansible with the run-time requirements,
+# and the link through which ansible.cfg resolves nextgen.rollout.* to this checkout.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# The Ansible this clone is tested with (requirements-dev.txt pins it; the ansible package brings the
+# community collections the roles use).
+ANSIBLE_PINS=("$(grep -E '^ansible-core==' "$ROOT/requirements-dev.txt")" "$(grep -E '^ansible==' "$ROOT/requirements-dev.txt")")
+
+playbook=ansible-playbook
+if command -v ansible-playbook >/dev/null 2>&1; then
+  python="$(ansible --version | sed -n 's/^ *python version = .*(\(.*\))$/\1/p')"
+  say "ansible: $(ansible --version | head -n 1) on ${python:-an unknown python}"
+  if [ -n "$python" ] && ! "$python" -c 'import mitogen, cryptography' >/dev/null 2>&1; then
+    say "warning: $python lacks mitogen or cryptography: the playbooks run with the builtin linear strategy" \
+        "(slower), and the logging role cannot make its TLS material; install them: $python -m pip install -r $ROOT/requirements.txt"
+  fi
+else
+  say "ansible: none on PATH; installing ${ANSIBLE_PINS[*]} and requirements.txt into .venv"
+  python3 -m venv "$VENV" || die "python3 -m venv failed" "install python3-venv"
+  "$VENV/bin/pip" install -q "${ANSIBLE_PINS[@]}" -r "$ROOT/requirements.txt" \
+    || die "pip install of Ansible and requirements.txt failed" "check that PyPI (or your mirror) is reachable"
+  playbook="$VENV/bin/ansible-playbook"
+fi
+
+mkdir -p "$ROOT/.collections/ansible_collections/nextgen"
+ln -sfn ../../.. "$ROOT/.collections/ansible_collections/nextgen/rollout"
+say "collection: nextgen.rollout resolves from .collections/ (ansible.cfg's collections_path)"
+say "ready: from $ROOT, $playbook playbooks/prepare-hosts.yml -i YOUR_INVENTORY, then playbooks/blue-green-deploy.yml;" \
+    "from another directory, with ANSIBLE_CONFIG=$ROOT/ansible.cfg"
