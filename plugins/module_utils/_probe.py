@@ -156,15 +156,22 @@ def sample(spec, fetch, count, interval_s=0.0, clock=time.monotonic, sleep=time.
     }
 
 
+NOT_FOUND = 404
+
+
 def wait_until_healthy(spec, fetch, deadline_s, interval_s=1.0, healthy_threshold=1,
-                       clock=time.monotonic, sleep=time.sleep):
-    """Poll until ``healthy_threshold`` consecutive checks pass, or the deadline passes."""
+                       clock=time.monotonic, sleep=time.sleep, not_found_s=0.0):
+    """Poll until ``healthy_threshold`` consecutive checks pass, or the deadline passes. With
+    ``not_found_s`` above 0, a URL that has answered every check with 404 for that long stops the
+    wait early (``not_found``): the server is up, and the path is not one of its own."""
     started = clock()
     attempts = 0
     consecutive_ok = 0
     consecutive_failures = 0
     max_consecutive_failures = 0
     last = None
+    not_found_since = None
+    not_found = False
     while True:
         attempts += 1
         last = check_once(spec, fetch, clock)
@@ -176,8 +183,15 @@ def wait_until_healthy(spec, fetch, deadline_s, interval_s=1.0, healthy_threshol
             consecutive_ok += 1
             consecutive_failures = 0
         elapsed = clock() - started
+        if last["status"] == NOT_FOUND and last["problem"]:
+            not_found_since = elapsed if not_found_since is None else not_found_since
+        else:
+            not_found_since = None
         if consecutive_ok >= healthy_threshold:
             healthy = True
+            break
+        if not_found_s > 0 and not_found_since is not None and elapsed - not_found_since >= not_found_s:
+            healthy, not_found = False, True
             break
         if elapsed + interval_s > deadline_s:
             healthy = False
@@ -185,6 +199,7 @@ def wait_until_healthy(spec, fetch, deadline_s, interval_s=1.0, healthy_threshol
         sleep(interval_s)
     return {
         "healthy": healthy,
+        "not_found": not_found,
         "attempts": attempts,
         "elapsed_s": round(clock() - started, 3),
         "consecutive_failures": consecutive_failures,

@@ -91,6 +91,13 @@ options:
       the settings that choose the paths and the time allowed).
     type: str
     default: ""
+  not_found_timeout:
+    description:
+      - Stop waiting (O(wait_timeout)) when the URL waited on has answered every check with 404 Not Found for this
+        many seconds - the server is up, and the path is not one of its own - instead of waiting the whole
+        O(wait_timeout). RV(not_found) then says so. 0 waits the whole O(wait_timeout).
+    type: float
+    default: 0.0
   fail_on_unhealthy:
     description: Fail the task when the endpoint is not healthy; otherwise only report.
     type: bool
@@ -180,6 +187,10 @@ ready:
   returned: when O(ready_url) is given and ready
   type: dict
   sample: {"attempts": 3, "elapsed_s": 1.02}
+not_found:
+  description: The wait ended early because the URL answered 404 for O(not_found_timeout) seconds.
+  returned: when O(wait_timeout) > 0 without O(ready_url), or when the wait on O(ready_url) fails
+  type: bool
 last_status:
   description: Status of the last answer (null when the request failed).
   returned: always
@@ -196,6 +207,14 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
 
 def advice_text(advice):
     return ". " + advice.rstrip(". ") + "." if advice else ""
+
+
+def unhealthy_wait_text(result, params):
+    """Why a wait ended without a healthy answer."""
+    if result["not_found"]:
+        return ("answered 404 Not Found to every check for %.0f s (%d attempts): the service answers, and this path is "
+                "not one of its own" % (params["not_found_timeout"], result["attempts"]))
+    return "not healthy within %.0f s (%d attempts): %s" % (params["wait_timeout"], result["attempts"], result["last_problem"])
 
 
 def main():
@@ -218,6 +237,7 @@ def main():
             max_p95_ms=dict(type="float"),
             name=dict(type="str", default="probe"),
             advice=dict(type="str", default=""),
+            not_found_timeout=dict(type="float", default=0.0),
             fail_on_unhealthy=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -238,20 +258,20 @@ def main():
         if p["wait_timeout"] <= 0:
             module.fail_json(msg="ready_url needs wait_timeout above 0 (the seconds to wait for it)")
         ready = wait_until_healthy(ProbeSpec(p["ready_url"], p["expect_status"], timeout=p["timeout"]), fetch,
-                                   p["wait_timeout"], p["interval"], p["healthy_threshold"])
+                                   p["wait_timeout"], p["interval"], p["healthy_threshold"],
+                                   not_found_s=p["not_found_timeout"])
         if not ready["healthy"]:
-            ready["msg"] = "%s %s not healthy within %.0f s (%d attempts): %s%s" % (
-                p["ready_name"], p["ready_url"], p["wait_timeout"], ready["attempts"], ready["last_problem"],
-                advice_text(p["advice"]))
+            ready["msg"] = "%s %s %s%s" % (p["ready_name"], p["ready_url"], unhealthy_wait_text(ready, p),
+                                           advice_text(p["advice"]))
             module.fail_json(changed=False, **ready)
     if p["wait_timeout"] > 0 and ready is None:
-        result = wait_until_healthy(spec, fetch, p["wait_timeout"], p["interval"], p["healthy_threshold"])
+        result = wait_until_healthy(spec, fetch, p["wait_timeout"], p["interval"], p["healthy_threshold"],
+                                    not_found_s=p["not_found_timeout"])
         if result["healthy"]:
             msg = "%s %s healthy after %d attempt(s), %.1f s" % (p["name"], p["url"], result["attempts"],
                                                                  result["elapsed_s"])
         else:
-            msg = "%s %s not healthy within %.0f s (%d attempts): %s" % (
-                p["name"], p["url"], p["wait_timeout"], result["attempts"], result["last_problem"])
+            msg = "%s %s %s" % (p["name"], p["url"], unhealthy_wait_text(result, p))
     else:
         result = sample(spec, fetch, p["samples"], 0.0 if ready else p["interval"])
         p95 = result["latency_ms"]["p95"]

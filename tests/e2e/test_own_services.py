@@ -199,10 +199,15 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
 
 
 @pytest.mark.parametrize("case, extra, fragments", [
-    ("a readiness path the service does not have", {"rollout_ready_path": "/ready", "rollout_ready_timeout": 3},
-     ["/ready not healthy within 3 s (", "status 404, expected 2xx or 3xx. rollout_ready_path (/ready; '' for none)"
-      " and rollout_smoke_path (/) are the paths probed on the colour's port, rollout_container_port (9000) the port the"
-      " service must listen on in its container, rollout_ready_timeout (3 s) the time it has"]),
+    # The default timeout (60 s) is not waited: the path answers 404 to every check for 2 s.
+    ("a readiness path the service does not have", {"rollout_ready_path": "/ready", "rollout_ready_not_found_timeout": 2},
+     ["/ready answered 404 Not Found to every check for 2 s (", "the service answers, and this path is not one of its own."
+      " rollout_ready_path (/ready; '' for none) and rollout_smoke_path (/) are the paths probed on the colour's port,"
+      " rollout_container_port (9000) the port the service must listen on in its container, rollout_ready_timeout (60 s)"
+      " the time it has"]),
+    ("a readiness path the service does not have, waited for", {"rollout_ready_path": "/ready", "rollout_ready_timeout": 3,
+                                                                "rollout_ready_not_found_timeout": 0},
+     ["/ready not healthy within 3 s (", "status 404, expected 2xx or 3xx. rollout_ready_path (/ready; '' for none)"]),
     # nginx passes /shop/ on as it is: the smoke check asks the colour for it before any traffic moves.
     ("a path prefix the service does not serve", {"rollout_path_prefix": "/shop"},
      ["/shop/ not healthy: 5/5 answers failed: status 404, expected 2xx or 3xx", "(the smoke path under rollout_path_prefix /shop,"

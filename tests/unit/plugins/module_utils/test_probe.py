@@ -106,6 +106,28 @@ def test_wait_until_healthy_gives_up_at_the_deadline():
     assert result["elapsed_s"] <= 10
 
 
+def test_a_path_that_answers_404_for_the_not_found_time_ends_the_wait_early():
+    fake = FakeClock()
+    # Refused while the server starts, then 404 at every check.
+    fetch = scripted_fetch([OSError("refused"), OSError("refused"), Response(404)])
+    result = wait_until_healthy(ProbeSpec("http://x/ready"), fetch, deadline_s=60, interval_s=1, clock=fake.clock,
+                                sleep=fake.sleep, not_found_s=5)
+    assert (result["healthy"], result["not_found"], result["attempts"]) == (False, True, 8)
+    assert result["elapsed_s"] == 7  # 2 s refused, then 5 s of 404
+
+
+def test_a_404_that_turns_into_an_answer_or_a_wait_without_the_option_waits_on():
+    fake = FakeClock()
+    fetch = scripted_fetch([Response(404)] * 4 + [Response(503), Response(404), Response(404), Response(200)])
+    result = wait_until_healthy(ProbeSpec("http://x/ready"), fetch, deadline_s=60, interval_s=1, clock=fake.clock,
+                                sleep=fake.sleep, not_found_s=4)
+    assert (result["healthy"], result["not_found"]) == (True, False)
+    fake = FakeClock()
+    result = wait_until_healthy(ProbeSpec("http://x/ready"), scripted_fetch([Response(404)]), deadline_s=10,
+                                interval_s=1, clock=fake.clock, sleep=fake.sleep)
+    assert (result["healthy"], result["not_found"], result["elapsed_s"]) == (False, False, 10)
+
+
 class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen = []
