@@ -4,7 +4,8 @@
 #
 # Private to the nextgen.rollout collection: no compatibility promise outside it.
 """What a release needs from a host, read in one call: Compose v2, memory, disk, nginx and its config,
-and whether another process holds a colour port of the service.
+whether another process holds a colour port of the service, and whether its named volumes were made
+with the definition the service gives them now.
 
 Each read is a round trip when done by its own task (the command, setup, systemd modules);
 together they are one.
@@ -12,6 +13,7 @@ together they are one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -203,13 +205,50 @@ def command_runner(module):
     return run
 
 
-def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"), service="", ports=None, proc="/proc"):
+def _volume_definition(driver, options):
+    return (driver or "local", dict((str(key), str(value)) for key, value in (options or {}).items()))
+
+
+def _described(definition):
+    driver, options = definition
+    if not options:
+        return "driver %s and no options" % driver
+    return "driver %s with options %s" % (driver, ", ".join("%s=%s" % item for item in sorted(options.items())))
+
+
+def volume_changes(run, volumes):
+    """One sentence for each volume of ``volumes`` ([{name, driver, driver_options}], the named volumes
+    the service defines) that exists with another driver or other driver options: docker never changes
+    a volume once made, so its data would stay where it is whatever the definition says now."""
+    if not volumes:
+        return []
+    # A volume that does not exist yet is left out of the output (and makes the rc 1).
+    _rc, out, _err = run(["docker", "volume", "inspect", "--format", "{{json .}}"] + [v["name"] for v in volumes])
+    made = {}
+    for line in out.splitlines():
+        try:
+            info = json.loads(line)
+        except ValueError:
+            continue
+        made[info.get("Name")] = _volume_definition(info.get("Driver"), info.get("Options"))
+    changes = []
+    for volume in volumes:
+        wanted = _volume_definition(volume.get("driver"), volume.get("driver_options"))
+        if volume["name"] in made and made[volume["name"]] != wanted:
+            changes.append("volume %s was made with %s, and the service's definition now gives it %s" % (
+                volume["name"], _described(made[volume["name"]]), _described(wanted)))
+    return changes
+
+
+def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"), service="", ports=None, proc="/proc",
+              volumes=None):
     """Everything at once; ``run(argv) -> (rc, stdout, stderr)``. An empty ``docker_root`` is the
     engine's own data directory (a host may keep it on a disk of its own), else /var/lib/docker.
-    ``ports`` ({colour: port}) of ``service``: who else holds them."""
+    ``ports`` ({colour: port}) of ``service``: who else holds them; ``volumes``: see volume_changes."""
     engine = engine_status(run)
     root = docker_root or (engine_root_dir(run) if engine["ok"] else "") or DEFAULT_DOCKER_ROOT
     return {"compose": compose_status(run), "engine": engine, "memory_available_mb": memory_available_mb(meminfo),
             "disk": disk_free_mb(root), "nginx_state": unit_state(run, unit),
             "nginx_config": nginx_config_status(run, list(nginx_test_command)),
-            "port_holders": foreign_port_holders(run, service, ports or {}, proc)}
+            "port_holders": foreign_port_holders(run, service, ports or {}, proc),
+            "volume_changes": volume_changes(run, volumes) if engine["ok"] else []}

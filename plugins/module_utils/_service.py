@@ -317,6 +317,18 @@ def accessories_project(service, accessories, declared=None):
     return _with_shared_volumes(service, project, services.values())
 
 
+def made_volumes(shared, accessories):
+    """The named volumes the service's definition makes, as it gives them now: [{name, driver,
+    driver_options}] of the ``shared`` ones (colour_volumes) and of the ``accessories`` project's own,
+    which compose makes (not those marked external)."""
+    made = [dict((key, volume[key]) for key in ("name", "driver", "driver_options")) for volume in shared]
+    for volume in sorted(((accessories or {}).get("volumes") or {}).values(), key=lambda v: v["name"]):
+        if not volume.get("external"):
+            made.append({"name": volume["name"], "driver": volume.get("driver") or "local",
+                         "driver_options": dict(volume.get("driver_opts") or {})})
+    return made
+
+
 def project_volumes(project):
     """Docker names of the named volumes a project declares."""
     return [v["name"] for v in ((project or {}).get("volumes") or {}).values()]
@@ -362,7 +374,7 @@ def service_projects(settings, version):
                                    secret_env_names=settings.get("secret_env_names") or [],
                                    probe_paths=settings.get("probe_paths"), volumes=declared)
     outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "colour_volumes": [],
-               "other_images": [], "waits_for_health": {}}
+               "made_volumes": [], "other_images": [], "waits_for_health": {}}
     if problems:
         return outcome
     if declared:
@@ -376,6 +388,7 @@ def service_projects(settings, version):
             with_accessories=bool(accessories))
     outcome["accessories"] = accessories_project(service, accessories, declared)
     outcome["colour_volumes"] = colour_volumes(service, project)
+    outcome["made_volumes"] = made_volumes(outcome["colour_volumes"], outcome["accessories"])
     # Pulled by the pre-checks with the app's image, so that a missing one stops the release before it starts.
     outcome["other_images"] = sorted(set(
         [definition["image"] for name, definition in project["services"].items() if name != APP]

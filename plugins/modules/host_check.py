@@ -47,6 +47,27 @@ options:
         listens there, read from C(/proc/net/tcp) and C(tcp6) (a colour cannot start on a port another process holds).
     type: dict
     default: {}
+  volumes:
+    description:
+      - The named volumes of O(service) as its definition gives them now. For each that exists with another driver or
+        other driver options, RV(volume_changes) says so - docker never changes a volume once made, so its data would
+        stay where it is.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The docker volume's name.
+        type: str
+        required: true
+      driver:
+        description: Its driver.
+        type: str
+        default: local
+      driver_options:
+        description: Its driver options.
+        type: dict
+        default: {}
 extends_documentation_fragment:
   - nextgen.rollout.read_only
 author:
@@ -102,6 +123,13 @@ port_holders:
   returned: always
   type: dict
   sample: {"blue": "python3 (pid 9181)", "green": ""}
+volume_changes:
+  description: One sentence for each volume of O(volumes) that exists with another driver or other driver options.
+  returned: always
+  type: list
+  elements: str
+  sample: ["volume shop_data was made with driver local and no options, and the service's definition now gives it driver
+           local with options device=/srv/shop, o=bind, type=none"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -117,13 +145,19 @@ def main():
             nginx_test_command=dict(type="list", elements="str", default=["nginx", "-t"]),
             service=dict(type="str", default=""),
             ports=dict(type="dict", default={}),
+            volumes=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                driver=dict(type="str", default="local"),
+                driver_options=dict(type="dict", default={}),
+            )),
         ),
         supports_check_mode=True,
     )
 
     with open("/proc/meminfo") as meminfo:
         facts = read_host(command_runner(module), module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
-                          module.params["nginx_test_command"], module.params["service"], module.params["ports"])
+                          module.params["nginx_test_command"], module.params["service"], module.params["ports"],
+                          volumes=module.params["volumes"])
     module.exit_json(changed=False, **facts)
 
 

@@ -173,6 +173,11 @@ def test_a_restore_puts_the_accessory_data_back(host):
      "does not render: 'counter_database_url' is undefined (it is rendered with target_version 1.1.0"),
     ("a volume key compose does not know", {"rollout_volumes": {"data": {"driver_options": {}}}},
      "rollout_volumes.data has 'driver_options', which is not a volume key (driver, driver_opts, external, labels, name)"),
+    # redis's volume was made by the first deploy without options: docker would keep it as it is.
+    ("a volume definition changed since the volume was made", {"rollout_volumes": {"data": {
+        "driver": "local", "driver_opts": {"type": "none", "o": "bind", "device": "/srv/counter"}}}},
+     "volume counter_data was made with driver local and no options, and the service's definition now gives it driver"
+     " local with options device=/srv/counter, o=bind, type=none, on nr-e2e-own-1: docker never changes a volume once made"),
     ("an accessory that never becomes healthy", {"rollout_accessories": dict(COUNTER_ACCESSORIES, queue={
         "image": "redis:7.0", "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "retries": 1}}),
         "rollout_accessory_timeout": 5},

@@ -2,7 +2,7 @@ import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
     compose_status, disk_free_mb, engine_status, foreign_listeners, foreign_port_holders, listening_sockets, memory_available_mb, nearest_existing,
-    nginx_config_status, read_host, unit_state)
+    nginx_config_status, read_host, unit_state, volume_changes)
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          102400 kB
@@ -164,3 +164,31 @@ def test_the_listeners_of_a_host_are_foreign_but_those_of_the_services_own_conta
     def run(argv):
         return 0, "127.0.0.1:8002->8000/tcp, [::1]:8002->8000/tcp\n", ""
     assert sorted(foreign_listeners(run, "shop", proc=fake_proc(tmp_path))) == [8001, 8003]
+
+
+def test_a_volume_made_with_other_options_than_its_definition_gives_now_is_named():
+    """docker volume inspect prints the volumes that exist (rc 1 when one does not)."""
+    inspected = "\n".join([
+        '{"Name": "shop_data", "Driver": "local", "Options": null, "Mountpoint": "/var/lib/docker/volumes/shop_data/_data"}',
+        '{"Name": "shop_cache", "Driver": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}}',
+        '{"Name": "shop_pg", "Driver": "local", "Options": {"type": "none", "o": "bind", "device": "/srv/pg"}}'])
+    asked = []
+
+    def run(argv):
+        asked.append(argv)
+        return 1, inspected + "\n", "Error response from daemon: get shop_new: no such volume"
+
+    wanted = [{"name": "shop_data", "driver": "local", "driver_options": {"type": "none", "o": "bind", "device": "/srv/shop"}},
+              {"name": "shop_cache", "driver": "local", "driver_options": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}},
+              {"name": "shop_pg", "driver": "nfs", "driver_options": {"type": "none", "o": "bind", "device": "/srv/pg"}},
+              {"name": "shop_new", "driver": "local", "driver_options": {"o": "uid=1000"}}]
+    assert volume_changes(run, wanted) == [
+        "volume shop_data was made with driver local and no options, and the service's definition now gives it driver local"
+        " with options device=/srv/shop, o=bind, type=none",
+        "volume shop_pg was made with driver local with options device=/srv/pg, o=bind, type=none, and the service's"
+        " definition now gives it driver nfs with options device=/srv/pg, o=bind, type=none"]
+    assert asked == [["docker", "volume", "inspect", "--format", "{{json .}}", "shop_data", "shop_cache", "shop_pg", "shop_new"]]
+    # Options docker keeps as text match a definition that gives numbers; no volume asks nothing.
+    assert volume_changes(lambda argv: (0, '{"Name": "v", "Driver": "local", "Options": {"size": "10"}}', ""),
+                          [{"name": "v", "driver": "local", "driver_options": {"size": 10}}]) == []
+    assert volume_changes(None, []) == []

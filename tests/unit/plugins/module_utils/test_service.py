@@ -219,6 +219,10 @@ def test_rollout_volumes_give_the_driver_of_the_named_volumes_each_project_mount
     assert outcome["blue"]["volumes"] == {"data": {"name": "shop_data", "external": True}}
     assert outcome["colour_volumes"] == [{"name": "shop_data", "driver": "local", "driver_options": {"type": "tmpfs", "device": "tmpfs"},
                                           "labels": {"nextgen.rollout.service": "shop"}}]
+    # What the service's definition makes, which the pre-checks compare with the volumes on the host.
+    assert outcome["made_volumes"] == [
+        {"name": "shop_data", "driver": "local", "driver_options": {"type": "tmpfs", "device": "tmpfs"}},
+        {"name": "shop_pgdata", "driver": "local", "driver_options": {"type": "none", "o": "bind", "device": "/srv/pg"}}]
     # A template's own top-level volume wins over rollout_volumes.
     own = {"services": {"app": {"volumes": ["data:/d"]}}, "volumes": {"data": {"driver": "mine"}}}
     assert service_projects(settings(project=own, volumes={"data": {"driver": "theirs"}}), "1")["colour_volumes"][0]["driver"] == "mine"
