@@ -25,6 +25,18 @@ else
   playbook="$VENV/bin/ansible-playbook"
 fi
 
+# The collections the roles use: the ansible package bundles them, ansible-core alone does not.
+mapfile -t required < <(sed -n 's/^ *- name: *//p' "$ROOT/collections/requirements.yml")
+if ! listed="$("$(dirname "$(command -v "$playbook")")/ansible-galaxy" collection list --format json 2>/dev/null)"; then
+  die "ansible-galaxy collection list failed" "check the Ansible on your PATH (ansible --version)"
+fi
+missing="$(printf '%s' "$listed" | python3 -c 'import json, sys
+have = set(name for path in json.load(sys.stdin).values() for name in path)
+print(", ".join(name for name in sys.argv[1:] if name not in have))' "${required[@]}")"
+[ -z "$missing" ] || die "this Ansible has no $missing, which the roles use (ansible-core alone has none)" \
+  "ansible-galaxy collection install -r $ROOT/collections/requirements.yml, or pip install ansible (which bundles them)"
+say "collections: ${required[*]} found"
+
 mkdir -p "$ROOT/.collections/ansible_collections/nextgen"
 ln -sfn ../../.. "$ROOT/.collections/ansible_collections/nextgen/rollout"
 say "collection: nextgen.rollout resolves from .collections/ (ansible.cfg's collections_path)"

@@ -91,6 +91,17 @@ def test_a_plain_clone_runs_the_playbooks_after_make_controller(tmp_path):
 
     before = syntax_check(os.path.join(BIN, "ansible-playbook"), clone, names=["blue-green-deploy.yml"])
     assert before.returncode != 0 and "couldn't resolve module/action 'nextgen.rollout." in before.stdout + before.stderr
+    # An ansible-core without the community collections the roles use is named before anything is made.
+    core = tmp_path / "core"
+    run("python3", "-m", "venv", str(core))
+    run(str(core / "bin" / "pip"), "install", "-q", [line for line in open(os.path.join(ROOT, "requirements-dev.txt"))
+                                                      if line.startswith("ansible-core==")][0].strip())
+    refused = subprocess.run(["make", "controller"], cwd=str(clone), capture_output=True, text=True, check=False,
+                             env=dict(env, PATH="%s:%s" % (core / "bin", env["PATH"])))
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "this Ansible has no community.docker, community.crypto, which the roles use" in refused.stderr
+    assert "ansible-galaxy collection install -r %s/collections/requirements.yml" % clone in refused.stderr
+    assert not (clone / ".collections").exists()
     made = subprocess.run(["make", "controller"], cwd=str(clone), capture_output=True, text=True, check=False, env=env)
     assert made.returncode == 0 and "ready: from %s" % clone in made.stdout, made.stdout + made.stderr
     assert not (clone / "build").exists()  # nothing of the test bench: no image, no key
