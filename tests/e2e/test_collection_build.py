@@ -94,8 +94,9 @@ def test_a_plain_clone_runs_the_playbooks_after_make_controller(tmp_path):
     # An ansible-core without the community collections the roles use is named before anything is made.
     core = tmp_path / "core"
     run("python3", "-m", "venv", str(core))
-    run(str(core / "bin" / "pip"), "install", "-q", [line for line in open(os.path.join(ROOT, "requirements-dev.txt"))
-                                                      if line.startswith("ansible-core==")][0].strip())
+    with open(os.path.join(ROOT, "requirements-dev.txt")) as handle:
+        core_pin = [line.strip() for line in handle if line.startswith("ansible-core==")][0]
+    run(str(core / "bin" / "pip"), "install", "-q", core_pin)
     refused = subprocess.run(["make", "controller"], cwd=str(clone), capture_output=True, text=True, check=False,
                              env=dict(env, PATH="%s:%s" % (core / "bin", env["PATH"])))
     assert refused.returncode != 0, refused.stdout + refused.stderr
