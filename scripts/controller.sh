@@ -37,8 +37,6 @@ print(", ".join(name for name in sys.argv[1:] if name not in have))' "${required
   "ansible-galaxy collection install -r $ROOT/collections/requirements.yml, or pip install ansible (which bundles them)"
 say "collections: ${required[*]} found"
 
-mkdir -p "$ROOT/.collections/ansible_collections/nextgen"
-ln -sfn ../../.. "$ROOT/.collections/ansible_collections/nextgen/rollout"
-say "collection: nextgen.rollout resolves from .collections/ (ansible.cfg's collections_path)"
+link_collection
 say "ready: from $ROOT, $playbook playbooks/prepare-hosts.yml -i YOUR_INVENTORY, then playbooks/blue-green-deploy.yml;" \
     "from another directory, with ANSIBLE_CONFIG=$ROOT/ansible.cfg"

@@ -60,13 +60,6 @@ step_compose() {
   say "compose plugin: $(docker compose version --short)"
 }
 
-step_collection_link() {
-  # ansible.cfg points collections_path here, so FQCNs resolve from a plain clone.
-  mkdir -p "$ROOT/.collections/ansible_collections/nextgen"
-  ln -sfn ../../.. "$ROOT/.collections/ansible_collections/nextgen/rollout"
-  say "collection: nextgen.rollout resolves from .collections/"
-}
-
 step_ansible_test_bootstrap() {
   # ansible-test fetches a get-pip script from a host outside the reachable registries; give it
   # an offline stand-in under the name it looks for (its pip version, read from ansible-test).
@@ -93,6 +86,6 @@ step_venv
 step_ansible_test_bootstrap
 step_docker
 step_compose
-step_collection_link
+link_collection
 "$ROOT/scripts/images.sh"
 say "setup complete"

@@ -255,10 +255,14 @@ def colour_volumes(service, project):
     ``docker run -v``) it keeps, whatever driver options the project gives. A volume the project marks
     ``external`` is the operator's own and is not created."""
     shared = _with_shared_volumes(service, plain_copy(project), project["services"].values()).get("volumes") or {}
-    return [{"name": volume["name"], "driver": volume.get("driver") or "local",
-             "driver_options": dict(volume.get("driver_opts") or {}),
-             "labels": dict(_as_mapping(volume.get("labels")), **{LABEL_SERVICE: service})}
+    return [dict(_volume_spec(volume), labels=dict(_as_mapping(volume.get("labels")), **{LABEL_SERVICE: service}))
             for _key, volume in sorted(shared.items()) if not volume.get("external")]
+
+
+def _volume_spec(volume):
+    """{name, driver, driver_options} of a named compose volume (with its docker name), as docker makes it."""
+    return {"name": volume["name"], "driver": volume.get("driver") or "local",
+            "driver_options": dict(volume.get("driver_opts") or {})}
 
 
 def colour_project(service, colour, version, image, project, port, container_port,
@@ -321,12 +325,9 @@ def made_volumes(shared, accessories):
     """The named volumes the service's definition makes, as it gives them now: [{name, driver,
     driver_options}] of the ``shared`` ones (colour_volumes) and of the ``accessories`` project's own,
     which compose makes (not those marked external)."""
-    made = [dict((key, volume[key]) for key in ("name", "driver", "driver_options")) for volume in shared]
-    for volume in sorted(((accessories or {}).get("volumes") or {}).values(), key=lambda v: v["name"]):
-        if not volume.get("external"):
-            made.append({"name": volume["name"], "driver": volume.get("driver") or "local",
-                         "driver_options": dict(volume.get("driver_opts") or {})})
-    return made
+    own = sorted(((accessories or {}).get("volumes") or {}).values(), key=lambda volume: volume["name"])
+    return ([dict((key, volume[key]) for key in ("name", "driver", "driver_options")) for volume in shared]
+            + [_volume_spec(volume) for volume in own if not volume.get("external")])
 
 
 def project_volumes(project):
