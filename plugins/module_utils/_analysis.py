@@ -108,9 +108,12 @@ class PoolStats(object):
             self.latencies.append(seconds)
 
     def figures(self):
+        latency = latency_summary([v * 1000.0 for v in self.latencies])
         return {"requests": self.requests, "errors_5xx": self.errors,
                 "error_rate": round(self.errors / float(self.requests), 5) if self.requests else None,
-                "latency_ms": latency_summary([v * 1000.0 for v in self.latencies])}
+                "latency_ms": latency,
+                "summary": "%d requests, %d 5xx, p95 %s" % (
+                    self.requests, self.errors, "-" if latency["p95"] is None else "%s ms" % latency["p95"])}
 
 
 def bucket_sample(t, pools, latency_factor, min_bucket_requests):
@@ -138,11 +141,16 @@ ONE_SIDED_HINT = ("every client's canary_hash_key put it on the same side, as wh
                   "cookie or a header")
 
 
-def one_sided(verdict, window, policy=None):
-    """A canary step's verdict with a reason added when one side of the split got every request
-    (``window``: the step's PoolStats by pool) while the policy wanted ``min_requests``: at a share
-    between 0 and 100 %, most often a hash key that is the same for every client. The decision stays:
-    a starved candidate is already inconclusive."""
+TOO_FEW_HINT = ("too few requests for the policy: give each step more time (its seconds in rollout_canary_plan, "
+                "e.g. 20:300) or more extensions (canary_max_extensions), send it more traffic, or lower "
+                "canary_policy.min_requests")
+
+
+def with_traffic_notes(verdict, window, policy=None):
+    """A canary step's verdict with a reason added that says what to change when its traffic cannot
+    decide (``window``: the step's PoolStats by pool): one side of the split got every request while the
+    policy wanted ``min_requests`` (at a share between 0 and 100 %, most often a hash key that is the
+    same for every client), or too few requests came at all. The decision stays."""
     min_requests = effective_policy(policy)["min_requests"]
     candidate, stable = window["candidate"].requests, window["stable"].requests
     if candidate == 0 and stable >= min_requests:
@@ -150,6 +158,8 @@ def one_sided(verdict, window, policy=None):
     elif stable == 0 and candidate >= min_requests:
         note = ("the stable version got none of the %d requests, the candidate all, so nothing compared them, and the "
                 "canary had every client: %s" % (candidate, ONE_SIDED_HINT))
+    elif verdict.get("inconclusive"):
+        note = TOO_FEW_HINT
     else:
         return verdict
     return dict(verdict, reasons=list(verdict["reasons"]) + [note])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import POOLS, AccessLogReader, PoolStats, bucket_sample, one_sided
+from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import POOLS, AccessLogReader, PoolStats, bucket_sample, with_traffic_notes
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import read_json
@@ -84,7 +84,7 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
         judgement = {"alpha": float(alpha),
                      "latency": mann_whitney_greater(candidate.latencies, stable.latencies)["p"],
                      "errors": two_proportion_greater(candidate.errors, candidate.requests, stable.errors, stable.requests)["p"]}
-    verdict = one_sided(decide(rows, policy, judgement), window, policy)
+    verdict = with_traffic_notes(decide(rows, policy, judgement), window, policy)
     completed = len(intervals)
     extensions = max(0, -(-(completed - int(planned)) // int(planned))) if completed > int(planned) else 0
     step_end = completed >= int(planned) and completed % int(planned) == 0

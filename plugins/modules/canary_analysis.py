@@ -80,7 +80,7 @@ rules:
   returned: always
   type: dict
 figures:
-  description: Per pool (candidate, stable) over the whole step, requests, 5xx, error rate, latency percentiles in ms.
+  description: Per pool (candidate, stable) over the whole step, requests, 5xx, error rate, latency percentiles in ms, and summary (these figures in one line).
   returned: always
   type: dict
 series:
@@ -138,7 +138,7 @@ def main():
     analysis = _analysis.from_params(p, p["candidate"], p["stable"], p["since"], p["duration"], fetch,
                                      max_extensions=p["max_extensions"], on_sample=renew)
     try:
-        module.exit_json(changed=False, **_analysis.one_sided(analysis.run(), analysis.window, p["policy"]))
+        module.exit_json(changed=False, **_analysis.with_traffic_notes(analysis.run(), analysis.window, p["policy"]))
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
 

@@ -3,7 +3,7 @@ import random
 import urllib.parse
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
-    AccessLogReader, CanaryAnalysis, memory_pct, one_sided, parse_line)
+    AccessLogReader, CanaryAnalysis, PoolStats, memory_pct, parse_line, with_traffic_notes)
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import Response
 
 CANDIDATE, STABLE = "green/1.1.0", "blue/1.0.0"
@@ -207,7 +207,7 @@ def analysis_of(traffic, duration=30):
 def test_a_candidate_that_no_client_reaches_is_inconclusive_and_the_reason_names_the_hash_key(tmp_path):
     # Every request from one address, hashed to the stable side: a load balancer in front of nginx.
     analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / "lb.json"), rate=20, share=0.0))
-    noted = one_sided(verdict, analysis.window, FAST_POLICY)
+    noted = with_traffic_notes(verdict, analysis.window, FAST_POLICY)
     assert noted["decision"] == verdict["decision"] == "hold"
     assert noted["reasons"][:-1] == verdict["reasons"]
     assert noted["reasons"][-1].startswith("the candidate got none of the 600 requests, the stable version all: ")
@@ -216,12 +216,30 @@ def test_a_candidate_that_no_client_reaches_is_inconclusive_and_the_reason_names
 
 def test_a_canary_that_took_every_client_says_so_without_changing_the_decision(tmp_path):
     analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / "all.json"), rate=20, share=1.0))
-    noted = one_sided(verdict, analysis.window, FAST_POLICY)
+    noted = with_traffic_notes(verdict, analysis.window, FAST_POLICY)
     assert noted["decision"] == verdict["decision"] == "promote"
     assert noted["reasons"][-1].startswith("the stable version got none of the 600 requests, the candidate all")
 
 
-def test_a_split_that_reaches_both_sides_or_too_little_traffic_gets_no_note(tmp_path):
-    for name, rate, share in (("split", 20, 0.1), ("quiet", 1, 0.0)):
-        analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / (name + ".json")), rate=rate, share=share))
-        assert one_sided(verdict, analysis.window, FAST_POLICY) == verdict, name
+def test_a_split_that_reaches_both_sides_with_enough_traffic_gets_no_note(tmp_path):
+    analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / "split.json"), rate=20, share=0.1))
+    assert with_traffic_notes(verdict, analysis.window, FAST_POLICY) == verdict
+
+
+def test_too_little_traffic_says_which_variables_give_the_step_enough(tmp_path):
+    analysis, verdict = analysis_of(SimulatedTraffic(str(tmp_path / "quiet.json"), rate=1, share=0.0))
+    noted = with_traffic_notes(verdict, analysis.window, FAST_POLICY)
+    assert noted["decision"] == verdict["decision"] == "hold"
+    assert noted["reasons"][:-1] == verdict["reasons"]
+    assert noted["reasons"][-1].startswith("too few requests for the policy: ")
+    for variable in ("rollout_canary_plan", "canary_max_extensions", "canary_policy.min_requests"):
+        assert variable in noted["reasons"][-1]
+
+
+def test_a_pool_says_its_figures_in_one_line_and_a_dash_for_an_unknown_p95():
+    empty = PoolStats()
+    assert empty.figures()["summary"] == "0 requests, 0 5xx, p95 -"
+    served = PoolStats()
+    for status, seconds in ((200, 0.0), (503, 0.0), (200, None)):
+        served.add(status, seconds)
+    assert served.figures()["summary"] == "3 requests, 1 5xx, p95 0.0 ms"
