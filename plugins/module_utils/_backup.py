@@ -526,8 +526,40 @@ def run_to_file(argv, path):
     return done.returncode, done.stderr.decode("utf-8", "replace")
 
 
+def deployed_projects(run, project_dir):
+    """What the service's compose projects on the host (``*.compose.yml`` in ``project_dir``: its colours'
+    and its accessories') use, as compose itself reads them: {"volumes": the docker names of the named
+    volumes they declare, "images": {file name without .compose.yml: the image of its service app}}."""
+    found = {"volumes": [], "images": {}}
+    if not project_dir or not os.path.isdir(project_dir):
+        return found
+    for name in sorted(os.listdir(project_dir)):
+        if not name.endswith(".compose.yml"):
+            continue
+        path = os.path.join(project_dir, name)
+        rc, out, err = run(["docker", "compose", "-f", path, "config", "--format", "json"])
+        if rc != 0:
+            raise BackupError("docker compose cannot read %s, the service's deployed project (%s): a backup needs its "
+                              "named volumes; put it right, or redeploy the service. Nothing was changed."
+                              % (path, err.strip()[-300:]))
+        project = json.loads(out)
+        found["volumes"].extend(v["name"] for v in (project.get("volumes") or {}).values() if (v or {}).get("name"))
+        app = (project.get("services") or {}).get("app") or {}
+        if app.get("image"):
+            found["images"][name[:-len(".compose.yml")]] = app["image"]
+    found["volumes"] = sorted(set(found["volumes"]))
+    return found
+
+
 def take_backup(store, params, run, check_mode=False):
-    """Action create of the backup module: ``params`` are the module's, ``run(argv)`` returns (rc, out, err)."""
+    """Action create of the backup module: ``params`` are the module's, ``run(argv)`` returns (rc, out, err).
+    Besides ``volumes``, the named volumes of the compose projects in ``project_dir`` are archived, read
+    through ``volume_image`` or else the image the live colour (``live_colour``) runs."""
+    deployed = deployed_projects(run, params.get("project_dir"))
+    params = dict(params, volumes=sorted(set(params["volumes"]) | set(deployed["volumes"])))
+    if params["volumes"] and not params["volume_image"]:
+        images = deployed["images"]
+        params["volume_image"] = images.get(params.get("live_colour") or "") or next(iter(sorted(images.values())), None)
     for volume in params["volumes"]:
         named_volume(volume)
     if params["volumes"] and not params["volume_image"]:

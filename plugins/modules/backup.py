@@ -64,7 +64,19 @@ options:
     elements: str
     default: []
   volume_image:
-    description: Local image with C(tar) and C(sh) used to read and write volumes.
+    description:
+      - Local image with C(tar) and C(sh) used to read and write volumes.
+      - With V(create) and O(project_dir), the image the live colour runs when not given.
+    type: str
+  project_dir:
+    description:
+      - With V(create), the directory of the service's compose projects on the host (C(<colour>.compose.yml),
+        C(accessories.compose.yml)); the named volumes they declare, as C(docker compose config) reads them, are
+        archived besides O(volumes).
+      - A project that compose cannot read fails the backup before anything is written, naming it.
+    type: path
+  live_colour:
+    description: With V(create) and O(project_dir), the colour whose image reads the volumes when O(volume_image) is not given.
     type: str
   stop_containers:
     description:
@@ -207,6 +219,8 @@ def main():
             paths=dict(type="list", elements="path", default=[]),
             volumes=dict(type="list", elements="str", default=[]),
             volume_image=dict(type="str"),
+            project_dir=dict(type="path"),
+            live_colour=dict(type="str"),
             stop_containers=dict(type="list", elements="str", default=[]),
             pre_backup_command=dict(type="list", elements="str", no_log=True),
             live_version=dict(type="str"),

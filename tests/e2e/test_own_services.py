@@ -7,6 +7,7 @@ the seed 001 layout (three agents on one host) deploys from its example files.""
 import concurrent.futures
 import json
 import os
+import re
 import ssl
 import urllib.request
 
@@ -140,14 +141,20 @@ def test_deploy_canary_and_rollback_under_load_on_both_services_fail_no_request(
     assert redis_started() == host["redis_started"]
 
 
-def test_a_restore_puts_the_accessory_data_back(host):
+def test_the_operators_own_backup_holds_the_accessory_data_and_a_restore_puts_it_back(host):
+    # backup.yml with the service's variables only: the named volumes come from its projects on the host.
+    get(HTTP + "/hit/keep", "counter.local")
+    taken = must(run_playbook("backup.yml", host["inventory"], FAST, var_files=[COUNTER]))
     backup_keep = count("keep")
     for _hit in range(3):
         get(HTTP + "/hit/keep", "counter.local")
     assert count("keep") == backup_keep + 3
-    must(run_playbook("restore.yml", host["inventory"], FAST, var_files=[COUNTER]))
+    restored = must(run_playbook("restore.yml", host["inventory"], FAST, var_files=[COUNTER]))
     assert count("keep") == backup_keep
     assert get(HTTP + "/healthz", "counter.local")[0] == 200
+    backup = re.search(r"backup summary\n.*\n.*\n\S+ +(\d{8}T\d+Z-\S+)\n", taken.output).group(1)
+    assert re.search(r"succeeded +%s .*counter \S+ stays live on (blue|green); put back from %s: volume counter_data"
+                     % (backup, backup), restored.output), restored.output[-2500:]
 
 
 @pytest.mark.parametrize("case, extra, message", [

@@ -3,6 +3,7 @@ import errno
 import json
 import os
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -403,4 +404,58 @@ def test_a_volume_docker_cannot_read_stops_the_backup_before_anything_is_written
         return 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"
     with pytest.raises(BackupError, match="cannot read docker volume data: Cannot connect to the Docker daemon"):
         take_backup(store, params(volumes=["data"], volume_image="image"), run)
+    assert store.complete_ids() == []
+
+
+class DockerWithCompose(Docker):
+    """Docker as above, but ``docker compose ... config`` is compose itself, reading the test's files."""
+
+    def __call__(self, argv):
+        if argv[:2] == ["docker", "compose"]:
+            self.calls.append(argv)
+            done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+            return done.returncode, done.stdout, done.stderr
+        return super(DockerWithCompose, self).__call__(argv)
+
+
+def deployed(tmp_path, **files):
+    project_dir = tmp_path / "opt" / "notes"
+    project_dir.mkdir(parents=True)
+    for name, text in files.items():
+        (project_dir / (name + ".compose.yml")).write_text(text)
+    return str(project_dir)
+
+
+COLOUR = """services:
+  app:
+    image: notes-api:{version}
+    volumes: [data:/data, cache:/cache]
+volumes:
+  data: {{external: true, name: notes_data}}
+  cache: {{external: true, name: notes_cache}}
+"""
+ACCESSORIES = """services:
+  redis:
+    image: redis:7.0
+    volumes: [redis:/var/lib/redis]
+volumes:
+  redis: {name: notes_redis}
+"""
+
+
+def test_the_named_volumes_of_the_deployed_projects_are_archived_through_the_live_colour_s_image(store, tmp_path):
+    project_dir = deployed(tmp_path, blue=COLOUR.format(version="2.0.0"), green=COLOUR.format(version="2.1.0"),
+                           accessories=ACCESSORIES)
+    docker = DockerWithCompose()
+    made = take_backup(store, params(volumes=["extra"], project_dir=project_dir, live_colour="green"), docker)
+    archived = sorted(m["name"] for m in store.verify(made["backup_id"])["members"] if m["name"].startswith("volumes/"))
+    assert archived == ["volumes/%s.tar" % v for v in ("extra", "notes_cache", "notes_data", "notes_redis")]
+    readers = set(argv[argv.index("-cf") - 3] for argv in docker.calls if argv[:2] == ["docker", "run"])
+    assert readers == {"notes-api:2.1.0"}
+
+
+def test_a_deployed_project_compose_cannot_read_stops_the_backup_naming_it(store, tmp_path):
+    project_dir = deployed(tmp_path, blue="services: [not, a, mapping]\n")
+    with pytest.raises(BackupError, match=r"docker compose cannot read .*/opt/notes/blue.compose.yml"):
+        take_backup(store, params(project_dir=project_dir), DockerWithCompose())
     assert store.complete_ids() == []
