@@ -105,9 +105,17 @@ def wave_verdict(number, outcomes, max_fail_percent=0, on_failure="rollback_wave
         then = "the rollout stops; every host keeps what it runs"
     else:
         rollback = hosts + (sorted(changed_before) if on_failure == "rollback_all" else [])
-        then = ("the rollout stops; every host changed so far (%s) goes back to the version live before" % ", ".join(rollback)
-                if on_failure == "rollback_all" else
-                "the rollout stops; the hosts of this wave (%s) go back to the version live before" % ", ".join(hosts))
+        moved = sorted(set(changed) | (set(changed_before) if on_failure == "rollback_all" else set()))
+        kept = [host for host in hosts if host not in moved]
+        if not moved:
+            then = "the rollout stops; no host's traffic moved, so each keeps the version it ran (%s)" % ", ".join(kept)
+        else:
+            then = ("the rollout stops; every host whose traffic moved so far (%s) goes back to the version live before"
+                    if on_failure == "rollback_all" else
+                    "the rollout stops; the hosts of this wave whose traffic moved (%s) go back to the version live before"
+                    ) % ", ".join(moved)
+            if kept:
+                then += ", %s kept the version it ran" % ", ".join(kept)
         if on_failure == "rollback_wave" and changed_before:
             then += ", the hosts of earlier waves (%s) keep the new version" % ", ".join(sorted(changed_before))
     return {"failed": True, "stop": True, "rollback": rollback, "failed_hosts": failed_hosts, "failed_percent": percent,

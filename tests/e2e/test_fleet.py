@@ -83,8 +83,8 @@ def test_a_failed_wave_goes_back_and_the_pilot_keeps_the_new_version(inventory, 
     assert result.rc != 0
     said = " ".join(result.output.split())
     assert ("wave 1 failed on %s (50.0 %% of its hosts, above the 0 %% allowed): the rollout stops; the hosts of this "
-            "wave (%s, %s) go back to the version live before, the hosts of earlier waves (%s) keep the new version"
-            % (HOSTS[2], HOSTS[1], HOSTS[2], HOSTS[0])) in said
+            "wave whose traffic moved (%s) go back to the version live before, %s kept the version it ran, the hosts of "
+            "earlier waves (%s) keep the new version" % (HOSTS[2], HOSTS[1], HOSTS[2], HOSTS[0])) in said
     assert live() == ["1.1.0", "1.0.0", "1.0.0"]
     # The summary says which host runs what.
     summary = result.output[result.output.index("nextgen.rollout release summary"):].splitlines()
@@ -135,7 +135,8 @@ def test_a_failed_wave_can_take_back_every_host_changed_so_far(inventory, tmp_pa
     result = run_playbook("blue-green-deploy.yml", with_faulty_host(inventory, tmp_path, HOSTS[2]),
                           dict(WAVES, target_version="1.2.0", rollout_wave_failure="rollback_all"))
     assert result.rc != 0
-    assert "every host changed so far (%s, %s, %s) goes back" % (HOSTS[1], HOSTS[2], HOSTS[0]) in " ".join(result.output.split())
+    assert ("every host whose traffic moved so far (%s, %s) goes back to the version live before, %s kept the version it ran"
+            % (HOSTS[0], HOSTS[1], HOSTS[2])) in " ".join(result.output.split())
     assert live() == ["1.0.0"] * 3
 
 

@@ -58,16 +58,23 @@ def test_a_wave_passes_when_its_failures_stay_within_the_threshold():
 
 def test_a_failed_wave_stops_and_takes_back_what_it_is_told():
     wave = outcomes(a="succeeded", b="failed")
+    wave["a"]["traffic_switched"] = True
     own = wave_verdict(2, wave, changed_before=["p"])
     assert own["stop"] and own["rollback"] == ["a", "b"] and own["failed_hosts"] == ["b"]
     assert own["message"] == ("wave 2 failed on b (50.0 % of its hosts, above the 0 % allowed): the rollout stops; the hosts "
-                              "of this wave (a, b) go back to the version live before, the hosts of earlier waves (p) keep "
-                              "the new version")
+                              "of this wave whose traffic moved (a) go back to the version live before, b kept the version "
+                              "it ran, the hosts of earlier waves (p) keep the new version")
     assert wave_verdict(2, wave, max_fail_percent=0.0, changed_before=["p"])["message"] == own["message"]  # 0.0 reads as 0
     every = wave_verdict(2, wave, on_failure="rollback_all", changed_before=["p"])
-    assert every["rollback"] == ["a", "b", "p"] and "every host changed so far (a, b, p) goes back" in every["message"]
+    assert every["rollback"] == ["a", "b", "p"] and "every host whose traffic moved so far (a, p) goes back" in every["message"]
     kept = wave_verdict(2, wave, on_failure="stop")
     assert kept["stop"] and kept["rollback"] == [] and "every host keeps what it runs" in kept["message"]
+
+
+def test_a_failed_first_deploy_says_no_host_has_anything_to_go_back_to():
+    verdict = wave_verdict(0, outcomes(a="failed"), pilot=True)
+    assert verdict["rollback"] == ["a"]
+    assert verdict["message"].endswith("the rollout stops; no host's traffic moved, so each keeps the version it ran (a)")
 
 
 def test_a_pilot_fails_on_any_host_whatever_the_threshold():
