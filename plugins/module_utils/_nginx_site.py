@@ -187,10 +187,15 @@ def real_ip_problems(sources):
     problems = []
     for source in sources:
         try:
-            ipaddress.ip_network(str(source))
+            network = ipaddress.ip_network(str(source))
         except ValueError as exc:
             problems.append("%s %r is not an address or a network such as 10.0.0.5, 10.0.0.0/24 or fd00::/8 (%s)"
                             % (variable, source, exc))
+            continue
+        if network.prefixlen == 0:
+            problems.append("%s %r trusts every address: any client could then name its own address in the header "
+                            "(rollout_real_ip_header), choose its side of a canary and hide in the access log; list "
+                            "only the addresses or networks your load balancers connect from" % (variable, source))
     return problems
 
 

@@ -313,3 +313,11 @@ def test_the_load_balancers_in_front_of_nginx_are_addresses_or_networks():
     assert site_setting_problems({"real_ip_from": "10.0.0.0/8"}) == [
         "rollout_real_ip_from (nginx_real_ip_from) '10.0.0.0/8' is not a list: give the addresses or networks your load "
         "balancers connect from, e.g. -e '{\"rollout_real_ip_from\": [\"10.0.0.0/24\"]}'"]
+
+
+@pytest.mark.parametrize("everyone", ["0.0.0.0/0", "::/0"])
+def test_trusting_every_address_as_a_load_balancer_is_refused(everyone):
+    problems = site_setting_problems({"real_ip_from": ["10.0.0.5", everyone]})
+    assert len(problems) == 1
+    assert problems[0].startswith("rollout_real_ip_from (nginx_real_ip_from) '%s' trusts every address: any client" % everyone)
+    assert "list only the addresses or networks your load balancers connect from" in problems[0]
