@@ -108,13 +108,18 @@ class ClaimsLock(object):
         self.handle.close()
 
 
-def claim(state_dir, service, declared_ports, sites, port_range=(8001, 8999), write=True, listening=tuple):
-    """Decide the service's ports and, when nothing collides and ``write``, record its claim.
+def claim(state_dir, service, declared_ports, sites, port_range=(8001, 8999), write=True, listening=tuple, deploying=True):
+    """Decide the service's ports and, when nothing collides and ``write``, record its claim; an action
+    other than a deploy (``deploying`` false) on a service the host has no claim of says so.
     Returns {ports, problems, changed}."""
     sites = [[int(port), name or ""] for port, name in sites]
     with ClaimsLock(state_dir):
         claims = read_claims(state_dir)
         outcome = decide(service, declared_ports, sites, claims, port_range, listening)
+        if outcome["problems"] and not deploying and service not in claims:
+            # A rollback, say, of a service unknown here: most often a misspelt rollout_service.
+            outcome["problems"].append("service %s was never deployed on this host (the services it runs: %s): check "
+                                       "rollout_service, or deploy it first" % (service, ", ".join(sorted(claims)) or "none"))
         wanted = {"ports": outcome["ports"], "sites": sites}
         outcome["changed"] = not outcome["problems"] and claims.get(service) != wanted
         if outcome["changed"] and write:

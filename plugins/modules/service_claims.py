@@ -41,7 +41,10 @@ options:
     elements: int
     default: [8001, 8999]
   record:
-    description: Write the claim when nothing collides; V(false) only checks.
+    description:
+      - Write the claim when nothing collides (a deploy); V(false) only checks.
+      - With V(false), a collision of a service that has no claim on the host adds that it was never deployed there,
+        naming the services the host runs (a misspelt service name, most often).
     type: bool
     default: true
 attributes:
@@ -112,7 +115,7 @@ def main():
     # A new pair is not where a program listens, unless it is the service's own container (a claim lost).
     outcome = claim(p["state_dir"], p["service"], ports, p["sites"], tuple(p["port_range"]),
                     write=p["record"] and not module.check_mode,
-                    listening=lambda: foreign_listeners(command_runner(module), p["service"]))
+                    listening=lambda: foreign_listeners(command_runner(module), p["service"]), deploying=p["record"])
     if outcome["problems"]:
         module.fail_json(msg="; ".join(outcome["problems"]) + ". Nothing was changed.", problems=outcome["problems"])
     module.exit_json(changed=outcome["changed"] and p["record"], ports=outcome["ports"])

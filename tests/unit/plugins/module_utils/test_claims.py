@@ -62,3 +62,14 @@ def test_concurrent_services_never_share_ports(tmp_path):
         ports = pool.map(_claim_one, [(str(tmp_path), name) for name in names])
     taken = [p for pair in ports for p in pair.values()]
     assert len(taken) == len(set(taken)) == 16
+
+
+def test_a_rollback_of_a_service_the_host_never_ran_says_so_beside_the_collision(tmp_path):
+    state = str(tmp_path)
+    claim(state, "notes", {}, [[80, ""]])
+    problems = claim(state, "notse", {}, [[80, ""]], write=False, deploying=False)["problems"]
+    assert problems[0].startswith("nginx already serves service notes on port 80")
+    assert problems[1] == ("service notse was never deployed on this host (the services it runs: notes): check rollout_service, "
+                           "or deploy it first")
+    # A first deploy (in check mode too) only collides.
+    assert len(claim(state, "notse", {}, [[80, ""]], write=False)["problems"]) == 1
