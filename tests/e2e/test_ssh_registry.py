@@ -27,6 +27,12 @@ URL = "http://127.0.0.1:%d/" % (BASE_PORT + 1)
 REGISTRY = "registry.test:5000"
 REPOSITORY = REGISTRY + "/team/agent-loop"
 USER, PASSWORD = "deployer", "s3cret-registry-pass"
+# The same registry under a second name, as a second private registry with a user of its own: an
+# accessory's image comes from there.
+MIRROR = "mirror.test:5000"
+MIRROR_IMAGE = MIRROR + "/ops/redis:7.0"
+MIRROR_USER, MIRROR_PASSWORD = "ops", "m1rror-registry-pass"
+CACHE = {"rollout_accessories": {"cache": {"image": MIRROR_IMAGE}}}
 FILES = os.path.join(os.path.dirname(__file__), "files")
 VARS = {"rollout_image": REPOSITORY, "rollout_registry_username": USER, "rollout_registry_password": PASSWORD,
         "rollout_image_pull": "missing", "blue_green_smoke_samples": 5, "blue_green_drain_seconds": 0}
@@ -52,11 +58,13 @@ def docker(*args, **kwargs):
 
 def start_registry(directory):
     subprocess.run(["docker", "rm", "-f", REGISTRY_CONTAINER], capture_output=True, check=False)
-    htpasswd = docker("run", "--rm", "nextgen/registry:2.8", "htpasswd", "-Bbn", USER, PASSWORD)
+    htpasswd = [docker("run", "--rm", "nextgen/registry:2.8", "htpasswd", "-Bbn", user, password)
+                for user, password in ((USER, PASSWORD), (MIRROR_USER, MIRROR_PASSWORD))]
     (directory / "auth").mkdir(exist_ok=True)
-    (directory / "auth" / "htpasswd").write_text(htpasswd + "\n")
+    (directory / "auth" / "htpasswd").write_text("\n".join(htpasswd) + "\n")
     (directory / "config.yml").write_text(REGISTRY_CONFIG)
     docker("run", "-d", "--name", REGISTRY_CONTAINER, "--network", NETWORK, "--network-alias", "registry.test",
+           "--network-alias", "mirror.test",
            "-p", "127.0.0.1:%d:5000" % REGISTRY_PORT,
            "-v", "%s:/etc/docker/registry/config.yml:ro" % (directory / "config.yml"),
            "-v", "%s:/auth:ro" % (directory / "auth"), "-v", "%s:/certs:ro" % directory, "nextgen/registry:2.8")
@@ -90,6 +98,14 @@ def push(directory, versions):
     return digests
 
 
+def push_mirror_image(directory):
+    """The accessory's image, pushed as the mirror's (the test's docker config is logged in already)."""
+    pushed = "127.0.0.1:%d/ops/redis:7.0" % REGISTRY_PORT
+    docker("tag", "redis:7.0", pushed)
+    docker("--config", str(directory / "docker-config"), "push", pushed)
+    docker("rmi", pushed)
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     directory = tmp_path_factory.mktemp("registry")
@@ -98,11 +114,15 @@ def fleet(tmp_path_factory):
         with simulated_hosts(PREFIX, 1, BASE_PORT, directory, connection="ssh-sudo", network=NETWORK,
                              no_images=True) as inventory:
             os.environ["TLS_WORK_DIR"] = str(directory)
-            # The registry's certificate, and the hosts' docker trusting it for registry.test:5000.
+            # The registry's certificate, and the hosts' docker trusting it for registry.test:5000 and mirror.test:5000.
             must(run_playbook(os.path.join(FILES, "tls-cert.yml"), inventory, {
-                "tls_name": "registry.test", "tls_dest_dir": "/etc/docker/certs.d/" + REGISTRY, "tls_copy_key": False}))
+                "tls_name": "registry.test", "tls_alt_names": ["mirror.test"], "tls_dest_dir": "/etc/docker/certs.d/" + REGISTRY,
+                "tls_copy_key": False}))
+            trusted = "/etc/docker/certs.d/%s/registry.test.crt"
+            assert host_exec(HOST, "install", "-D", "-m", "0644", trusted % REGISTRY, trusted % MIRROR).returncode == 0
             start_registry(directory)
             digests = push(directory, ["1.0.0", "1.1.0", "1.2.0"])
+            push_mirror_image(directory)
             yield {"inventory": inventory, "digests": digests}
     finally:
         subprocess.run(["docker", "rm", "-f", REGISTRY_CONTAINER], capture_output=True, check=False)
@@ -133,6 +153,11 @@ def test_the_host_is_reached_over_ssh_as_a_sudo_user_and_has_no_image_of_its_own
      "cannot log in to registry.test:5000 as deployer"),
     ("an unknown tag", {"target_version": "9.9.9"},
      "image registry.test:5000/team/agent-loop:9.9.9 cannot be pulled"),
+    ("an accessory from another registry without its login", CACHE,
+     "does not have every image of the other services of rollout_compose_template and of rollout_accessories (%s)" % MIRROR_IMAGE),
+    ("a wrong password for another registry",
+     dict(CACHE, rollout_registry_logins=[{"registry": MIRROR, "username": MIRROR_USER, "password": "wrong-Pa55-x7"}]),
+     "cannot log in to %s (rollout_registry_logins): the registry refused the username and password given for it" % MIRROR),
 ])
 def test_bad_registry_input_is_refused_before_anything_changes(fleet, case, extra, message):
     result = deploy(fleet, **dict({"target_version": "1.0.0"}, **extra))
@@ -141,6 +166,19 @@ def test_bad_registry_input_is_refused_before_anything_changes(fleet, case, extr
     assert PASSWORD not in result.output and "wrong-Pa55-x7" not in result.output  # credentials never shown
     assert SUDO_PASSWORD not in result.output
     assert ledger(HOST) is None or ledger(HOST)["live"] is None
+
+
+def test_an_accessory_from_another_private_registry_is_pulled_with_its_own_login(fleet):
+    cache = dict(CACHE, rollout_service="cache", rollout_server_name="cache.test", target_version="1.0.0",
+                 rollout_registry_logins=[{"registry": MIRROR, "username": MIRROR_USER, "password": MIRROR_PASSWORD}])
+    result = must(deploy(fleet, **cache))
+    assert MIRROR_PASSWORD not in result.output
+    image = host_exec(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", "cache-accessories-cache-1").stdout.strip()
+    assert image == MIRROR_IMAGE
+    assert ledger(HOST, "cache")["live"]["version"] == "1.0.0"
+    # Its containers go: an image a container uses is one maintenance keeps, which the retention test counts.
+    containers = host_exec(HOST, "docker", "ps", "-aq", "--filter", "name=^cache-").stdout.split()
+    assert len(containers) == 2 and host_exec(HOST, "docker", "rm", "-f", *containers).returncode == 0
 
 
 def test_deploy_canary_and_rollback_by_digest_over_ssh_under_load(fleet):
