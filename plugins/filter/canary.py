@@ -9,14 +9,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import AlertRulesError, release_alert_rules
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import fleet_verdict
-from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem, split_lines
-
-
-def canary_split_lines(share, candidate, stable):
-    problem = share_problem(share)
-    if problem:
-        raise AnsibleFilterError(problem)
-    return split_lines(share, candidate, stable)
+from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem
 
 
 def canary_plan(line):
@@ -60,7 +53,6 @@ class FilterModule(object):
 
     def filters(self):
         return {
-            "canary_split_lines": canary_split_lines,
             "canary_share_problem": share_problem,
             "canary_plan": canary_plan,
             "canary_plan_problem": canary_plan_problem,

@@ -426,7 +426,9 @@ def export_volume(run, image, volume, out_dir):
             "-C", "/volume", "-cf", "/out/%s.tar" % volume, "."]
     rc, out, err = run(argv)
     if rc != 0:
-        raise BackupError("cannot read docker volume %s through image %s: %s" % (volume, image, (err or out).strip()))
+        raise BackupError("cannot read docker volume %s through image %s: %s (volumes are read through an image with tar "
+                          "and sh, the live colour's by default: name another in backup_volume_image)"
+                          % (volume, image, (err or out).strip()))
     return os.path.join(out_dir, "%s.tar" % volume)
 
 

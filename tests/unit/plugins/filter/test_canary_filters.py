@@ -7,11 +7,9 @@ from ansible_collections.nextgen.rollout.plugins.filter.canary import FilterModu
 FILTERS = FilterModule().filters()
 
 
-def test_split_lines_filter_refuses_a_bad_share_with_the_reason():
-    assert FILTERS["canary_split_lines"](25, "c", "s") == ["25% c;", "* s;"]
-    with pytest.raises(AnsibleFilterError, match="150 % is outside 0 to 100 %"):
-        FILTERS["canary_split_lines"](150, "c", "s")
+def test_share_problem_filter_says_what_is_wrong_with_a_share():
     assert FILTERS["canary_share_problem"]("12.5") == ""
+    assert "150 % is outside 0 to 100 %" in FILTERS["canary_share_problem"](150)
 
 
 def test_rollback_decision_filter_turns_policy_errors_into_filter_errors():

@@ -142,7 +142,8 @@ def test_extra_members_and_volume_commands(store, tree, tmp_path):
     assert "data:/volume:ro" in calls[0] and calls[0][-5:] == ["-C", "/volume", "-cf", "/out/data.tar", "."]
     assert stage_volume(run, "img:1", "data", "/tmp/w/data.tar") == "data-nextgen-restore"
     assert "data-nextgen-restore:/volume" in calls[2] and calls[2][-1] == "data.tar"
-    with pytest.raises(BackupError, match="cannot read docker volume data"):
+    with pytest.raises(BackupError, match="cannot read docker volume data through image img:1: no such volume .*"
+                                          "name another in backup_volume_image"):
         export_volume(lambda argv: (1, "", "no such volume"), "img:1", "data", "/tmp/w")
 
 
