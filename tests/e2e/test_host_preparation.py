@@ -33,11 +33,20 @@ def test_a_bare_host_is_refused_and_pointed_to_the_preparation(inventory):
     assert result.rc != 0 and "prepare it with playbooks/prepare-hosts.yml" in " ".join(result.output.split())
 
 
-def test_preparation_makes_a_target_and_a_second_run_changes_nothing(inventory):
-    first = must(run_playbook("prepare-hosts.yml", inventory))
+def test_preparation_makes_a_target_and_a_second_run_changes_nothing(inventory, tmp_path):
+    ca = tmp_path / "registry-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot checked by the copy\n-----END CERTIFICATE-----\n")
+    escaping = run_playbook("prepare-hosts.yml", inventory, {"host_registry_cas": {"../../etc/ssl": str(ca)}})
+    assert escaping.rc != 0 and "host_registry_cas: ../../etc/ssl must be a registry" in " ".join(escaping.output.split())
+    assert host_exec(HOST, "sh", "-c", "command -v docker").returncode != 0  # nothing was installed
+    trusted = {"host_registry_cas": {"registry.example.com:5000": str(ca)}}
+    first = must(run_playbook("prepare-hosts.yml", inventory, trusted))
     assert recap_changed(first.output) > 0
-    second = must(run_playbook("prepare-hosts.yml", inventory))
+    second = must(run_playbook("prepare-hosts.yml", inventory, trusted))
     assert recap_changed(second.output) == 0, second.output[-2000:]
+    placed = "/etc/docker/certs.d/registry.example.com:5000/ca.crt"
+    assert host_exec(HOST, "cat", placed).stdout == ca.read_text()
+    assert host_exec(HOST, "stat", "-c", "%a %U", placed).stdout.strip() == "644 root"
     assert host_exec(HOST, "docker", "compose", "version", "--short").returncode == 0
     assert host_exec(HOST, "systemctl", "is-active", "nginx").stdout.strip() == "active"
     assert host_exec(HOST, "stat", "-c", "%a %U", "/var/lib/nextgen-rollout").stdout.strip() == "700 root"
