@@ -9,6 +9,10 @@ After a switch nginx sends no new request to the old colour; what is still open 
 request in flight or an idle keep-alive connection, which nginx closes after the upstream's
 keepalive_timeout. Once none is left, stopping the colour cannot cut an answer. The connections
 are read from /proc/net/tcp and tcp6 of the host's network namespace (nginx's).
+
+Only the connections of the proxy's own processes count: a monitoring agent on the host (a
+Prometheus scraping each colour every few seconds) keeps its own keep-alive connection to the colour
+open for as long as the colour runs, and would otherwise hold every drain for its whole timeout.
 """
 
 from __future__ import annotations
@@ -20,8 +24,33 @@ ESTABLISHED = "01"
 LOOPBACK = ("0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000")
 
 
-def open_connections(port, proc_net="/proc/net"):
-    """Number of established connections whose remote end is 127.0.0.1:``port`` (or ::1)."""
+def socket_inodes(process_names, proc="/proc"):
+    """Inodes of the sockets the processes called ``process_names`` hold, or None when none of them
+    runs or their descriptors cannot be read (then every connection counts)."""
+    inodes, found = set(), False
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, pid, "comm")) as handle:
+                if handle.read().strip() not in process_names:
+                    continue
+            found = True
+            fd_dir = os.path.join(proc, pid, "fd")
+            for fd in os.listdir(fd_dir):
+                target = os.readlink(os.path.join(fd_dir, fd))
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+        except PermissionError:
+            return None
+        except OSError:  # the process ended while it was read
+            continue
+    return inodes if found else None
+
+
+def open_connections(port, proc_net="/proc/net", inodes=None):
+    """Number of established connections whose remote end is 127.0.0.1:``port`` (or ::1), only
+    those whose socket inode is in ``inodes`` when it is given."""
     count = 0
     for name in ("tcp", "tcp6"):
         try:
@@ -31,11 +60,19 @@ def open_connections(port, proc_net="/proc/net"):
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 4 or fields[3] != ESTABLISHED:
+            if len(fields) < 10 or fields[3] != ESTABLISHED:
                 continue
             address, hex_port = fields[2].split(":")
-            if address in LOOPBACK and int(hex_port, 16) == int(port):
+            if address in LOOPBACK and int(hex_port, 16) == int(port) and (inodes is None or fields[9] in inodes):
                 count += 1
+    return count
+
+
+def clients_connections(process_names):
+    """A counter of the connections to a port that the processes called ``process_names`` hold
+    (every process's when the list is empty)."""
+    def count(port):
+        return open_connections(port, inodes=socket_inodes(process_names) if process_names else None)
     return count
 
 
