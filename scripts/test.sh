@@ -81,8 +81,8 @@ stage_molecule() {
 # End-to-end modules in two lanes that run at once (three overloaded a 2-core machine: a simulated host died), balanced by duration: each module starts its
 # own simulated hosts on its own ports, and most of their time is spent waiting on playbooks.
 E2E_LANES=(
-  "tests/e2e/test_crash_recovery.py tests/e2e/test_canary.py tests/e2e/test_ssh_registry.py tests/e2e/test_decision_matches_promtool.py tests/e2e/test_canary_promotion.py tests/e2e/test_event_driven_rollback.py tests/e2e/test_fleet.py"
-  "tests/e2e/test_own_services.py tests/e2e/test_logging_rollout.py tests/e2e/test_blue_green.py tests/e2e/test_backup_restore.py tests/e2e/test_awx_workflow.py tests/e2e/test_reference_service.py tests/e2e/test_collection_build.py tests/e2e/test_host_preparation.py"
+  "tests/e2e/test_crash_recovery.py tests/e2e/test_canary.py tests/e2e/test_ssh_registry.py tests/e2e/test_decision_matches_promtool.py tests/e2e/test_canary_promotion.py tests/e2e/test_event_driven_rollback.py tests/e2e/test_fleet.py tests/e2e/test_collection_build.py"
+  "tests/e2e/test_own_services.py tests/e2e/test_logging_rollout.py tests/e2e/test_blue_green.py tests/e2e/test_backup_restore.py tests/e2e/test_awx_workflow.py tests/e2e/test_reference_service.py tests/e2e/test_host_preparation.py"
 )
 E2E_LOGS="$ROOT/build/e2e-logs"
 
