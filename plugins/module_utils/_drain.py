@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import time
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import fd_links
+
 ESTABLISHED = "01"
 LOOPBACK = ("0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000")
 
@@ -35,16 +37,13 @@ def socket_inodes(process_names, proc="/proc"):
             with open(os.path.join(proc, pid, "comm")) as handle:
                 if handle.read().strip() not in process_names:
                     continue
-            found = True
-            fd_dir = os.path.join(proc, pid, "fd")
-            for fd in os.listdir(fd_dir):
-                target = os.readlink(os.path.join(fd_dir, fd))
-                if target.startswith("socket:["):
-                    inodes.add(target[len("socket:["):-1])
-        except PermissionError:
-            return None
         except OSError:  # the process ended while it was read
             continue
+        fd_dir = os.path.join(proc, pid, "fd")
+        if not os.access(fd_dir, os.R_OK):
+            return None
+        found = True
+        inodes.update(link[len("socket:["):-1] for link in fd_links(fd_dir) if link.startswith("socket:["))
     return inodes if found else None
 
 
