@@ -240,6 +240,10 @@ def volume_changes(run, volumes):
     return changes
 
 
+def missing_files(paths, exists=os.path.exists):
+    return [path for path in paths if not exists(path)]
+
+
 def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"), service="", ports=None, proc="/proc",
               volumes=None):
     """Everything at once; ``run(argv) -> (rc, stdout, stderr)``. An empty ``docker_root`` is the

@@ -68,6 +68,11 @@ options:
         description: Its driver options.
         type: dict
         default: {}
+  files:
+    description: Paths on the host that the release needs (the TLS certificate and key); RV(missing_files) names those that do not exist.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - nextgen.rollout.read_only
 author:
@@ -130,11 +135,17 @@ volume_changes:
   elements: str
   sample: ["volume shop_data was made with driver local and no options, and the service's definition now gives it driver
            local with options device=/srv/shop, o=bind, type=none"]
+missing_files:
+  description: The paths of O(files) that do not exist on the host.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/nginx/tls/shop.key"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import command_runner, read_host
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import command_runner, missing_files, read_host
 
 
 def main():
@@ -150,6 +161,7 @@ def main():
                 driver=dict(type="str", default="local"),
                 driver_options=dict(type="dict", default={}),
             )),
+            files=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -158,7 +170,7 @@ def main():
         facts = read_host(command_runner(module), module.params["docker_root"], module.params["nginx_unit"], meminfo.read(),
                           module.params["nginx_test_command"], module.params["service"], module.params["ports"],
                           volumes=module.params["volumes"])
-    module.exit_json(changed=False, **facts)
+    module.exit_json(changed=False, missing_files=missing_files(module.params["files"]), **facts)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import missing_files
+from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import release_problems
+
+READY_HOST = {"memory_available_mb": 2000, "disk": {"path": "/var/lib/docker", "free_mb": 20000}, "nginx_state": "active",
+              "nginx_config": {"tested": True, "ok": True, "error": ""}, "port_holders": {"blue": "", "green": ""},
+              "volume_changes": [], "missing_files": []}
+LEDGER = {"live_version": "1.0.0", "live_colour": "green", "idle_colour": "blue"}
+ADDRESS = {"problems": [], "tls_files": {}}
+
+
+def problems(host=None, version="1.1.0", action="deploy", ledger=None, address=None, memory=128, disk=1024):
+    return release_problems(dict(READY_HOST, **(host or {})), version, "web-1", "shop", action, dict(LEDGER, **(ledger or {})),
+                            {"blue": 8001, "green": 8002}, dict(ADDRESS, **(address or {})), memory, disk)
+
+
+def test_a_ready_host_has_no_problem():
+    assert problems() == []
+
+
+def test_every_problem_is_named_at_once_each_a_sentence():
+    found = problems(host={"memory_available_mb": 50, "nginx_state": "inactive",
+                           "nginx_config": {"tested": True, "ok": False, "error": 'unknown directive "x" in /etc/nginx/conf.d/o.conf:1'},
+                           "port_holders": {"blue": "python3 (pid 77)", "green": ""}},
+                     version="-bad", address={"problems": ["rollout_server_name (nginx_server_name) 'a;b' is not a host name"]})
+    assert len(found) == 6 and all(problem.endswith(".") and not problem.endswith("..") for problem in found), found
+    assert found[0].startswith("version '-bad' is not a valid image tag")
+    assert found[1] == "rollout_server_name (nginx_server_name) 'a;b' is not a host name."
+    assert found[2].startswith("not enough room on web-1: 50 MB memory available (need 128), 20000 MB free on the filesystem of "
+                               "/var/lib/docker (need 1024)")
+    assert found[3].startswith("nginx is inactive on web-1 although shop 1.0.0 is live behind it")
+    assert found[4].startswith('nginx rejects its config on web-1 as it is now, before any change (unknown directive "x" in ')
+    assert found[5].startswith("port 8001 of the blue colour of shop, where -bad would start, is held on web-1 by python3 (pid 77)")
+
+
+def test_a_stopped_nginx_matters_only_when_a_version_is_live_and_a_broken_config_only_to_a_deploy():
+    stopped_and_broken = {"nginx_state": "failed", "nginx_config": {"tested": True, "ok": False, "error": "e"}}
+    assert [p[:20] for p in problems(host=stopped_and_broken, ledger={"live_colour": None, "live_version": None})] == ["nginx rejects its co"]
+    assert [p[:20] for p in problems(host=stopped_and_broken, action="rollback")] == ["nginx is failed on w"]
+
+
+def test_a_changed_volume_is_named_with_what_to_do():
+    found = problems(host={"volume_changes": ["volume shop_data was made with driver local and no options, and ..."]})
+    assert len(found) == 1 and found[0].startswith("volume shop_data was made with driver local and no options, and ..., on web-1: "
+                                                   "docker never changes a volume once made")
+
+
+def test_tls_files_go_together_and_must_be_on_the_host():
+    half = problems(address={"tls_files": {"rollout_tls_certificate": "/etc/tls/a.crt", "rollout_tls_key": ""}})
+    assert half == ["rollout_tls_certificate (/etc/tls/a.crt) and rollout_tls_key (empty) go together: give both paths, or neither."]
+    both = {"rollout_tls_certificate": "/etc/tls/a.crt", "rollout_tls_key": "/etc/tls/a.key"}
+    assert problems(address={"tls_files": both}) == []
+    missing = problems(address={"tls_files": both}, host={"missing_files": ["/etc/tls/a.key"]})
+    assert missing == ["rollout_tls_key = /etc/tls/a.key does not exist on web-1; put the certificate and the key there first "
+                       "(for example with community.crypto), or leave both unset."]
+
+
+def test_missing_files_are_those_that_do_not_exist(tmp_path):
+    (tmp_path / "a.crt").write_text("x")
+    assert missing_files([str(tmp_path / "a.crt"), str(tmp_path / "a.key")]) == [str(tmp_path / "a.key")]
