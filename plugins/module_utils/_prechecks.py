@@ -9,10 +9,47 @@ fixes them all before the next run instead of meeting them one run at a time."""
 
 from __future__ import annotations
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._staging import gate_problem
 from ansible_collections.nextgen.rollout.plugins.module_utils._versions import version_problem
 
 # A deploy changes the site (a reload); a rollback or a restore moves a route file and needs none.
 ACTIONS_THAT_RELOAD = ("deploy", "preflight")
+
+
+def settings_problems(strategy, canary_action, staging_gate, guard_window, guard_interval, guard_policy,
+                      after_switch_tasks="", after_switch_found=None):
+    """Every reason the settings of a release cannot be right, whatever the host: the strategy, the
+    staging gate, the guard, and the after-switch checks (``after_switch_found``: controller_file's
+    answer for ``after_switch_tasks``). Each a sentence."""
+    problems = []
+    if strategy not in ("blue-green", "canary") or canary_action not in ("start", "resume", "abort"):
+        problems.append("rollout_strategy %s / canary_action %s is unknown: use blue-green (the default) or canary, and canary_action "
+                        "start (the default), resume or abort" % (strategy, canary_action))
+    problems.append(gate_problem(staging_gate))
+    window = _number(guard_window)
+    if window is None or window < 0:
+        problems.append("rollout_guard_window is %s: use 0 (no guard) or more seconds" % (guard_window,))
+    interval = _number(guard_interval)
+    if interval is None or interval <= 0:
+        problems.append("rollout_guard_interval is %s: use more than 0 s" % (guard_interval,))
+    if window is not None and window > 0:
+        try:
+            effective_policy(guard_policy)
+        except (PolicyError, TypeError, ValueError) as exc:
+            problems.append("rollout_guard_policy: %s" % exc)
+    if after_switch_tasks and not after_switch_found["found"]:
+        problems.append("rollout_after_switch_tasks %s is not a file on the controller (looked for %s): give an absolute path, or one "
+                        "relative to the playbook's directory or to the directory ansible-playbook runs from" % (
+                            after_switch_tasks, " and ".join(after_switch_found["tried"])))
+    return [sentence(problem) for problem in problems if problem]
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def room_problem(host, hostname, min_free_memory_mb, min_free_disk_mb):

@@ -238,11 +238,15 @@ def test_a_version_slower_than_the_staging_gate_allows_is_refused_before_any_tra
     gate = last["details"]["staging_gate"]
     assert gate["passed"] is False and gate["requests"] == 50 and gate["endpoints"]["GET /"]["latency_ms"]["p95"] >= 300
     assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=1.2.0").stdout.strip() == ""
-    # A gate that cannot be right is refused by the pre-checks.
+    # Settings that cannot be right are refused by the pre-checks, all of them in one run.
     bad = run_playbook("blue-green-deploy.yml", inventory,
-                       {"target_version": "1.2.0", "rollout_staging_gate": {"rate": 500}})
-    assert bad.rc != 0 and "unknown staging gate keys rate" in bad.output and len(ledger(HOST)["history"]) == \
-        len(doc["history"])
+                       {"target_version": "1.2.0", "rollout_staging_gate": {"rate": 500}, "rollout_guard_window": 30, "rollout_guard_interval": 0,
+                        "rollout_guard_policy": {"rules": {"mine": {"op": ">"}}}, "rollout_after_switch_tasks": "no-such-checks.yml"})
+    said = " ".join(bad.output.split())
+    assert bad.rc != 0 and "unknown staging gate keys rate" in said, said[-2000:]
+    assert "rollout_guard_interval is 0: use more than 0 s." in said and "rollout_guard_policy: rule mine lacks metric, threshold." in said
+    assert "rollout_after_switch_tasks no-such-checks.yml is not a file on the controller (looked for " in said
+    assert len(ledger(HOST)["history"]) == len(doc["history"])
 
 
 def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(inventory):

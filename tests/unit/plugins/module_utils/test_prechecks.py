@@ -1,5 +1,5 @@
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import missing_files
-from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import release_problems
+from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import release_problems, settings_problems
 
 READY_HOST = {"memory_available_mb": 2000, "disk": {"path": "/var/lib/docker", "free_mb": 20000}, "nginx_state": "active",
               "nginx_config": {"tested": True, "ok": True, "error": ""}, "port_holders": {"blue": "", "green": ""},
@@ -57,3 +57,29 @@ def test_tls_files_go_together_and_must_be_on_the_host():
 def test_missing_files_are_those_that_do_not_exist(tmp_path):
     (tmp_path / "a.crt").write_text("x")
     assert missing_files([str(tmp_path / "a.crt"), str(tmp_path / "a.key")]) == [str(tmp_path / "a.key")]
+
+
+def test_settings_that_can_be_right_have_no_problem():
+    assert settings_problems("canary", "resume", {}, 180, 10, {"rules": {"error_rate": {"for": "4s"}}}) == []
+    assert settings_problems("blue-green", "start", {"rate_per_min": 600, "duration": 5}, 0, 10, {}, "checks.yml",
+                             {"found": True, "tried": ["/p/checks.yml"]}) == []
+
+
+def test_every_bad_setting_is_named_at_once():
+    found = settings_problems("blue-grean", "start", {"rate": 500}, 60, 0, {"rules": {"mine": {"op": "?"}}}, "checks.yml",
+                              {"found": False, "tried": ["/p/checks.yml", "/cwd/checks.yml"]})
+    assert found == [
+        "rollout_strategy blue-grean / canary_action start is unknown: use blue-green (the default) or canary, and canary_action "
+        "start (the default), resume or abort.",
+        "unknown staging gate keys rate (expected duration, endpoints, max_error_rate, max_p95_ms, rate_per_min, timeout, workers).",
+        "rollout_guard_interval is 0: use more than 0 s.",
+        "rollout_guard_policy: rule mine lacks metric, threshold.",
+        "rollout_after_switch_tasks checks.yml is not a file on the controller (looked for /p/checks.yml and /cwd/checks.yml): give "
+        "an absolute path, or one relative to the playbook's directory or to the directory ansible-playbook runs from."]
+
+
+def test_the_guard_policy_is_judged_only_when_there_is_a_guard():
+    assert settings_problems("blue-green", "start", {}, 0, 10, {"unknown": 1}) == []
+    assert settings_problems("blue-green", "start", {}, -1, 10, {"unknown": 1}) == [
+        "rollout_guard_window is -1: use 0 (no guard) or more seconds."]
+    assert settings_problems("blue-green", "start", {}, "soon", 10, {}) == ["rollout_guard_window is soon: use 0 (no guard) or more seconds."]
