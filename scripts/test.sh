@@ -121,13 +121,14 @@ stage_e2e() {
 }
 
 # Lint and sanity keep about one core each busy for two minutes, while the molecule scenarios mostly
-# wait on systemd, docker and ansible round trips: the two stages run at once.
+# wait on systemd, docker and ansible round trips: the two stages run at once. The unit tests follow
+# lint and sanity, within the three minutes the molecule scenarios take after them.
 stage_checks() {
   local pids=() failed=0 pid
-  stage_static & pids+=($!)
+  { stage_static && say "pytest: unit tests" && stage_unit; } & pids+=($!)
   stage_molecule & pids+=($!)
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-  [ "$failed" = 0 ] || die "static checks or molecule scenarios failed" "read the errors above"
+  [ "$failed" = 0 ] || die "static checks, unit tests or molecule scenarios failed" "read the errors above"
 }
 
 stage_pytest() {
@@ -137,8 +138,8 @@ stage_pytest() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(checks pytest)
+[ ${#stages[@]} -eq 0 ] && stages=(checks e2e)
 for stage in "${stages[@]}"; do
-  declare -F "stage_$stage" >/dev/null || die "unknown stage: $stage" "use checks (static and molecule at once), static (lint and sanity at once), lint, sanity, molecule, unit, e2e or pytest"
+  declare -F "stage_$stage" >/dev/null || die "unknown stage: $stage" "use checks (static then unit, and molecule, at once), static (lint and sanity at once), lint, sanity, molecule, unit, e2e or pytest"
   "stage_$stage"
 done
