@@ -42,7 +42,7 @@ def settings_problems(strategy, canary_action, staging_gate, guard_window, guard
         problems.append("rollout_after_switch_tasks %s is not a file on the controller (looked for %s): give an absolute path, or one "
                         "relative to the playbook's directory or to the directory ansible-playbook runs from" % (
                             after_switch_tasks, " and ".join(after_switch_found["tried"])))
-    return [sentence(problem) for problem in problems if problem]
+    return numbered(problems)
 
 
 def _number(value):
@@ -111,8 +111,17 @@ def release_problems(host, target_version, hostname, service, action, ledger, po
                         "another port (the colour ports are the service's claim on the host, rollout_ports), then run again" % (
                             ports.get(idle), idle, service, target_version, hostname, holder))
     problems += tls_problems(nginx_address.get("tls_files") or {}, host.get("missing_files") or [], hostname)
-    return [sentence(problem) for problem in problems if problem]
+    return numbered(problems)
 
 
 def sentence(text):
     return text.rstrip(". ") + "."
+
+
+def numbered(problems):
+    """The non-empty ``problems`` as sentences, numbered (1), (2)... when there are several, so that a
+    refusal that joins them on one line reads as a list."""
+    found = [sentence(problem) for problem in problems if problem]
+    if len(found) < 2:
+        return found
+    return ["(%d) %s" % (number, problem) for number, problem in enumerate(found, 1)]

@@ -154,10 +154,10 @@ def test_a_host_without_room_a_stopped_nginx_and_a_broken_nginx_config_is_refuse
         result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0", "rollout_proxy_read_timeout": 61,
                                                                    "blue_green_min_free_disk_mb": 10 ** 9})
         said = " ".join(result.output.split())
-        assert result.rc != 0 and "not enough room on %s" % HOST in said, said[-2000:]
+        assert result.rc != 0 and "(1) not enough room on %s" % HOST in said, said[-2000:]
         assert "MB free on the filesystem of /var/lib/docker (need 1000000000). Free some" in said
-        assert "nginx is inactive on %s although agent-loop 1.0.0 is live behind it" % HOST in said
-        assert "nginx rejects its config on %s as it is now, before any change (unknown directive " \
+        assert "(2) nginx is inactive on %s although agent-loop 1.0.0 is live behind it" % HOST in said
+        assert "(3) nginx rejects its config on %s as it is now, before any change (unknown directive " \
             '"broken_directive" in %s:1)' % (HOST, other) in said
         assert ledger(HOST) == before and host_exec(HOST, "docker", "ps", "-q").stdout == containers
         assert "proxy_read_timeout 61s" not in host_exec(HOST, "cat", "/etc/nginx/conf.d/agent-loop.conf").stdout
@@ -244,7 +244,7 @@ def test_a_version_slower_than_the_staging_gate_allows_is_refused_before_any_tra
                         "rollout_guard_policy": {"rules": {"mine": {"op": ">"}}}, "rollout_after_switch_tasks": "no-such-checks.yml"})
     said = " ".join(bad.output.split())
     assert bad.rc != 0 and "unknown staging gate keys rate" in said, said[-2000:]
-    assert "rollout_guard_interval is 0: use more than 0 s." in said and "rollout_guard_policy: rule mine lacks metric, threshold." in said
+    assert "(2) rollout_guard_interval is 0: use more than 0 s." in said and "(3) rollout_guard_policy: rule mine lacks metric, threshold." in said
     assert "rollout_after_switch_tasks no-such-checks.yml is not a file on the controller (looked for " in said
     assert len(ledger(HOST)["history"]) == len(doc["history"])
 

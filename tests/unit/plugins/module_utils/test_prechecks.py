@@ -23,13 +23,14 @@ def test_every_problem_is_named_at_once_each_a_sentence():
                            "port_holders": {"blue": "python3 (pid 77)", "green": ""}},
                      version="-bad", address={"problems": ["rollout_server_name (nginx_server_name) 'a;b' is not a host name"]})
     assert len(found) == 6 and all(problem.endswith(".") and not problem.endswith("..") for problem in found), found
-    assert found[0].startswith("version '-bad' is not a valid image tag")
-    assert found[1] == "rollout_server_name (nginx_server_name) 'a;b' is not a host name."
-    assert found[2].startswith("not enough room on web-1: 50 MB memory available (need 128), 20000 MB free on the filesystem of "
+    assert [problem[:4] for problem in found] == ["(1) ", "(2) ", "(3) ", "(4) ", "(5) ", "(6) "]
+    assert found[0].startswith("(1) version '-bad' is not a valid image tag")
+    assert found[1] == "(2) rollout_server_name (nginx_server_name) 'a;b' is not a host name."
+    assert found[2].startswith("(3) not enough room on web-1: 50 MB memory available (need 128), 20000 MB free on the filesystem of "
                                "/var/lib/docker (need 1024)")
-    assert found[3].startswith("nginx is inactive on web-1 although shop 1.0.0 is live behind it")
-    assert found[4].startswith('nginx rejects its config on web-1 as it is now, before any change (unknown directive "x" in ')
-    assert found[5].startswith("port 8001 of the blue colour of shop, where -bad would start, is held on web-1 by python3 (pid 77)")
+    assert found[3].startswith("(4) nginx is inactive on web-1 although shop 1.0.0 is live behind it")
+    assert found[4].startswith('(5) nginx rejects its config on web-1 as it is now, before any change (unknown directive "x" in ')
+    assert found[5].startswith("(6) port 8001 of the blue colour of shop, where -bad would start, is held on web-1 by python3 (pid 77)")
 
 
 def test_a_stopped_nginx_matters_only_when_a_version_is_live_and_a_broken_config_only_to_a_deploy():
@@ -69,12 +70,12 @@ def test_every_bad_setting_is_named_at_once():
     found = settings_problems("blue-grean", "start", {"rate": 500}, 60, 0, {"rules": {"mine": {"op": "?"}}}, "checks.yml",
                               {"found": False, "tried": ["/p/checks.yml", "/cwd/checks.yml"]})
     assert found == [
-        "rollout_strategy blue-grean / canary_action start is unknown: use blue-green (the default) or canary, and canary_action "
+        "(1) rollout_strategy blue-grean / canary_action start is unknown: use blue-green (the default) or canary, and canary_action "
         "start (the default), resume or abort.",
-        "unknown staging gate keys rate (expected duration, endpoints, max_error_rate, max_p95_ms, rate_per_min, timeout, workers).",
-        "rollout_guard_interval is 0: use more than 0 s.",
-        "rollout_guard_policy: rule mine lacks metric, threshold.",
-        "rollout_after_switch_tasks checks.yml is not a file on the controller (looked for /p/checks.yml and /cwd/checks.yml): give "
+        "(2) unknown staging gate keys rate (expected duration, endpoints, max_error_rate, max_p95_ms, rate_per_min, timeout, workers).",
+        "(3) rollout_guard_interval is 0: use more than 0 s.",
+        "(4) rollout_guard_policy: rule mine lacks metric, threshold.",
+        "(5) rollout_after_switch_tasks checks.yml is not a file on the controller (looked for /p/checks.yml and /cwd/checks.yml): give "
         "an absolute path, or one relative to the playbook's directory or to the directory ansible-playbook runs from."]
 
 
