@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import fd_links
+from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import fd_links, process_command, tcp_sockets
 
 ESTABLISHED = "01"
 LOOPBACK = ("0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000")
@@ -31,13 +31,7 @@ def socket_inodes(process_names, proc="/proc"):
     runs or their descriptors cannot be read (then every connection counts)."""
     inodes, found = set(), False
     for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, pid, "comm")) as handle:
-                if handle.read().strip() not in process_names:
-                    continue
-        except OSError:  # the process ended while it was read
+        if not pid.isdigit() or process_command(pid, proc) not in process_names:
             continue
         fd_dir = os.path.join(proc, pid, "fd")
         if not os.access(fd_dir, os.R_OK):
@@ -50,21 +44,8 @@ def socket_inodes(process_names, proc="/proc"):
 def open_connections(port, proc_net="/proc/net", inodes=None):
     """Number of established connections whose remote end is 127.0.0.1:``port`` (or ::1), only
     those whose socket inode is in ``inodes`` when it is given."""
-    count = 0
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(os.path.join(proc_net, name)) as handle:
-                lines = handle.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != ESTABLISHED:
-                continue
-            address, hex_port = fields[2].split(":")
-            if address in LOOPBACK and int(hex_port, 16) == int(port) and (inodes is None or fields[9] in inodes):
-                count += 1
-    return count
+    return sum(1 for state, _local_port, address, remote_port, inode in tcp_sockets(proc_net)
+               if state == ESTABLISHED and address in LOOPBACK and remote_port == int(port) and (inodes is None or inode in inodes))
 
 
 def clients_connections(process_names):

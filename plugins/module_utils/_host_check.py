@@ -115,20 +115,39 @@ def nginx_config_status(run, test_command):
     return {"tested": True, "ok": False, "error": "; ".join(reasons) or "%s exited with %d" % (" ".join(test_command), rc)}
 
 
-def listening_sockets(proc="/proc"):
-    """{port: [socket inode, ...]} of the TCP sockets listening in the host's network namespace (IPv4 and IPv6)."""
-    found = {}
+def tcp_sockets(proc_net="/proc/net"):
+    """The TCP sockets of the host's network namespace (IPv4 and IPv6), as the kernel lists them in
+    /proc/net/tcp and tcp6: (state, local port, remote address in hex, remote port, inode) each."""
     for table in ("tcp", "tcp6"):
         try:
-            with open(os.path.join(proc, "net", table)) as handle:
+            with open(os.path.join(proc_net, table)) as handle:
                 rows = handle.read().splitlines()[1:]
         except OSError:
             continue
         for row in rows:
             fields = row.split()
-            if len(fields) > 9 and fields[3] == TCP_LISTEN:
-                found.setdefault(int(fields[1].rsplit(":", 1)[1], 16), []).append(fields[9])
+            if len(fields) < 10:
+                continue
+            remote_address, remote_port = fields[2].rsplit(":", 1)
+            yield fields[3], int(fields[1].rsplit(":", 1)[1], 16), remote_address, int(remote_port, 16), fields[9]
+
+
+def listening_sockets(proc="/proc"):
+    """{port: [socket inode, ...]} of the TCP sockets listening in the host's network namespace (IPv4 and IPv6)."""
+    found = {}
+    for state, port, _address, _remote_port, inode in tcp_sockets(os.path.join(proc, "net")):
+        if state == TCP_LISTEN:
+            found.setdefault(port, []).append(inode)
     return found
+
+
+def process_command(pid, proc="/proc"):
+    """The command name of process ``pid``, or None when it ended meanwhile."""
+    try:
+        with open(os.path.join(proc, pid, "comm")) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def fd_links(fd_dir):
@@ -153,12 +172,7 @@ def socket_owners(inodes, proc="/proc"):
     for pid in sorted((name for name in os.listdir(proc) if name.isdigit()), key=int):
         for link in fd_links(os.path.join(proc, pid, "fd")):
             if link in wanted and wanted[link] not in owners:
-                try:
-                    with open(os.path.join(proc, pid, "comm")) as handle:
-                        command = handle.read().strip()
-                except OSError:
-                    command = "?"
-                owners[wanted[link]] = "%s (pid %s)" % (command, pid)
+                owners[wanted[link]] = "%s (pid %s)" % (process_command(pid, proc) or "?", pid)
         if len(owners) == len(wanted):
             break
     return owners

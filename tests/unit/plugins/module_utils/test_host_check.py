@@ -2,7 +2,7 @@ import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
     compose_status, disk_free_mb, engine_status, foreign_listeners, foreign_port_holders, listening_sockets, memory_available_mb, nearest_existing,
-    nginx_config_status, read_host, unit_state, volume_changes)
+    nginx_config_status, process_command, read_host, tcp_sockets, unit_state, volume_changes)
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          102400 kB
@@ -134,6 +134,14 @@ def test_without_a_docker_root_the_disk_is_that_of_the_engines_data_directory(tm
 def test_listening_sockets_are_read_from_the_tcp_tables(tmp_path):
     assert listening_sockets(fake_proc(tmp_path)) == {8001: ["12345"], 8002: ["777"], 8003: ["999"]}
     assert listening_sockets(str(tmp_path / "nowhere")) == {}
+
+
+def test_tcp_sockets_are_every_row_of_both_tables_and_a_process_that_ended_has_no_command(tmp_path):
+    proc = fake_proc(tmp_path)
+    rows = list(tcp_sockets(os.path.join(proc, "net")))
+    assert [(state, port, inode) for state, port, _address, _remote_port, inode in rows] == [
+        ("0A", 8001, "12345"), ("0A", 8002, "777"), ("01", 8004, "888"), ("0A", 8003, "999")]
+    assert (process_command("900", proc), process_command("901", proc)) == ("python3", None)
 
 
 def test_a_colour_port_is_foreign_unless_a_container_of_the_service_publishes_it(tmp_path):
