@@ -346,24 +346,10 @@ def _as_mapping(value):
     return mapping
 
 
-def waits_for_health(project):
-    """Whether ``docker compose up --wait`` can wait for ``project``: not when one of its services
-    turns its healthcheck off (``disable: true`` or ``test: [NONE]``), which compose takes as an
-    error ("has no healthcheck configured") instead of nothing to wait for. A service without any
-    healthcheck (none in its image either) is waited for until it runs."""
-    for service in ((project or {}).get("services") or {}).values():
-        check = (service or {}).get("healthcheck") or {}
-        test = check.get("test")
-        if check.get("disable") in (True, "true") or test == "NONE" or (isinstance(test, list) and test[:1] == ["NONE"]):
-            return False
-    return True
-
-
 def service_projects(settings, version):
     """What a release of ``version`` runs, from the release settings (see the service_projects filter).
 
-    Returns {problems, blue, green, accessories, volumes, waits_for_health}; with problems, the
-    projects are None. ``waits_for_health`` says, per project, whether compose can wait for its health."""
+    Returns {problems, blue, green, accessories, volumes}; with problems, the projects are None."""
     service, project = settings.get("service"), settings.get("project")
     accessories = settings.get("accessories") or {}
     ports, container_port = settings.get("ports"), as_port(settings.get("container_port"))
@@ -395,7 +381,6 @@ def service_projects(settings, version):
         [definition["image"] for name, definition in project["services"].items() if name != APP]
         + [definition["image"] for definition in accessories.values()]))
     outcome["volumes"] = sorted(set(project_volumes(outcome["blue"]) + project_volumes(outcome["accessories"])))
-    outcome["waits_for_health"] = dict((name, waits_for_health(outcome[name])) for name in ("blue", "green", "accessories"))
     return outcome
 
 

@@ -75,7 +75,7 @@ def test_missing_image_is_refused_with_a_clear_message(inventory):
 
 def test_check_mode_changes_nothing(inventory):
     result = must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.0.0"}, check=True))
-    compose_task = result.output.split("Start the compose project of the colour and wait until healthy - blue]")[1]
+    compose_task = result.output.split("Start the compose project of the colour - blue]")[1]
     assert compose_task.lstrip("* \n").startswith("changed:")  # the compose action is predicted
     assert "+    server 127.0.0.1:8001 max_fails=0;" in result.output  # the nginx diff is shown
     assert ledger(HOST) is None
@@ -358,3 +358,24 @@ def test_a_service_with_its_healthcheck_turned_off_is_gated_by_its_ready_path(in
     check = host_exec(HOST, "docker", "inspect", "--format", "{{json .Config.Healthcheck.Test}}",
                       "agent-loop-%s-app-1" % live["colour"]).stdout.strip()
     assert check == '["NONE"]', check
+
+
+def test_a_healthcheck_every_30_s_does_not_hold_the_release_and_a_failing_one_is_named(inventory):
+    """Docker before 25 runs the first check one interval after the start: the release runs the
+    container's own healthcheck at once instead of waiting 30 s for docker's."""
+    every_30_s = {"test": ["CMD-SHELL", "curl -fsS http://127.0.0.1:8000/health"], "interval": "30s", "timeout": "2s", "retries": 3}
+    started = time.monotonic()
+    must(run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.2.0", "rollout_compose": {"healthcheck": every_30_s}}))
+    took = time.monotonic() - started
+    live = ledger(HOST)["live"]
+    docker_says = host_exec(HOST, "docker", "inspect", "--format", "{{.State.Health.Status}}", "agent-loop-%s-app-1" % live["colour"])
+    assert (live["version"], serving_version(), docker_says.stdout.strip()) == ("1.2.0", ["1.2.0"], "starting")
+    assert took < 30, took
+    failing = dict(every_30_s, test=["CMD-SHELL", "echo no database at db:5432; exit 1"])
+    result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.3.0", "rollout_compose": {"healthcheck": failing},
+                                                               "blue_green_ready_timeout": 3})
+    said = " ".join(result.output.split())
+    idle = "green" if live["colour"] == "blue" else "blue"
+    assert result.rc != 0 and "compose project agent-loop-%s is not healthy: not healthy within 3" % idle in said, said[-2000:]
+    assert "healthcheck starting (run at once, it exited 1: no database at db:5432)" in said, said[-2000:]
+    assert ledger(HOST)["live"] == live and serving_version() == ["1.2.0"]

@@ -38,7 +38,8 @@ def test_build_install_and_document_every_plugin(tmp_path):
     run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
         "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
-    assert MODULES == ["backup", "canary_analysis", "canary_sample", "config_files", "connection_drain", "deploy_lock", "fleet_status", "host_check",
+    assert MODULES == ["backup", "canary_analysis", "canary_sample", "config_files", "connection_drain", "container_health", "deploy_lock",
+                       "fleet_status", "host_check",
                        "http_probe", "nginx_site",
                        "notify", "private_files", "release_guard", "release_ledger", "service_claims", "staging_gate", "warm_switch"]
     assert FILTERS == ["awx_artifact_answer", "awx_controller_problems", "awx_survey_spec", "awx_workflow_nodes",

@@ -97,17 +97,6 @@ def test_plain_copy_gives_plain_dicts_and_lists():
     assert copied == {"a": [{"b": [1, 2]}], "c": "x"} and isinstance(copied["a"], list)
 
 
-def test_compose_waits_for_health_unless_a_service_turns_its_healthcheck_off():
-    assert service_projects(settings(), "1")["waits_for_health"] == {"blue": True, "green": True, "accessories": True}
-    without = settings(project={"services": {"app": {"command": ["serve"]}}})  # none here, maybe none in the image
-    assert service_projects(without, "1")["waits_for_health"]["blue"] is True
-    for off in ({"disable": True}, {"test": ["NONE"]}, {"test": "NONE"}):
-        projects = service_projects(settings(project={"services": {"app": {"healthcheck": off}}}), "1")
-        assert projects["waits_for_health"] == {"blue": False, "green": False, "accessories": True}, off
-    cache = {"cache": {"image": "redis:7", "healthcheck": {"disable": True}}}
-    assert service_projects(settings(accessories=cache), "1")["waits_for_health"]["accessories"] is False
-
-
 def test_the_env_file_quotes_and_escapes_every_value():
     text = env_file_text({"TOKEN": 'pa$HOME"\\x', "MULTI": "one\nINJECTED=1", "EMPTY": None, "N": 3, "ON": True}, "secrets of shop")
     assert text.splitlines() == ["# secrets of shop", 'EMPTY=""', 'MULTI="one\\nINJECTED=1"', 'N="3"', 'ON="true"',

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""Wait until the containers of a compose project are healthy, without waiting for docker's clock.
+
+Docker before 25 (Debian 12 ships 20.10) runs a container's first healthcheck one whole interval
+after the start: with the common ``--interval=30s`` a service ready in one second stays "starting"
+for 30 s, and ``docker compose up --wait`` with it. Here the container's own healthcheck (the
+test docker would run: same command, user, environment and timeout) is run through ``docker exec``
+as soon as the container runs, and again every ``interval`` until it passes; docker's own verdict is
+taken too when it comes first. A container that exits, restarts or that docker finds unhealthy fails
+the wait at once. A container without a healthcheck is ready when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+# Docker's default healthcheck timeout when the definition sets none (nanoseconds in inspect).
+DEFAULT_CHECK_TIMEOUT_S = 30
+
+
+def health_command(config):
+    """The argv that runs the healthcheck of a container (``config``: inspect's Config), or None when
+    it has none (or one turned off, test NONE)."""
+    test = ((config or {}).get("Healthcheck") or {}).get("Test") or []
+    if test[:1] == ["CMD"] and len(test) > 1:
+        return list(test[1:])
+    if test[:1] == ["CMD-SHELL"] and len(test) > 1:
+        return list((config or {}).get("Shell") or ["/bin/sh", "-c"]) + [test[1]]
+    return None
+
+
+def check_timeout_s(config):
+    timeout_ns = ((config or {}).get("Healthcheck") or {}).get("Timeout") or 0
+    return max(1, int(round(timeout_ns / 1e9))) if timeout_ns else DEFAULT_CHECK_TIMEOUT_S
+
+
+def _one_line(text, width=300):
+    return " ".join(str(text or "").split())[:width]
+
+
+def last_check_output(health):
+    checks = (health or {}).get("Log") or []
+    return _one_line(checks[-1].get("Output")) if checks else ""
+
+
+def container_state(container):
+    """("ready" | "failed" | "starting", why) of one container (docker inspect's document), by what
+    docker knows, without running anything."""
+    state = container.get("State") or {}
+    status = state.get("Status")
+    if state.get("Restarting") or status in ("exited", "dead"):
+        return "failed", "exited with code %s" % state.get("ExitCode")
+    if status != "running":
+        return "starting", "is %s" % status
+    health = state.get("Health") or {}
+    if not health or health_command(container.get("Config")) is None:
+        return "ready", "runs (no healthcheck)"
+    if health.get("Status") == "healthy":
+        return "ready", "healthy (docker's check)"
+    if health.get("Status") == "unhealthy":
+        output = last_check_output(health)
+        return "failed", "is unhealthy: its healthcheck failed%s" % ((": " + output) if output else "")
+    return "starting", "healthcheck starting"
+
+
+def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, clock=time.monotonic, sleep=time.sleep):
+    """Wait until every container ``list_names()`` returns is ready, at most ``timeout_s`` seconds.
+
+    ``inspect(names)`` returns docker inspect's documents; ``run_check(name, argv, timeout_s)`` runs
+    a container's healthcheck in it and returns (exit code, output). Returns {healthy, waited_s,
+    containers: {name: how it became ready, or why not}, message}."""
+    started = clock()
+    ready = {}
+    while True:
+        names = list_names()
+        waiting = {}
+        failed = {}
+        for container in inspect([name for name in names if name not in ready]) if len(ready) < len(names) else []:
+            name = str(container.get("Name") or "").lstrip("/")
+            verdict, why = container_state(container)
+            if verdict == "starting" and why == "healthcheck starting":
+                config = container.get("Config")
+                rc, output = run_check(name, health_command(config), check_timeout_s(config))
+                if rc == 0:
+                    verdict, why = "ready", "healthy (its healthcheck, run at once)"
+                else:
+                    why = "healthcheck starting (run at once, it exited %s%s)" % (rc, (": " + _one_line(output)) if output.strip() else "")
+            if verdict == "ready":
+                ready[name] = why
+            elif verdict == "failed":
+                failed[name] = why
+            else:
+                waiting[name] = why
+        for name in names:
+            if name not in ready and name not in failed and name not in waiting:
+                waiting[name] = "could not be inspected"
+        waited = round(clock() - started, 2)
+        report = dict(ready, **dict(waiting, **failed))
+        if not names:
+            return {"healthy": False, "waited_s": waited, "containers": {}, "message": "the project has no container"}
+        if failed:
+            return {"healthy": False, "waited_s": waited, "containers": report,
+                    "message": "; ".join("container %s %s" % (name, why) for name, why in sorted(failed.items()))}
+        if not waiting:
+            return {"healthy": True, "waited_s": waited, "containers": report, "message": ""}
+        if waited >= timeout_s:
+            return {"healthy": False, "waited_s": waited, "containers": report,
+                    "message": "not healthy within %g s: %s" % (timeout_s, "; ".join(
+                        "container %s %s" % (name, why) for name, why in sorted(waiting.items())))}
+        sleep(interval_s)
+
+
+def docker_project(run, project):
+    """(list_names, inspect, run_check) for the containers of compose project ``project`` through the
+    docker CLI; ``run(argv)`` returns (rc, stdout, stderr)."""
+    def list_names():
+        rc, out, err = run(["docker", "ps", "--all", "--filter", "label=com.docker.compose.project=%s" % project,
+                            "--format", "{{.Names}}"])
+        if rc != 0:
+            raise RuntimeError("docker ps failed: %s" % (err.strip() or out.strip()))
+        return sorted(line.strip() for line in out.splitlines() if line.strip())
+
+    def inspect(names):
+        if not names:
+            return []
+        rc, out, err = run(["docker", "inspect"] + list(names))
+        if rc != 0:  # a container removed meanwhile: the next round lists the project again
+            return []
+        return json.loads(out)
+
+    def run_check(name, argv, timeout_s):
+        rc, out, err = run(["timeout", "%ds" % timeout_s, "docker", "exec", name] + list(argv))
+        return rc, (out + "\n" + err).strip()
+
+    return list_names, inspect, run_check

@@ -1,0 +1,114 @@
+import json
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._container_health import (
+    check_timeout_s, container_state, docker_project, health_command, wait_healthy)
+
+CURL = {"Healthcheck": {"Test": ["CMD-SHELL", "curl -fsS http://127.0.0.1:8000/health"], "Interval": 30 * 10 ** 9, "Timeout": 2 * 10 ** 9}}
+
+
+def container(name, status="running", health=None, config=None, exit_code=0):
+    state = {"Status": status, "ExitCode": exit_code, "Restarting": False}
+    if health:
+        state["Health"] = health
+    return {"Name": "/" + name, "State": state, "Config": config if config is not None else CURL}
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_the_healthcheck_runs_as_docker_would_run_it():
+    assert health_command(CURL) == ["/bin/sh", "-c", "curl -fsS http://127.0.0.1:8000/health"]
+    assert health_command({"Healthcheck": {"Test": ["CMD-SHELL", "true"]}, "Shell": ["/bin/bash", "-c"]}) == ["/bin/bash", "-c", "true"]
+    assert health_command({"Healthcheck": {"Test": ["CMD", "redis-cli", "ping"]}}) == ["redis-cli", "ping"]
+    assert health_command({"Healthcheck": {"Test": ["NONE"]}}) is None and health_command({}) is None and health_command(None) is None
+    assert (check_timeout_s(CURL), check_timeout_s({}), check_timeout_s({"Healthcheck": {"Timeout": 10 ** 8}})) == (2, 30, 1)
+
+
+def test_what_docker_says_of_a_container():
+    assert container_state(container("a", health={"Status": "healthy"})) == ("ready", "healthy (docker's check)")
+    assert container_state(container("a", health={"Status": "starting"})) == ("starting", "healthcheck starting")
+    assert container_state(container("a", config={})) == ("ready", "runs (no healthcheck)")
+    assert container_state(container("a", status="created")) == ("starting", "is created")
+    assert container_state(container("a", status="exited", exit_code=3)) == ("failed", "exited with code 3")
+    unhealthy = {"Status": "unhealthy", "Log": [{"ExitCode": 1, "Output": "curl: (7) Failed\n to connect"}]}
+    assert container_state(container("a", health=unhealthy)) == ("failed", "is unhealthy: its healthcheck failed: curl: (7) Failed to connect")
+
+
+def test_a_container_is_healthy_as_soon_as_its_own_check_passes_not_one_docker_interval_later():
+    clock, runs = Clock(), []
+
+    def run_check(name, argv, timeout_s):
+        runs.append((clock.now, name, argv[-1], timeout_s))
+        return (0, "") if clock.now >= 1.0 else (7, "curl: (7) Failed to connect")  # ready one second after the start
+
+    outcome = wait_healthy(lambda: ["shop-green-app-1"], lambda names: [container(names[0], health={"Status": "starting"})],
+                           run_check, 60, 0.25, clock, clock.sleep)
+    assert outcome == {"healthy": True, "waited_s": 1.0, "message": "",
+                       "containers": {"shop-green-app-1": "healthy (its healthcheck, run at once)"}}
+    assert [at for at, _name, _cmd, _timeout in runs] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert runs[0][1:] == ("shop-green-app-1", "curl -fsS http://127.0.0.1:8000/health", 2)
+
+
+def test_a_ready_container_is_not_checked_again_while_another_starts():
+    clock, checked = Clock(), []
+    states = {"app": {"Status": "starting"}, "sidecar": {"Status": "starting"}}
+
+    def run_check(name, argv, timeout_s):
+        checked.append(name)
+        return (0, "") if name == "app" or clock.now >= 0.5 else (1, "")
+
+    outcome = wait_healthy(lambda: ["app", "sidecar"], lambda names: [container(name, health=states[name]) for name in names],
+                           run_check, 60, 0.25, clock, clock.sleep)
+    assert outcome["healthy"] and outcome["waited_s"] == 0.5 and checked == ["app", "sidecar", "sidecar", "sidecar"]
+
+
+def test_an_exit_or_docker_finding_it_unhealthy_fails_at_once_and_a_slow_one_at_the_deadline():
+    clock = Clock()
+    exited = wait_healthy(lambda: ["a", "b"], lambda names: [container("a", status="exited", exit_code=2), container("b", config={})],
+                          lambda *args: (1, ""), 60, 0.25, clock, clock.sleep)
+    assert exited == {"healthy": False, "waited_s": 0.0, "message": "container a exited with code 2",
+                      "containers": {"a": "exited with code 2", "b": "runs (no healthcheck)"}}
+    slow = wait_healthy(lambda: ["a"], lambda names: [container("a", health={"Status": "starting"})],
+                        lambda *args: (22, "curl: (22) The requested URL returned error:\n 503"), 2, 0.5, clock, clock.sleep)
+    assert not slow["healthy"] and slow["message"] == ("not healthy within 2 s: container a healthcheck starting (run at once, it exited 22: "
+                                                       "curl: (22) The requested URL returned error: 503)")
+    assert wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock, clock.sleep)["message"] == "the project has no container"
+
+
+def test_a_container_that_cannot_be_inspected_is_waited_for():
+    clock = Clock()
+    rounds = []
+
+    def inspect(names):
+        rounds.append(names)
+        return [] if len(rounds) == 1 else [container("a", config={})]
+
+    outcome = wait_healthy(lambda: ["a"], inspect, lambda *args: (1, ""), 60, 0.25, clock, clock.sleep)
+    assert outcome["healthy"] and len(rounds) == 2
+
+
+def test_the_docker_cli_calls():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        if argv[:2] == ["docker", "ps"]:
+            return 0, "shop-green-app-1\nshop-green-sidecar-1\n", ""
+        if argv[:2] == ["docker", "inspect"]:
+            return 0, json.dumps([container("shop-green-app-1")]), ""
+        return 0, "", ""
+
+    list_names, inspect, run_check = docker_project(run, "shop-green")
+    assert list_names() == ["shop-green-app-1", "shop-green-sidecar-1"]
+    assert inspect(["shop-green-app-1"])[0]["Name"] == "/shop-green-app-1" and inspect([]) == []
+    assert run_check("shop-green-app-1", ["curl", "-f", "x"], 2) == (0, "")
+    assert calls[0] == ["docker", "ps", "--all", "--filter", "label=com.docker.compose.project=shop-green", "--format", "{{.Names}}"]
+    assert calls[-1] == ["timeout", "2s", "docker", "exec", "shop-green-app-1", "curl", "-f", "x"]
