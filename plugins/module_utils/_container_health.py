@@ -115,15 +115,17 @@ def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, clo
         sleep(interval_s)
 
 
-def docker_project(run, project):
+def docker_project(run, project, services=None):
     """(list_names, inspect, run_check) for the containers of compose project ``project`` through the
-    docker CLI; ``run(argv)`` returns (rc, stdout, stderr)."""
+    docker CLI, those of ``services`` only when given (an orphan container of a service no longer in
+    the definition is not waited for, as compose's own wait does not); ``run(argv)`` returns (rc, stdout, stderr)."""
     def list_names():
         rc, out, err = run(["docker", "ps", "--all", "--filter", "label=com.docker.compose.project=%s" % project,
-                            "--format", "{{.Names}}"])
+                            "--format", '{{.Names}}\t{{.Label "com.docker.compose.service"}}'])
         if rc != 0:
             raise RuntimeError("docker ps failed: %s" % (err.strip() or out.strip()))
-        return sorted(line.strip() for line in out.splitlines() if line.strip())
+        rows = [line.strip().split("\t") + [""] for line in out.splitlines() if line.strip()]
+        return sorted(row[0] for row in rows if services is None or row[1] in services)
 
     def inspect(names):
         if not names:

@@ -26,6 +26,15 @@ options:
     description: The compose project's name; its containers are those labelled C(com.docker.compose.project=<project>).
     type: str
     required: true
+  services:
+    description:
+      - The services of the project to wait for (their containers are labelled C(com.docker.compose.service=<service>)),
+        as compose's own wait does; a container left by a service no longer in the definition (an orphan) is not
+        waited for.
+      - Empty, every container of the project.
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Longest wait, in seconds.
     type: float
@@ -60,6 +69,7 @@ EXAMPLES = r"""
 - name: Wait until its containers are healthy
   nextgen.rollout.container_health:
     project: shop-green
+    services: [app]
     timeout: 60
 """
 
@@ -89,13 +99,14 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             project=dict(type="str", required=True),
+            services=dict(type="list", elements="str", default=[]),
             timeout=dict(type="float", default=60),
             interval=dict(type="float", default=0.25),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    list_names, inspect, run_check = docker_project(command_runner(module), p["project"])
+    list_names, inspect, run_check = docker_project(command_runner(module), p["project"], p["services"] or None)
     if module.check_mode:
         def run_check(name, argv, timeout_s):  # docker's verdict only: run nothing in the container
             return 1, "not run in check mode"

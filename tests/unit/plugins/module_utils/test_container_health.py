@@ -101,14 +101,16 @@ def test_the_docker_cli_calls():
     def run(argv):
         calls.append(argv)
         if argv[:2] == ["docker", "ps"]:
-            return 0, "shop-green-app-1\nshop-green-sidecar-1\n", ""
+            return 0, "shop-green-app-1\tapp\nshop-green-sidecar-1\tsidecar\nshop-green-old-1\told\n", ""
         if argv[:2] == ["docker", "inspect"]:
             return 0, json.dumps([container("shop-green-app-1")]), ""
         return 0, "", ""
 
-    list_names, inspect, run_check = docker_project(run, "shop-green")
-    assert list_names() == ["shop-green-app-1", "shop-green-sidecar-1"]
+    assert docker_project(run, "shop-green")[0]() == ["shop-green-app-1", "shop-green-old-1", "shop-green-sidecar-1"]
+    list_names, inspect, run_check = docker_project(run, "shop-green", ["app", "sidecar"])
+    assert list_names() == ["shop-green-app-1", "shop-green-sidecar-1"]  # not the orphan of a service no longer defined
     assert inspect(["shop-green-app-1"])[0]["Name"] == "/shop-green-app-1" and inspect([]) == []
     assert run_check("shop-green-app-1", ["curl", "-f", "x"], 2) == (0, "")
-    assert calls[0] == ["docker", "ps", "--all", "--filter", "label=com.docker.compose.project=shop-green", "--format", "{{.Names}}"]
+    assert calls[0] == ["docker", "ps", "--all", "--filter", "label=com.docker.compose.project=shop-green", "--format",
+                        '{{.Names}}\t{{.Label "com.docker.compose.service"}}']
     assert calls[-1] == ["timeout", "2s", "docker", "exec", "shop-green-app-1", "curl", "-f", "x"]
