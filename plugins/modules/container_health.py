@@ -79,9 +79,9 @@ healthy:
   returned: always
   type: bool
 waited_s:
-  description: Seconds waited.
-  returned: always
+  description: Seconds from the first look at the containers to the verdict (0 when they were all ready at once).
   type: float
+  returned: always
 containers:
   description: For each container, how it became ready (docker's check, its healthcheck run at once, or running without one) or why not.
   returned: always

@@ -2,6 +2,7 @@ import json
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._container_health import (
     check_timeout_s, container_state, docker_project, health_command, wait_healthy)
+from support.fake_clock import FakeClock
 
 CURL = {"Healthcheck": {"Test": ["CMD-SHELL", "curl -fsS http://127.0.0.1:8000/health"], "Interval": 30 * 10 ** 9, "Timeout": 2 * 10 ** 9}}
 
@@ -11,17 +12,6 @@ def container(name, status="running", health=None, config=None, exit_code=0):
     if health:
         state["Health"] = health
     return {"Name": "/" + name, "State": state, "Config": config if config is not None else CURL}
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_the_healthcheck_runs_as_docker_would_run_it():
@@ -43,14 +33,14 @@ def test_what_docker_says_of_a_container():
 
 
 def test_a_container_is_healthy_as_soon_as_its_own_check_passes_not_one_docker_interval_later():
-    clock, runs = Clock(), []
+    clock, runs = FakeClock(), []
 
     def run_check(name, argv, timeout_s):
         runs.append((clock.now, name, argv[-1], timeout_s))
         return (0, "") if clock.now >= 1.0 else (7, "curl: (7) Failed to connect")  # ready one second after the start
 
     outcome = wait_healthy(lambda: ["shop-green-app-1"], lambda names: [container(names[0], health={"Status": "starting"})],
-                           run_check, 60, 0.25, clock, clock.sleep)
+                           run_check, 60, 0.25, clock.clock, clock.sleep)
     assert outcome == {"healthy": True, "waited_s": 1.0, "message": "",
                        "containers": {"shop-green-app-1": "healthy (its healthcheck, run at once)"}}
     assert [at for at, _name, _cmd, _timeout in runs] == [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -58,7 +48,7 @@ def test_a_container_is_healthy_as_soon_as_its_own_check_passes_not_one_docker_i
 
 
 def test_a_ready_container_is_not_checked_again_while_another_starts():
-    clock, checked = Clock(), []
+    clock, checked = FakeClock(), []
     states = {"app": {"Status": "starting"}, "sidecar": {"Status": "starting"}}
 
     def run_check(name, argv, timeout_s):
@@ -66,32 +56,32 @@ def test_a_ready_container_is_not_checked_again_while_another_starts():
         return (0, "") if name == "app" or clock.now >= 0.5 else (1, "")
 
     outcome = wait_healthy(lambda: ["app", "sidecar"], lambda names: [container(name, health=states[name]) for name in names],
-                           run_check, 60, 0.25, clock, clock.sleep)
+                           run_check, 60, 0.25, clock.clock, clock.sleep)
     assert outcome["healthy"] and outcome["waited_s"] == 0.5 and checked == ["app", "sidecar", "sidecar", "sidecar"]
 
 
 def test_an_exit_or_docker_finding_it_unhealthy_fails_at_once_and_a_slow_one_at_the_deadline():
-    clock = Clock()
+    clock = FakeClock()
     exited = wait_healthy(lambda: ["a", "b"], lambda names: [container("a", status="exited", exit_code=2), container("b", config={})],
-                          lambda *args: (1, ""), 60, 0.25, clock, clock.sleep)
+                          lambda *args: (1, ""), 60, 0.25, clock.clock, clock.sleep)
     assert exited == {"healthy": False, "waited_s": 0.0, "message": "container a exited with code 2",
                       "containers": {"a": "exited with code 2", "b": "runs (no healthcheck)"}}
     slow = wait_healthy(lambda: ["a"], lambda names: [container("a", health={"Status": "starting"})],
-                        lambda *args: (22, "curl: (22) The requested URL returned error:\n 503"), 2, 0.5, clock, clock.sleep)
+                        lambda *args: (22, "curl: (22) The requested URL returned error:\n 503"), 2, 0.5, clock.clock, clock.sleep)
     assert not slow["healthy"] and slow["message"] == ("not healthy within 2 s: container a healthcheck starting (run at once, it exited 22: "
                                                        "curl: (22) The requested URL returned error: 503)")
-    assert wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock, clock.sleep)["message"] == "the project has no container"
+    assert wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock.clock, clock.sleep)["message"] == "the project has no container"
 
 
 def test_a_container_that_cannot_be_inspected_is_waited_for():
-    clock = Clock()
+    clock = FakeClock()
     rounds = []
 
     def inspect(names):
         rounds.append(names)
         return [] if len(rounds) == 1 else [container("a", config={})]
 
-    outcome = wait_healthy(lambda: ["a"], inspect, lambda *args: (1, ""), 60, 0.25, clock, clock.sleep)
+    outcome = wait_healthy(lambda: ["a"], inspect, lambda *args: (1, ""), 60, 0.25, clock.clock, clock.sleep)
     assert outcome["healthy"] and len(rounds) == 2
 
 

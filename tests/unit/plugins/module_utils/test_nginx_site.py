@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import (
     RouteProblem, SiteRefused, SiteSwitch, build_route, digest, nginx_workers, read_route, route_view, site_route,
     site_setting_problems)
+from support.fake_clock import FakeClock
 
 GOOD = "upstream a { server 127.0.0.1:8001; }\n"
 NEW = "upstream a { server 127.0.0.1:8002; }\n"
@@ -41,17 +42,6 @@ class FakeNginx(object):
         return self.master, set(self.worker_set)
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 @pytest.fixture
 def site(tmp_path):
     path = str(tmp_path / "agent-loop.conf")
@@ -63,8 +53,8 @@ def site(tmp_path):
 
 
 def switch_for(path, nginx, timeout=1.0):
-    clock = Clock()
-    return SiteSwitch(path, run=nginx.run, workers=nginx.workers, reload_timeout=timeout, clock=clock,
+    clock = FakeClock()
+    return SiteSwitch(path, run=nginx.run, workers=nginx.workers, reload_timeout=timeout, clock=clock.clock,
                       sleep=clock.sleep)
 
 
@@ -231,9 +221,9 @@ def test_a_share_of_zero_or_a_canary_on_the_live_colour_is_no_split():
 
 def route_switch(site, tmp_path, **kwargs):
     nginx = FakeNginx(site, **kwargs)
-    clock = Clock()
+    clock = FakeClock()
     switch = SiteSwitch(site, nginx.run, nginx.workers, route_path=str(tmp_path / "agent-loop.json"),
-                        clock=clock, sleep=clock.sleep)
+                        clock=clock.clock, sleep=clock.sleep)
     return switch, nginx
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
     ProbeSpec, Response, answering, check_once, fetch, sample, wait_until_healthy)
+from support.fake_clock import FakeClock
 
 
 def unused_port():
@@ -13,21 +14,6 @@ def unused_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class FakeClock(object):
-    """Stands in for time.monotonic/time.sleep so waits take no real time."""
-
-    def __init__(self, step=0.0):
-        self.now = 0.0
-        self.step = step
-
-    def clock(self):
-        self.now += self.step
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def scripted_fetch(responses):
