@@ -10,14 +10,19 @@ after the start: with the common ``--interval=30s`` a service ready in one secon
 for 30 s, and ``docker compose up --wait`` with it. Here the container's own healthcheck (the
 test docker would run: same command, user, environment and timeout) is run through ``docker exec``
 as soon as the container runs, and again every ``interval`` until it passes; docker's own verdict is
-taken too when it comes first. A container that exits, restarts or that docker finds unhealthy fails
-the wait at once. A container without a healthcheck is ready when it runs.
+taken too when it comes first. A container that exits, that docker restarted three times or finds
+unhealthy fails the wait at once. A container without a healthcheck is ready when it runs.
 """
 
 from __future__ import annotations
 
 import json
 import time
+
+# A service that crashes once as it starts (its database not up yet) may come up on its restart, as
+# compose's wait allows; one that docker had to restart this often (within about a second, docker's
+# back-off being 0.1, 0.2, 0.4 s...) is crashing, and the wait stops there instead of at its timeout.
+RESTARTS_THAT_FAIL = 3
 
 # Docker's default healthcheck timeout when the definition sets none (nanoseconds in inspect).
 DEFAULT_CHECK_TIMEOUT_S = 30
@@ -53,8 +58,13 @@ def container_state(container):
     docker knows, without running anything."""
     state = container.get("State") or {}
     status = state.get("Status")
-    if state.get("Restarting") or status in ("exited", "dead"):
+    restarts = container.get("RestartCount") or 0
+    if status in ("exited", "dead"):
         return "failed", "exited with code %s" % state.get("ExitCode")
+    if restarts >= RESTARTS_THAT_FAIL:
+        return "failed", "exited with code %s and was restarted %d times" % (state.get("ExitCode"), restarts)
+    if state.get("Restarting"):
+        return "starting", "is restarting (exited with code %s)" % state.get("ExitCode")
     if status != "running":
         return "starting", "is %s" % status
     health = state.get("Health") or {}

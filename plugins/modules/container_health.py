@@ -17,7 +17,8 @@ description:
     C(docker exec), so with the same user and environment, within the check's own timeout) as soon
     as the container runs, and again every O(interval) seconds until it passes. Docker's own
     verdict counts too when it comes first.
-  - A container that exits or restarts, or that docker finds C(unhealthy), fails the wait at once,
+  - A container that exits, that docker restarted three times (a crash loop; one crash as it starts,
+    its database not up yet, is waited out), or that docker finds C(unhealthy) fails the wait at once,
     naming it and, for a healthcheck, its last output. A container without a healthcheck (or with
     one turned off) is ready when it runs.
   - Use it after C(community.docker.docker_compose_v2) with O(community.docker.docker_compose_v2#module:wait=false).

@@ -28,6 +28,11 @@ def test_what_docker_says_of_a_container():
     assert container_state(container("a", config={})) == ("ready", "runs (no healthcheck)")
     assert container_state(container("a", status="created")) == ("starting", "is created")
     assert container_state(container("a", status="exited", exit_code=3)) == ("failed", "exited with code 3")
+    # One crash as it starts (its database not up yet) is waited out; a crash loop is not.
+    once = dict(container("a", status="restarting", exit_code=1), RestartCount=1)
+    once["State"]["Restarting"] = True
+    assert container_state(once) == ("starting", "is restarting (exited with code 1)")
+    assert container_state(dict(once, RestartCount=3)) == ("failed", "exited with code 1 and was restarted 3 times")
     unhealthy = {"Status": "unhealthy", "Log": [{"ExitCode": 1, "Output": "curl: (7) Failed\n to connect"}]}
     assert container_state(container("a", health=unhealthy)) == ("failed", "is unhealthy: its healthcheck failed: curl: (7) Failed to connect")
 
