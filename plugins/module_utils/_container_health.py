@@ -19,10 +19,16 @@ from __future__ import annotations
 import json
 import time
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._service import one_line
+
 # A service that crashes once as it starts (its database not up yet) may come up on its restart, as
 # compose's wait allows; one that docker had to restart this often (within about a second, docker's
 # back-off being 0.1, 0.2, 0.4 s...) is crashing, and the wait stops there instead of at its timeout.
 RESTARTS_THAT_FAIL = 3
+
+OUTPUT_WIDTH = 300
+# Why a running container whose healthcheck has not passed yet is waited for: then its check is run here.
+HEALTH_STARTING = "healthcheck starting"
 
 # Docker's default healthcheck timeout when the definition sets none (nanoseconds in inspect).
 DEFAULT_CHECK_TIMEOUT_S = 30
@@ -44,18 +50,14 @@ def check_timeout_s(config):
     return max(1, int(round(timeout_ns / 1e9))) if timeout_ns else DEFAULT_CHECK_TIMEOUT_S
 
 
-def _one_line(text, width=300):
-    return " ".join(str(text or "").split())[:width]
-
-
 def last_check_output(health):
     checks = (health or {}).get("Log") or []
-    return _one_line(checks[-1].get("Output")) if checks else ""
+    return one_line(checks[-1].get("Output"), OUTPUT_WIDTH) if checks else ""
 
 
 def container_state(container):
     """("ready" | "failed" | "starting", why) of one container (docker inspect's document), by what
-    docker knows, without running anything."""
+    docker knows, without running anything; why is HEALTH_STARTING when it runs and its healthcheck has not passed yet."""
     state = container.get("State") or {}
     status = state.get("Status")
     restarts = container.get("RestartCount") or 0
@@ -75,7 +77,7 @@ def container_state(container):
     if health.get("Status") == "unhealthy":
         output = last_check_output(health)
         return "failed", "is unhealthy: its healthcheck failed%s" % ((": " + output) if output else "")
-    return "starting", "healthcheck starting"
+    return "starting", HEALTH_STARTING
 
 
 def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, clock=time.monotonic, sleep=time.sleep):
@@ -90,16 +92,16 @@ def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, clo
         names = list_names()
         waiting = {}
         failed = {}
-        for container in inspect([name for name in names if name not in ready]) if len(ready) < len(names) else []:
+        for container in inspect([name for name in names if name not in ready]):
             name = str(container.get("Name") or "").lstrip("/")
             verdict, why = container_state(container)
-            if verdict == "starting" and why == "healthcheck starting":
+            if why == HEALTH_STARTING:
                 config = container.get("Config")
                 rc, output = run_check(name, health_command(config), check_timeout_s(config))
                 if rc == 0:
                     verdict, why = "ready", "healthy (its healthcheck, run at once)"
                 else:
-                    why = "healthcheck starting (run at once, it exited %s%s)" % (rc, (": " + _one_line(output)) if output.strip() else "")
+                    why = "%s (run at once, it exited %s%s)" % (HEALTH_STARTING, rc, (": " + one_line(output, OUTPUT_WIDTH)) if output.strip() else "")
             if verdict == "ready":
                 ready[name] = why
             elif verdict == "failed":

@@ -384,7 +384,7 @@ def service_projects(settings, version):
     return outcome
 
 
-def _one_line(text, width):
+def one_line(text, width):
     line = " ".join(str(text or "").split())
     return line if len(line) <= width else line[:width - 3] + "..."
 
@@ -414,7 +414,7 @@ def container_report(container, logs="", log_lines=10, width=200):
         said = "healthcheck %s" % health["Status"]
         if checks:
             last = checks[-1]
-            said += ", its last check exited %s: %s" % (last.get("ExitCode"), _one_line(last.get("Output"), width) or "(no output)")
+            said += ", its last check exited %s: %s" % (last.get("ExitCode"), one_line(last.get("Output"), width) or "(no output)")
         parts.append(said)
     if log_lines <= 0:  # rollout_failure_log_lines 0: a service that may print a secret at start
         return "; ".join(parts)
@@ -423,7 +423,7 @@ def container_report(container, logs="", log_lines=10, width=200):
     counts = {}
     for line in text.splitlines():
         if line.strip():
-            line = _one_line(line, width)
+            line = one_line(line, width)
             counts[line] = counts.get(line, 0) + 1
     lines = ["%s (%d times)" % (line, n) if n > 1 else line for line, n in counts.items()][-log_lines:]
     parts.append("its last output: " + " | ".join(lines) if lines else "it wrote nothing")
