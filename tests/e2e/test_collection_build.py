@@ -5,11 +5,14 @@ import re
 import shutil
 import subprocess
 
+import pytest
 import yaml
 
-from support.playbook import ROOT
+from support.playbook import ROOT, ledger, simulated_hosts
 
 BIN = os.path.join(ROOT, ".venv", "bin")
+PREFIX, BASE_PORT = "nr-e2e-build", 19800
+HOST = PREFIX + "-1"
 MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")))
 ROLES = sorted(os.path.basename(os.path.dirname(os.path.dirname(p)))
                for p in glob.glob(os.path.join(ROOT, "roles", "*", "meta", "argument_specs.yml")))
@@ -22,21 +25,29 @@ def run(*cmd, **kwargs):
     return result.stdout
 
 
-def test_build_install_and_document_every_plugin(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The collection built into its tarball and installed from it, as from Galaxy: its listing, where it
+    is installed, and an environment that finds only that copy (an ansible.cfg of its own, no ANSIBLE_*)."""
+    tmp_path = tmp_path_factory.mktemp("built")
     run(os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), ROOT)
     tarballs = glob.glob(str(tmp_path / "nextgen-rollout-1.0.0.tar.gz"))
     assert len(tarballs) == 1
-    listing = run("tar", "-tzf", tarballs[0])
+    installed = tmp_path / "collections"
+    config = tmp_path / "ansible.cfg"
+    config.write_text("[defaults]\ncollections_path = %s\n" % installed)
+    env = dict((key, value) for key, value in os.environ.items() if not key.startswith("ANSIBLE_"))
+    env.update(ANSIBLE_CONFIG=str(config), PAGER="cat", ANSIBLE_NOCOLOR="1")
+    run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
+        "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
+    return run("tar", "-tzf", tarballs[0]), installed, env
+
+
+def test_build_install_and_document_every_plugin(built, tmp_path):
+    listing, installed, env = built
     assert "roles/blue_green/meta/argument_specs.yml" in listing and ".venv/" not in listing
     # AWX as code ships with the collection: its data and the playbook that configures a controller.
     assert "awx/controller.yml" in listing and "playbooks/awx-configure.yml" in listing
-    installed = tmp_path / "collections"
-    empty_cfg = tmp_path / "ansible.cfg"
-    empty_cfg.write_text("[defaults]\n")
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_CONFIG=str(empty_cfg), PAGER="cat",
-               ANSIBLE_NOCOLOR="1")
-    run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
-        "-p", str(installed), tarballs[0], env=env, cwd=str(tmp_path))
     assert (installed / "ansible_collections" / "nextgen" / "rollout" / "plugins" / "modules" / "http_probe.py").exists()
     assert MODULES == ["backup", "canary_analysis", "canary_sample", "config_files", "connection_drain", "container_health", "deploy_lock",
                        "fleet_status", "host_check",
@@ -72,6 +83,40 @@ def test_build_install_and_document_every_plugin(tmp_path):
     for role in ROLES:
         assert "ENTRY POINT" in run(os.path.join(BIN, "ansible-doc"), "-t", "role", "nextgen.rollout." + role,
                                     env=env, cwd=str(tmp_path))
+
+
+def test_an_installed_collection_deploys_and_rolls_back_by_the_playbooks_fqcn(built, tmp_path):
+    """An operator's own project (as an AWX project would be) with the collection installed from its
+    tarball, not a clone: its playbooks import ours by FQCN, and ours run by FQCN from the shell."""
+    _listing, installed, env = built
+    found = run(os.path.join(BIN, "ansible-galaxy"), "collection", "list", "nextgen.rollout", env=env, cwd=str(tmp_path))
+    assert str(installed) in found and ROOT not in found  # the tarball's copy, not this checkout
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "deploy.yml").write_text("---\n- name: Deploy\n  ansible.builtin.import_playbook: nextgen.rollout.blue_green_deploy\n")
+    # Every playbook an operator runs has a name a FQCN allows (no hyphen).
+    shipped = [name for name in os.listdir(os.path.join(ROOT, "playbooks")) if name.endswith(".yml")]
+    fqcn_names = sorted(name[:-4] for name in shipped if "-" not in name)
+    internal = ("check-hosts.yml", "notify-outcome.yml")  # imported by the others, never run alone
+    assert sorted(set(name.replace("-", "_")[:-4] for name in shipped if name not in internal)) == fqcn_names
+    checked = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "--syntax-check"] + [
+        "nextgen.rollout." + name for name in fqcn_names], capture_output=True, text=True, check=False, env=env, cwd=str(project))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The collection's own strategy (Mitogen), as the README advises a project's ansible.cfg to set.
+    project_env = dict(env, ANSIBLE_STRATEGY="nextgen.rollout.mitogen_linear")
+    with simulated_hosts(PREFIX, 1, BASE_PORT, tmp_path, first_version="1.0.0") as inventory:
+        def play(*args):
+            done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory] + list(args), capture_output=True,
+                                  text=True, check=False, env=project_env, cwd=str(project))
+            assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+            return done.stdout
+
+        out = play("deploy.yml", "-e", "target_version=1.1.0")
+        assert ledger(HOST)["live"]["version"] == "1.1.0"
+        assert "nextgen.rollout release summary" in out  # the collection's callback, with no setting of the project
+        play("nextgen.rollout.rollback")
+        colours = ledger(HOST)["colours"]
+        assert sorted((f["state"], f["version"]) for f in colours.values()) == [("live", "1.0.0"), ("warm", "1.1.0")]
 
 
 def test_a_plain_clone_runs_the_playbooks_after_make_controller(tmp_path):
