@@ -9,8 +9,10 @@ Docker before 25 (Debian 12 ships 20.10) runs a container's first healthcheck on
 after the start: with the common ``--interval=30s`` a service ready in one second stays "starting"
 for 30 s, and ``docker compose up --wait`` with it. Here the container's own healthcheck (the
 test docker would run: same command, user, environment and timeout) is run through ``docker exec``
-as soon as the container runs, and again every ``interval`` until it passes; docker's own verdict is
-taken too when it comes first. A container that exits, that docker restarted three times or finds
+as soon as the container runs, and again until it passes: every ``interval`` at first, then never
+later than a quarter of the time waited so far (at most ``max_interval``), so that a service slow to
+start is not checked four times a second for a minute; docker's own verdict is taken too when it
+comes first. A container that exits, that docker restarted three times or finds
 unhealthy fails the wait at once. A container without a healthcheck is ready when it runs.
 """
 
@@ -80,7 +82,14 @@ def container_state(container):
     return "starting", HEALTH_STARTING
 
 
-def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, clock=time.monotonic, sleep=time.sleep):
+def pause_s(waited_s, interval_s, max_interval_s):
+    """The pause before the next round of checks: ``interval_s``, or a quarter of the time waited so far
+    once that is longer (a check is then at most 25 % late), never more than ``max_interval_s``."""
+    return min(max(interval_s, waited_s / 4.0), max(interval_s, max_interval_s))
+
+
+def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, max_interval_s=1.0,
+                 clock=time.monotonic, sleep=time.sleep):
     """Wait until every container ``list_names()`` returns is ready, at most ``timeout_s`` seconds.
 
     ``inspect(names)`` returns docker inspect's documents; ``run_check(name, argv, timeout_s)`` runs
@@ -124,7 +133,7 @@ def wait_healthy(list_names, inspect, run_check, timeout_s, interval_s=0.25, clo
             return {"healthy": False, "waited_s": waited, "containers": report,
                     "message": "not healthy within %g s: %s" % (timeout_s, "; ".join(
                         "container %s %s" % (name, why) for name, why in sorted(waiting.items())))}
-        sleep(interval_s)
+        sleep(pause_s(waited, interval_s, max_interval_s))
 
 
 def docker_project(run, project, services=None):

@@ -15,8 +15,10 @@ description:
     stays C(starting) for 30 s, and C(docker compose up --wait) waits as long.
   - This module runs each container's own healthcheck (the test docker would run, through
     C(docker exec), so with the same user and environment, within the check's own timeout) as soon
-    as the container runs, and again every O(interval) seconds until it passes. Docker's own
-    verdict counts too when it comes first.
+    as the container runs, and again until it passes, every O(interval) seconds at first, then
+    every quarter of the time waited so far, at most every O(max_interval) seconds (a service slow
+    to start is not checked four times a second until the timeout). Docker's own verdict counts too
+    when it comes first.
   - A container that exits, that docker restarted three times (a crash loop; one crash as it starts,
     its database not up yet, is waited out), or that docker finds C(unhealthy) fails the wait at once,
     naming it and, for a healthcheck, its last output. A container without a healthcheck (or with
@@ -41,9 +43,15 @@ options:
     type: float
     default: 60
   interval:
-    description: Seconds between two rounds of checks.
+    description: Seconds between two rounds of checks at first.
     type: float
     default: 0.25
+  max_interval:
+    description:
+      - Longest pause between two rounds of checks. Past O(interval), the pause is a quarter of the time
+        waited so far, so a container is found ready at most 25 % (and at most O(max_interval) seconds) late.
+    type: float
+    default: 1
 attributes:
   check_mode:
     support: full
@@ -103,6 +111,7 @@ def main():
             services=dict(type="list", elements="str", default=[]),
             timeout=dict(type="float", default=60),
             interval=dict(type="float", default=0.25),
+            max_interval=dict(type="float", default=1.0),
         ),
         supports_check_mode=True,
     )
@@ -112,7 +121,7 @@ def main():
         def run_check(name, argv, timeout_s):  # docker's verdict only: run nothing in the container
             return 1, "not run in check mode"
     try:
-        outcome = wait_healthy(list_names, inspect, run_check, 0 if module.check_mode else p["timeout"], p["interval"])
+        outcome = wait_healthy(list_names, inspect, run_check, 0 if module.check_mode else p["timeout"], p["interval"], p["max_interval"])
     except (OSError, RuntimeError, ValueError) as exc:
         module.fail_json(msg="could not read the containers of compose project %s: %s" % (p["project"], exc))
     message = outcome.pop("message")

@@ -1,7 +1,7 @@
 import json
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._container_health import (
-    check_timeout_s, container_state, docker_project, health_command, wait_healthy)
+    check_timeout_s, container_state, docker_project, health_command, pause_s, wait_healthy)
 from support.fake_clock import FakeClock
 
 CURL = {"Healthcheck": {"Test": ["CMD-SHELL", "curl -fsS http://127.0.0.1:8000/health"], "Interval": 30 * 10 ** 9, "Timeout": 2 * 10 ** 9}}
@@ -45,11 +45,28 @@ def test_a_container_is_healthy_as_soon_as_its_own_check_passes_not_one_docker_i
         return (0, "") if clock.now >= 1.0 else (7, "curl: (7) Failed to connect")  # ready one second after the start
 
     outcome = wait_healthy(lambda: ["shop-green-app-1"], lambda names: [container(names[0], health={"Status": "starting"})],
-                           run_check, 60, 0.25, clock.clock, clock.sleep)
+                           run_check, 60, 0.25, clock=clock.clock, sleep=clock.sleep)
     assert outcome == {"healthy": True, "waited_s": 1.0, "message": "",
                        "containers": {"shop-green-app-1": "healthy (its healthcheck, run at once)"}}
     assert [at for at, _name, _cmd, _timeout in runs] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert runs[0][1:] == ("shop-green-app-1", "curl -fsS http://127.0.0.1:8000/health", 2)
+
+
+def test_a_slow_starter_is_checked_less_often_the_longer_it_takes_and_found_ready_at_most_25_percent_late():
+    clock, runs = FakeClock(), []
+
+    def run_check(name, argv, timeout_s):
+        runs.append(clock.now)
+        return (0, "") if clock.now >= 20 else (7, "")
+
+    outcome = wait_healthy(lambda: ["a"], lambda names: [container("a", health={"Status": "starting"})],
+                           run_check, 60, 0.25, 1.0, clock=clock.clock, sleep=clock.sleep)
+    pauses = [round(later - earlier, 4) for earlier, later in zip(runs, runs[1:])]
+    assert pauses[:5] == [0.25, 0.25, 0.25, 0.25, 0.25] and pauses[-1] == 1.0 and pauses == sorted(pauses)
+    assert len(runs) < 35  # not 81 at a fixed 0.25 s
+    assert outcome["healthy"] and 20 <= outcome["waited_s"] <= 21
+    assert [pause_s(w, 0.25, 1.0) for w in (0, 1, 2, 3, 4, 30)] == [0.25, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert pause_s(10, 2.0, 1.0) == 2.0  # an interval longer than the cap is kept
 
 
 def test_a_ready_container_is_not_checked_again_while_another_starts():
@@ -61,21 +78,21 @@ def test_a_ready_container_is_not_checked_again_while_another_starts():
         return (0, "") if name == "app" or clock.now >= 0.5 else (1, "")
 
     outcome = wait_healthy(lambda: ["app", "sidecar"], lambda names: [container(name, health=states[name]) for name in names],
-                           run_check, 60, 0.25, clock.clock, clock.sleep)
+                           run_check, 60, 0.25, clock=clock.clock, sleep=clock.sleep)
     assert outcome["healthy"] and outcome["waited_s"] == 0.5 and checked == ["app", "sidecar", "sidecar", "sidecar"]
 
 
 def test_an_exit_or_docker_finding_it_unhealthy_fails_at_once_and_a_slow_one_at_the_deadline():
     clock = FakeClock()
     exited = wait_healthy(lambda: ["a", "b"], lambda names: [container("a", status="exited", exit_code=2), container("b", config={})],
-                          lambda *args: (1, ""), 60, 0.25, clock.clock, clock.sleep)
+                          lambda *args: (1, ""), 60, 0.25, clock=clock.clock, sleep=clock.sleep)
     assert exited == {"healthy": False, "waited_s": 0.0, "message": "container a exited with code 2",
                       "containers": {"a": "exited with code 2", "b": "runs (no healthcheck)"}}
     slow = wait_healthy(lambda: ["a"], lambda names: [container("a", health={"Status": "starting"})],
-                        lambda *args: (22, "curl: (22) The requested URL returned error:\n 503"), 2, 0.5, clock.clock, clock.sleep)
+                        lambda *args: (22, "curl: (22) The requested URL returned error:\n 503"), 2, 0.5, clock=clock.clock, sleep=clock.sleep)
     assert not slow["healthy"] and slow["message"] == ("not healthy within 2 s: container a healthcheck starting (run at once, it exited 22: "
                                                        "curl: (22) The requested URL returned error: 503)")
-    assert wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock.clock, clock.sleep)["message"] == "the project has no container"
+    assert wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock=clock.clock, sleep=clock.sleep)["message"] == "the project has no container"
 
 
 def test_a_container_that_cannot_be_inspected_is_waited_for():
@@ -86,7 +103,7 @@ def test_a_container_that_cannot_be_inspected_is_waited_for():
         rounds.append(names)
         return [] if len(rounds) == 1 else [container("a", config={})]
 
-    outcome = wait_healthy(lambda: ["a"], inspect, lambda *args: (1, ""), 60, 0.25, clock.clock, clock.sleep)
+    outcome = wait_healthy(lambda: ["a"], inspect, lambda *args: (1, ""), 60, 0.25, clock=clock.clock, sleep=clock.sleep)
     assert outcome["healthy"] and len(rounds) == 2
 
 
