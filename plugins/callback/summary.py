@@ -17,6 +17,8 @@ description:
     are what the run would do.
   - It needs no setting in C(ansible.cfg); the collection's playbooks load it from their C(callback_plugins)
     directory. Elsewhere, enable it with C(callbacks_enabled = nextgen.rollout.summary).
+  - It also loads the collection's filters and lookups once in the controller's main process, which every
+    worker process forked for a task then inherits instead of loading them again.
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
@@ -25,6 +27,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._summary import summary_lines
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._worker_preload import load_before_fork
 
 
 class CallbackModule(CallbackBase):
@@ -36,6 +39,9 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
         self.unreachable = {}
+        # The collection's playbooks load this callback in ansible-playbook's main process, before any
+        # worker is forked: the one place where loading the plugins once spares every task on every host.
+        load_before_fork()
 
     def v2_runner_on_unreachable(self, result):
         self.unreachable.setdefault(result._host.get_name(), result._result.get("msg", ""))

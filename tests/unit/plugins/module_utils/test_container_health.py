@@ -92,7 +92,8 @@ def test_an_exit_or_docker_finding_it_unhealthy_fails_at_once_and_a_slow_one_at_
                         lambda *args: (22, "curl: (22) The requested URL returned error:\n 503"), 2, 0.5, clock=clock.clock, sleep=clock.sleep)
     assert not slow["healthy"] and slow["message"] == ("not healthy within 2 s: container a healthcheck starting (run at once, it exited 22: "
                                                        "curl: (22) The requested URL returned error: 503)")
-    assert wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock=clock.clock, sleep=clock.sleep)["message"] == "the project has no container"
+    empty = wait_healthy(lambda: [], lambda names: [], lambda *args: (0, ""), 2, 0.5, clock=clock.clock, sleep=clock.sleep)
+    assert empty["message"] == "the project has no container"
 
 
 def test_a_container_that_cannot_be_inspected_is_waited_for():
