@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 # "2026/12/04 23:50:39 [emerg] 9662#9662: unknown directive ..." -> "unknown directive ..."
 EMERG_PREFIX = re.compile(r"^.*?\[emerg\]\s*(\d+#\d+:\s*)?")
@@ -262,11 +263,20 @@ def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"
               volumes=None):
     """Everything at once; ``run(argv) -> (rc, stdout, stderr)``. An empty ``docker_root`` is the
     engine's own data directory (a host may keep it on a disk of its own), else /var/lib/docker.
-    ``ports`` ({colour: port}) of ``service``: who else holds them; ``volumes``: see volume_changes."""
-    engine = engine_status(run)
-    root = docker_root or (engine_root_dir(run) if engine["ok"] else "") or DEFAULT_DOCKER_ROOT
-    return {"compose": compose_status(run), "engine": engine, "memory_available_mb": memory_available_mb(meminfo),
-            "disk": disk_free_mb(root), "nginx_state": unit_state(run, unit),
-            "nginx_config": nginx_config_status(run, list(nginx_test_command)),
-            "port_holders": foreign_port_holders(run, service, ports or {}, proc),
-            "volume_changes": volume_changes(run, volumes) if engine["ok"] else []}
+    ``ports`` ({colour: port}) of ``service``: who else holds them; ``volumes``: see volume_changes.
+    The commands run side by side (each waits on docker, systemd or nginx, not on the others): the
+    time of the slowest, not of them all."""
+    asks = {"compose": lambda: compose_status(run), "engine": lambda: engine_status(run),
+            "root": lambda: "" if docker_root else engine_root_dir(run), "nginx_state": lambda: unit_state(run, unit),
+            "nginx_config": lambda: nginx_config_status(run, list(nginx_test_command)),
+            "port_holders": lambda: foreign_port_holders(run, service, ports or {}, proc),
+            "volume_changes": lambda: volume_changes(run, volumes)}
+    with ThreadPoolExecutor(max_workers=len(asks)) as pool:
+        pending = dict((name, pool.submit(ask)) for name, ask in asks.items())
+        engine = pending["engine"].result()
+        # What only a running engine can say (its data directory, its volumes) is dropped when it is down.
+        answers = dict((name, future.result()) for name, future in pending.items() if engine["ok"] or name not in ("root", "volume_changes"))
+    root = docker_root or answers.pop("root", "") or DEFAULT_DOCKER_ROOT
+    answers.pop("root", None)
+    answers.setdefault("volume_changes", [])
+    return dict(answers, memory_available_mb=memory_available_mb(meminfo), disk=disk_free_mb(root))

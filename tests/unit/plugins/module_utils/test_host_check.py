@@ -1,4 +1,5 @@
 import os
+import threading
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import (
     compose_status, disk_free_mb, engine_status, foreign_listeners, foreign_port_holders, listening_sockets, memory_available_mb, nearest_existing,
@@ -100,6 +101,26 @@ def test_one_call_reads_everything(tmp_path):
     assert host["disk"]["path"] == str(tmp_path) and host["disk"]["free_mb"] > 0 and host["nginx_state"] == "failed"
     assert host["nginx_config"] == {"tested": True, "ok": True, "error": ""}
     assert host["port_holders"] == {"blue": "python3 (pid 900)"}
+
+
+def test_the_commands_run_side_by_side_not_one_after_another(tmp_path):
+    """The first four commands all wait until the four are running: one after another, they never would."""
+    together = threading.Barrier(4, timeout=5)
+    calls = []
+    lock = threading.Lock()
+
+    def run(argv):
+        with lock:
+            calls.append(argv)
+            first_four = len(calls) <= 4
+        if first_four:
+            together.wait()
+        return {"docker": (0, "2.40.3\n", ""), "systemctl": (0, "active\n", ""), "nginx": (0, "", "")}[argv[0]]
+
+    host = read_host(run, "", "nginx", MEMINFO, service="shop", ports={"blue": 8001}, proc=fake_proc(tmp_path),
+                     volumes=[{"name": "shop-data", "driver": "local", "driver_options": {}}])
+    assert not together.broken and len(calls) == 7
+    assert host["engine"]["ok"] and host["nginx_state"] == "active" and host["volume_changes"] == []
 
 
 def test_a_config_nginx_rejects_is_named_by_its_emerg_lines():
