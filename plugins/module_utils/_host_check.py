@@ -276,7 +276,7 @@ def read_host(run, docker_root, unit, meminfo, nginx_test_command=("nginx", "-t"
         engine = pending["engine"].result()
         # What only a running engine can say (its data directory, its volumes) is dropped when it is down.
         answers = dict((name, future.result()) for name, future in pending.items() if engine["ok"] or name not in ("root", "volume_changes"))
-    root = docker_root or answers.pop("root", "") or DEFAULT_DOCKER_ROOT
-    answers.pop("root", None)
+    engine_root = answers.pop("root", "")
+    root = docker_root or engine_root or DEFAULT_DOCKER_ROOT
     answers.setdefault("volume_changes", [])
     return dict(answers, memory_available_mb=memory_available_mb(meminfo), disk=disk_free_mb(root))
