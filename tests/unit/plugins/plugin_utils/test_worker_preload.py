@@ -19,11 +19,16 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
-def test_the_callback_loads_every_filter_and_lookup_file_and_the_argument_validation_before_any_fork():
-    done = subprocess.run([sys.executable, "-c", SCRIPT, os.path.join(ROOT, ".collections")], capture_output=True, text=True,
+def run_script(script):
+    """The JSON lines ``script`` prints, run in a fresh Python with the collection's plugin loader."""
+    done = subprocess.run([sys.executable, "-c", script, os.path.join(ROOT, ".collections")], capture_output=True, text=True,
                           check=False, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
     assert done.returncode == 0, done.stderr
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in done.stdout.strip().splitlines()]
+
+
+def test_the_callback_loads_every_filter_and_lookup_file_and_the_argument_validation_before_any_fork():
+    loaded = run_script(SCRIPT)[-1]
     for kind in ("filter", "lookup"):
         for path in glob.glob(os.path.join(ROOT, "plugins", kind, "*.py")):
             name = "ansible_collections.nextgen.rollout.plugins.%s.%s" % (kind, os.path.basename(path)[:-3])
@@ -35,7 +40,4 @@ def test_the_callback_loads_every_filter_and_lookup_file_and_the_argument_valida
 def test_nothing_it_cannot_load_stops_a_run():
     script = SCRIPT.replace("CallbackModule()", "from ansible_collections.nextgen.rollout.plugins.plugin_utils import _worker_preload as p\n"
                                                 "p.FILTER = 'nextgen.rollout.no_such_filter'\nprint(json.dumps(p.load_before_fork()))")
-    done = subprocess.run([sys.executable, "-c", script, os.path.join(ROOT, ".collections")], capture_output=True, text=True,
-                          check=False, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[0]) == ["nextgen.rollout.no_such_filter"]
+    assert run_script(script)[0] == ["nextgen.rollout.no_such_filter"]
