@@ -19,6 +19,9 @@ description:
     directory. Elsewhere, enable it with C(callbacks_enabled = nextgen.rollout.summary).
   - It also loads the collection's filters and lookups once in the controller's main process, which every
     worker process forked for a task then inherits instead of loading them again.
+  - And it keeps the code Jinja compiles each template into, in C(~/.cache/nextgen-rollout/templates/) (a directory
+    of the user that runs the playbook, mode 0700; C($XDG_CACHE_HOME) moves it), so that a template is compiled
+    once, not once per task per host. C(NEXTGEN_ROLLOUT_TEMPLATE_CACHE=off) in the environment turns this off.
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
@@ -27,6 +30,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._summary import summary_lines
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._template_cache import install as keep_compiled_templates
 from ansible_collections.nextgen.rollout.plugins.plugin_utils._worker_preload import load_before_fork
 
 
@@ -42,6 +46,7 @@ class CallbackModule(CallbackBase):
         # The collection's playbooks load this callback in ansible-playbook's main process, before any
         # worker is forked: the one place where loading the plugins once spares every task on every host.
         load_before_fork()
+        keep_compiled_templates()
 
     def v2_runner_on_unreachable(self, result):
         self.unreachable.setdefault(result._host.get_name(), result._result.get("msg", ""))

@@ -2,12 +2,10 @@
 so that the workers forked for each task inherit them. Run in a fresh Python with ansible-core's own
 plugin loader, as ansible-playbook sets it up."""
 import glob
-import json
 import os
-import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+from support.fresh_python import ROOT, run_script
+
 SCRIPT = """
 import json, sys
 from ansible.plugins.loader import init_plugin_loader
@@ -19,16 +17,8 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
-def run_script(script):
-    """The JSON lines ``script`` prints, run in a fresh Python with the collection's plugin loader."""
-    done = subprocess.run([sys.executable, "-c", script, os.path.join(ROOT, ".collections")], capture_output=True, text=True,
-                          check=False, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.strip().splitlines()]
-
-
 def test_the_callback_loads_every_filter_and_lookup_file_and_the_argument_validation_before_any_fork():
-    loaded = run_script(SCRIPT)[-1]
+    loaded = run_script(SCRIPT, {"NEXTGEN_ROLLOUT_TEMPLATE_CACHE": "off"})[-1]
     for kind in ("filter", "lookup"):
         for path in glob.glob(os.path.join(ROOT, "plugins", kind, "*.py")):
             name = "ansible_collections.nextgen.rollout.plugins.%s.%s" % (kind, os.path.basename(path)[:-3])

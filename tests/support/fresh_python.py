@@ -1,0 +1,16 @@
+"""Run a script in a fresh Python with ansible-core's plugin loader set up for the collection, as
+ansible-playbook sets it up in its main process."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_script(script, env=None):
+    """The JSON lines ``script`` prints; the script finds the collections directory in sys.argv[1]."""
+    done = subprocess.run([sys.executable, "-c", script, os.path.join(ROOT, ".collections")], capture_output=True, text=True,
+                          check=False, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), **(env or {})))
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.strip().splitlines()]
