@@ -20,6 +20,10 @@ description:
   - Mitogen lists every installed collection's directory before each task of a collection's module, in the worker
     process of that task and host (about 0.18 s with the C(ansible) package's collections; ten hosts' workers share
     the controller's cores). This strategy lists them once per run, before the workers start.
+  - With or without Mitogen, a task whose C(when) is false on a host is skipped by the strategy itself, from the
+    same variables and with the same result as its worker would, instead of forking a worker only to evaluate
+    the condition (about 20 ms per skipped task per host; a release skips some forty). A task with a loop or a
+    delegation, and a condition that cannot be evaluated there, still go to a worker.
   - The collection's C(ansible.cfg) sets C(strategy = nextgen.rollout.mitogen_linear); C(requirements.txt) installs
     C(mitogen). C(ANSIBLE_STRATEGY=linear) turns it off for one run.
 author:
@@ -28,6 +32,26 @@ author:
 
 import functools
 
+from ansible.executor.task_result import _RawTaskResult
+
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._skip_in_place import skipped_result
+
+
+class SkipInPlace:
+    """Answer for the worker of a task whose condition is false (see _skip_in_place)."""
+
+    def _queue_task(self, host, task, task_vars, play_context):
+        result = skipped_result(task, host, task_vars, play_context, self._loader)
+        if result is None:
+            return super()._queue_task(host, task, task_vars, play_context)
+        # What the base strategy keeps for a queued task, and the callback it sends, as for a worker.
+        self._queued_task_cache[(host.name, task._uuid)] = {"host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
+        self._tqm.send_callback("v2_runner_on_start", host, task)
+        self._final_q.send_task_result(_RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs()))
+        self._pending_results += 1
+        return None
+
+
 try:
     import ansible_mitogen.loaders
     import ansible_mitogen.planner
@@ -35,7 +59,7 @@ try:
 except ImportError:
     from ansible.plugins.strategy.linear import StrategyModule as _LinearStrategy
 
-    class StrategyModule(_LinearStrategy):
+    class StrategyModule(SkipInPlace, _LinearStrategy):
         pass
 else:
     @functools.lru_cache(maxsize=None)
@@ -49,7 +73,7 @@ else:
     # Workers are forked from this process after the strategy loads, so they plan with these.
     ansible_mitogen.planner._load_collections = _load_collections
 
-    class StrategyModule(ansible_mitogen.strategy.StrategyMixin,
+    class StrategyModule(SkipInPlace, ansible_mitogen.strategy.StrategyMixin,
                          ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)):
         def run(self, *args, **kwargs):
             collection_dirs()  # once here, before the workers fork, instead of in every worker
