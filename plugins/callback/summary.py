@@ -22,6 +22,10 @@ description:
   - And it keeps the code Jinja compiles each template into, in C(~/.cache/nextgen-rollout/templates/) (a directory
     of the user that runs the playbook, mode 0700; C($XDG_CACHE_HOME) moves it), so that a template is compiled
     once, not once per task per host. C(NEXTGEN_ROLLOUT_TEMPLATE_CACHE=off) in the environment turns this off.
+  - At the end of a run it keeps the modules ansible-core packed for the hosts (AnsiballZ, without Mitogen) in
+    C(~/.cache/nextgen-rollout/modules/), each with the list of files it packed, and puts back at the start of the
+    next run those whose files are unchanged, so that a module is not packed again in every run.
+    C(NEXTGEN_ROLLOUT_MODULE_CACHE=off) turns this off.
 author:
   - nextgen.rollout developers (@nextgen-rollout)
 """
@@ -30,6 +34,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._summary import summary_lines
+from ansible_collections.nextgen.rollout.plugins.plugin_utils import _module_cache
 from ansible_collections.nextgen.rollout.plugins.plugin_utils._template_cache import install as keep_compiled_templates
 from ansible_collections.nextgen.rollout.plugins.plugin_utils._worker_preload import load_before_fork
 
@@ -47,11 +52,13 @@ class CallbackModule(CallbackBase):
         # worker is forked: the one place where loading the plugins once spares every task on every host.
         load_before_fork()
         keep_compiled_templates()
+        self.modules_restored = _module_cache.restore()
 
     def v2_runner_on_unreachable(self, result):
         self.unreachable.setdefault(result._host.get_name(), result._result.get("msg", ""))
 
     def v2_playbook_on_stats(self, stats):
+        _module_cache.keep(skip=self.modules_restored)
         lines = summary_lines(getattr(stats, "custom", None) or {}, check_mode=bool(context.CLIARGS.get("check")),
                               unreachable=self.unreachable)
         if lines:

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: nextgen.rollout contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Private to the nextgen.rollout collection: no compatibility promise outside it.
+"""Keep the modules ansible-core packs for the hosts from one run to the next.
+
+Without Mitogen (the builtin strategy, which rollback.yml uses), a module reaches the host as an
+AnsiballZ payload: the module and every module_utils file it imports, found by parsing them all,
+zipped. ansible-core builds each module once per run, in a cache directory of that run, and
+throws it away at the end: a warm rollback rebuilds its one module (about 0.2 s) on every run.
+
+Here, at the end of a run, each module built in it is kept with the list of files it packed (path,
+size, modification time), after checking that each file still holds what was packed; at the start
+of a run, a kept module whose files are all unchanged is put back in the run's cache directory,
+where ansible-core looks before it builds. The kept files are pickles that ansible-core loads: the
+directory must belong to the user that runs ansible-playbook and be writable by nobody else, or it
+is not used.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import zipfile
+
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._template_cache import private_dir
+
+# Set to "off" to build every module in every run, as ansible-core does on its own.
+SWITCH = "NEXTGEN_ROLLOUT_MODULE_CACHE"
+FILES_SUFFIX = ".files.json"
+# Written by ansible-core's packer, not read from a file: the same for one ansible-core version, which names the store.
+PACKER_MADE = frozenset(("ansible/__init__.py", "ansible/module_utils/__init__.py"))
+
+
+def store_dir():
+    """The directory of this user's kept modules, one per Python and ansible-core version."""
+    from ansible.release import __version__ as ansible_version  # pylint: disable=import-outside-toplevel
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nextgen-rollout", "modules", "%s-ansible%s" % (sys.implementation.cache_tag, ansible_version))
+
+
+def run_cache_dir():
+    """Where ansible-core looks for the modules it built in this run."""
+    from ansible import constants  # pylint: disable=import-outside-toplevel
+
+    return os.path.join(constants.DEFAULT_LOCAL_TMP, "ansiballz_cache")
+
+
+def turned_off():
+    return os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no")
+
+
+def source_of(member, roots):
+    """The controller file a member of the payload was packed from, or None (a package's empty __init__.py
+    that the packer made up). ``roots`` caches where each top-level package lives."""
+    parts = member.split("/")
+    if parts[0] == "ansible_collections" and len(parts) < 4:
+        return None
+    top = parts[0] if parts[0] == "ansible" else ".".join(parts[:3])
+    if top not in roots:
+        import importlib.util  # pylint: disable=import-outside-toplevel
+        try:
+            spec = importlib.util.find_spec(top)
+            roots[top] = list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else None
+        except (ImportError, ValueError):
+            roots[top] = None
+    if roots[top] is None:
+        return None
+    path = os.path.join(roots[top], *parts[1 if top == "ansible" else 3:])
+    return path if os.path.isfile(path) else None
+
+
+def packed_files(entry_path, roots):
+    """[[path, size, mtime_ns]] of the files a cached module packed, or None when one of them no longer
+    holds what was packed (or a member has no file to check it against)."""
+    with open(entry_path, "rb") as stream:
+        cached = pickle.load(stream)  # written by this run's ansible-core, in its own cache directory
+    files = []
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(cached.zip_data))) as payload:
+        for member in payload.namelist():
+            if member in PACKER_MADE:
+                continue
+            content = payload.read(member)
+            path = source_of(member, roots)
+            if path is None:
+                if content.strip():
+                    return None
+                continue
+            with open(path, "rb") as stream:
+                if stream.read() != content:
+                    return None
+            status = os.stat(path)
+            files.append([path, status.st_size, status.st_mtime_ns])
+    return files
+
+
+def unchanged(files):
+    for path, size, mtime_ns in files:
+        try:
+            status = os.stat(path)
+        except OSError:
+            return False
+        if (status.st_size, status.st_mtime_ns) != (size, mtime_ns):
+            return False
+    return True
+
+
+def restore(run_dir=None, store=None):
+    """Put the kept modules whose files are unchanged in this run's cache; the names put back."""
+    if turned_off():
+        return []
+    run_dir, store = run_dir or run_cache_dir(), store or store_dir()
+    if not os.path.isdir(store) or not private_dir(store):
+        return []
+    restored = []
+    for name in sorted(os.listdir(store)):
+        if not name.endswith(FILES_SUFFIX) or name.startswith("."):
+            continue
+        module = name[:-len(FILES_SUFFIX)]
+        try:
+            with open(os.path.join(store, name)) as stream:
+                files = json.load(stream)
+            if not unchanged(files):
+                continue
+            os.makedirs(run_dir, exist_ok=True)
+            target = os.path.join(run_dir, module)
+            if not os.path.exists(target):
+                shutil.copyfile(os.path.join(store, module), target + "-part")
+                os.rename(target + "-part", target)
+                restored.append(module)
+        except (OSError, ValueError):
+            continue
+    return restored
+
+
+def replace_atomically(path, content):
+    """Write path through a file of its own, so that runs keeping the same module side by side never mix."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".new-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def keep(run_dir=None, store=None, skip=()):
+    """Keep the modules this run built (not those in ``skip``, put back from the store) whose files still
+    hold what was packed; the names kept."""
+    if turned_off():
+        return []
+    run_dir, store = run_dir or run_cache_dir(), store or store_dir()
+    if not os.path.isdir(run_dir) or not private_dir(store):
+        return []
+    kept, roots = [], {}
+    for module in sorted(os.listdir(run_dir)):
+        entry = os.path.join(run_dir, module)
+        if module in skip or module.endswith(("-part", ".lock")) or not os.path.isfile(entry):
+            continue
+        try:
+            files = packed_files(entry, roots)
+            if files is None:
+                continue
+            # The module first, then its list: a run that reads an older list with the newer module finds
+            # the files that list names changed, unless the newer module was packed from the same files.
+            with open(entry, "rb") as stream:
+                replace_atomically(os.path.join(store, module), stream.read())
+            replace_atomically(os.path.join(store, module + FILES_SUFFIX), json.dumps(files).encode("utf-8"))
+            kept.append(module)
+        except Exception:  # pylint: disable=broad-exception-caught
+            continue  # a module not kept is only built again next time
+    return kept
