@@ -12,8 +12,9 @@ throws it away at the end: a warm rollback rebuilds its one module (about 0.2 s)
 
 Here, at the end of a run, each module built in it is kept with the list of files it packed (path,
 size, modification time), after checking that each file still holds what was packed; at the start
-of a run, a kept module whose files are all unchanged is put back in the run's cache directory,
-where ansible-core looks before it builds. The kept files are pickles that ansible-core loads: the
+of a run, a kept module is put back in the run's cache directory, where ansible-core looks before it
+builds, when this run would pack the same files (from the same checkout of the collection and the
+same ansible-core) and none of them changed. The kept files are pickles that ansible-core loads: the
 directory must belong to the user that runs ansible-playbook and be writable by nobody else, or it
 is not used.
 """
@@ -21,6 +22,7 @@ is not used.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -98,19 +100,25 @@ def packed_files(entry_path, roots):
                 if stream.read() != content:
                     return None
             status = os.stat(path)
-            files.append([path, status.st_size, status.st_mtime_ns])
+            files.append([member, path, status.st_size, status.st_mtime_ns])
     return files
 
 
-def unchanged(files):
-    for path, size, mtime_ns in files:
-        try:
-            status = os.stat(path)
-        except OSError:
+def still_packs_the_same(files, roots):
+    """True when this run would pack the same files (the same collection and ansible-core installations: two
+    checkouts of the collection keep packs of their own) and none of them changed."""
+    for member, path, size, mtime_ns in files:
+        if source_of(member, roots) != path:
             return False
+        status = os.stat(path)
         if (status.st_size, status.st_mtime_ns) != (size, mtime_ns):
             return False
     return True
+
+
+def stored_name(module, files):
+    """The name of a pack in the store: the module's, and a digest of where its files come from."""
+    return "%s.%s" % (module, hashlib.sha256(json.dumps([file[:2] for file in files]).encode("utf-8")).hexdigest()[:16])
 
 
 def restore(run_dir=None, store=None):
@@ -120,23 +128,23 @@ def restore(run_dir=None, store=None):
     run_dir, store = run_dir or run_cache_dir(), store or store_dir()
     if not os.path.isdir(store) or not private_dir(store):
         return []
-    restored = []
+    restored, roots = [], {}
     for name in sorted(os.listdir(store)):
         if not name.endswith(FILES_SUFFIX) or name.startswith("."):
             continue
-        module = name[:-len(FILES_SUFFIX)]
+        stored = name[:-len(FILES_SUFFIX)]
+        module = stored.rsplit(".", 1)[0]
         try:
             with open(os.path.join(store, name)) as stream:
                 files = json.load(stream)
-            if not unchanged(files):
+            target = os.path.join(run_dir, module)
+            if os.path.exists(target) or not still_packs_the_same(files, roots):
                 continue
             os.makedirs(run_dir, exist_ok=True)
-            target = os.path.join(run_dir, module)
-            if not os.path.exists(target):
-                shutil.copyfile(os.path.join(store, module), target + "-part")
-                os.rename(target + "-part", target)
-                restored.append(module)
-        except (OSError, ValueError):
+            shutil.copyfile(os.path.join(store, stored), target + "-part")
+            os.rename(target + "-part", target)
+            restored.append(module)
+        except (OSError, ValueError, TypeError):
             continue
     return restored
 
@@ -172,9 +180,10 @@ def keep(run_dir=None, store=None, skip=()):
                 continue
             # The module first, then its list: a run that reads an older list with the newer module finds
             # the files that list names changed, unless the newer module was packed from the same files.
+            stored = stored_name(module, files)
             with open(entry, "rb") as stream:
-                replace_atomically(os.path.join(store, module), stream.read())
-            replace_atomically(os.path.join(store, module + FILES_SUFFIX), json.dumps(files).encode("utf-8"))
+                replace_atomically(os.path.join(store, stored), stream.read())
+            replace_atomically(os.path.join(store, stored + FILES_SUFFIX), json.dumps(files).encode("utf-8"))
             kept.append(module)
         except Exception:  # pylint: disable=broad-exception-caught
             continue  # a module not kept is only built again next time

@@ -2,6 +2,7 @@
 the next, and packs a module again when a file it packed changed. Each case runs ansible-playbook
 with the builtin strategy on localhost, and reads ansible-core's own debug lines about its cache."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -39,7 +40,8 @@ def run(tmp_path, **env):
 def test_a_module_packed_in_one_run_is_not_packed_again_until_a_file_it_packed_changes(tmp_path):
     assert run(tmp_path) is True
     store = next((tmp_path / "cache" / "nextgen-rollout" / "modules").iterdir())
-    assert sorted(path.name for path in store.iterdir()) == [ENTRY, ENTRY + ".files.json"]
+    kept = sorted(path.name for path in store.iterdir())
+    assert len(kept) == 2 and kept[0].startswith(ENTRY + ".") and kept[1] == kept[0] + ".files.json"
     assert oct(store.stat().st_mode & 0o777) == "0o700"
     assert run(tmp_path) is False
     status = os.stat(MODULE_UTIL)
@@ -62,3 +64,18 @@ def test_a_store_others_can_write_in_is_not_used_and_the_switch_turns_it_off(tmp
     store.chmod(0o700)
     assert run(tmp_path, NEXTGEN_ROLLOUT_MODULE_CACHE="off") is True
     assert list(store.iterdir()) == []
+
+
+def test_two_checkouts_of_the_collection_keep_packs_of_their_own(tmp_path):
+    other = tmp_path / "other" / "ansible_collections" / "nextgen" / "rollout"
+    shutil.copytree(os.path.join(ROOT, "plugins"), str(other / "plugins"), ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(os.path.join(ROOT, "meta"), str(other / "meta"))
+    shutil.copy(os.path.join(ROOT, "galaxy.yml"), str(other))
+    checkout = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "other")}
+    assert run(tmp_path) is True
+    assert run(tmp_path, **checkout) is True
+    with open(str(other / "plugins" / "module_utils" / "_ledger.py"), "a") as stream:
+        stream.write("\n# changed in the other checkout only\n")
+    assert run(tmp_path, **checkout) is True
+    assert run(tmp_path, **checkout) is False
+    assert run(tmp_path) is False
