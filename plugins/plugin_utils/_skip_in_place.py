@@ -17,10 +17,21 @@ before.
 
 from __future__ import annotations
 
+import os
+
+try:
+    from ansible.executor.task_result import _RawTaskResult
+except ImportError:  # an ansible-core without it: every task goes to a worker, as with the builtin strategy
+    _RawTaskResult = None
+
+# Set to "off" to send every task to a worker.
+SWITCH = "NEXTGEN_ROLLOUT_SKIP_IN_PLACE"
+TURNED_OFF = os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no")
+
 
 def skipped_result(task, host, task_vars, play_context, loader):
     """The result the worker would send for ``task`` on ``host`` when its condition is false, or None."""
-    if not task.when or task.loop is not None or task.loop_with or task.delegate_to is not None:
+    if TURNED_OFF or _RawTaskResult is None or not task.when or task.loop is not None or task.loop_with or task.delegate_to is not None:
         return None
     try:
         from ansible._internal._templating._engine import TemplateEngine  # pylint: disable=import-outside-toplevel
@@ -41,3 +52,18 @@ def skipped_result(task, host, task_vars, play_context, loader):
     except Exception:  # pylint: disable=broad-exception-caught
         return None  # the worker decides, and reports any error, as without this
     return result
+
+
+class SkipInPlace:
+    """A strategy's _queue_task that answers for the worker of a task whose condition is false."""
+
+    def _queue_task(self, host, task, task_vars, play_context):
+        result = skipped_result(task, host, task_vars, play_context, self._loader)
+        if result is None:
+            return super()._queue_task(host, task, task_vars, play_context)
+        # What the base strategy keeps for a queued task, and the callback it sends, as for a worker.
+        self._queued_task_cache[(host.name, task._uuid)] = {"host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
+        self._tqm.send_callback("v2_runner_on_start", host, task)
+        self._final_q.send_task_result(_RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs()))
+        self._pending_results += 1
+        return None

@@ -24,6 +24,7 @@ description:
     same variables and with the same result as its worker would, instead of forking a worker only to evaluate
     the condition (about 20 ms per skipped task per host; a release skips some forty). A task with a loop or a
     delegation, and a condition that cannot be evaluated there, still go to a worker.
+    C(NEXTGEN_ROLLOUT_SKIP_IN_PLACE=off) in the environment sends every task to a worker.
   - The collection's C(ansible.cfg) sets C(strategy = nextgen.rollout.mitogen_linear); C(requirements.txt) installs
     C(mitogen). C(ANSIBLE_STRATEGY=linear) turns it off for one run.
 author:
@@ -32,25 +33,7 @@ author:
 
 import functools
 
-from ansible.executor.task_result import _RawTaskResult
-
-from ansible_collections.nextgen.rollout.plugins.plugin_utils._skip_in_place import skipped_result
-
-
-class SkipInPlace:
-    """Answer for the worker of a task whose condition is false (see _skip_in_place)."""
-
-    def _queue_task(self, host, task, task_vars, play_context):
-        result = skipped_result(task, host, task_vars, play_context, self._loader)
-        if result is None:
-            return super()._queue_task(host, task, task_vars, play_context)
-        # What the base strategy keeps for a queued task, and the callback it sends, as for a worker.
-        self._queued_task_cache[(host.name, task._uuid)] = {"host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
-        self._tqm.send_callback("v2_runner_on_start", host, task)
-        self._final_q.send_task_result(_RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs()))
-        self._pending_results += 1
-        return None
-
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._skip_in_place import SkipInPlace
 
 try:
     import ansible_mitogen.loaders

@@ -58,11 +58,11 @@ sys.stderr.write("WORKERS=" + json.dumps({"rc": rc, "workers": started}) + "\\n"
 """
 
 
-def run(tmp_path, strategy, output):
+def run(tmp_path, strategy, output, **env):
     playbook = tmp_path / "skips.yml"
     playbook.write_text(PLAYBOOK)
     done = run_fresh(SCRIPT, [str(playbook), str(tmp_path / "marker")],
-                     {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STDOUT_CALLBACK": output, "ANSIBLE_NOCOLOR": "1"})
+                     dict({"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STDOUT_CALLBACK": output, "ANSIBLE_NOCOLOR": "1"}, **env))
     workers = json.loads([line for line in done.stderr.splitlines() if line.startswith("WORKERS=")][0][len("WORKERS="):])
     return done.stdout, workers
 
@@ -93,3 +93,8 @@ def test_a_false_condition_is_skipped_without_a_worker_and_reported_as_a_worker_
         assert ours["stats"] == builtin["stats"]
     else:
         assert ours == builtin
+
+
+def test_the_environment_sends_every_task_to_a_worker(tmp_path):
+    output, workers = run(tmp_path, "nextgen.rollout.mitogen_linear", "ansible.builtin.default", NEXTGEN_ROLLOUT_SKIP_IN_PLACE="off")
+    assert len(workers["workers"]) == 6 and "Conditional result was False (flag), secret skipped True" in output
