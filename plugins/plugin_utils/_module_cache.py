@@ -116,6 +116,12 @@ def still_packs_the_same(files, roots):
     return True
 
 
+def directories(run_dir, store):
+    """(this run's cache, the store); the store is None when the cache is turned off or the store is not private."""
+    run_dir, store = run_dir or run_cache_dir(), store or store_dir()
+    return run_dir, (None if turned_off() or not private_dir(store) else store)
+
+
 def stored_name(module, files):
     """The name of a pack in the store: the module's, and a digest of where its files come from."""
     return "%s.%s" % (module, hashlib.sha256(json.dumps([file[:2] for file in files]).encode("utf-8")).hexdigest()[:16])
@@ -123,10 +129,8 @@ def stored_name(module, files):
 
 def restore(run_dir=None, store=None):
     """Put the kept modules whose files are unchanged in this run's cache; the names put back."""
-    if turned_off():
-        return []
-    run_dir, store = run_dir or run_cache_dir(), store or store_dir()
-    if not os.path.isdir(store) or not private_dir(store):
+    run_dir, store = directories(run_dir, store)
+    if store is None:
         return []
     restored, roots = [], {}
     for name in sorted(os.listdir(store)):
@@ -164,10 +168,8 @@ def replace_atomically(path, content):
 def keep(run_dir=None, store=None, skip=()):
     """Keep the modules this run built (not those in ``skip``, put back from the store) whose files still
     hold what was packed; the names kept."""
-    if turned_off():
-        return []
-    run_dir, store = run_dir or run_cache_dir(), store or store_dir()
-    if not os.path.isdir(run_dir) or not private_dir(store):
+    run_dir, store = directories(run_dir, store)
+    if store is None or not os.path.isdir(run_dir):
         return []
     kept, roots = [], {}
     for module in sorted(os.listdir(run_dir)):
