@@ -128,7 +128,8 @@ def stored_name(module, files):
 
 
 def restore(run_dir=None, store=None):
-    """Put the kept modules whose files are unchanged in this run's cache; the names put back."""
+    """Put the kept modules whose files are unchanged in this run's cache, and forget those packed from files
+    that are gone; the names put back."""
     run_dir, store = directories(run_dir, store)
     if store is None:
         return []
@@ -142,6 +143,11 @@ def restore(run_dir=None, store=None):
             with open(os.path.join(store, name)) as stream:
                 files = json.load(stream)
             target = os.path.join(run_dir, module)
+            if not all(os.path.exists(file[1]) for file in files):
+                # Packed from a checkout that is gone: nothing will put it back.
+                for path in (os.path.join(store, stored), os.path.join(store, name)):
+                    os.unlink(path)
+                continue
             if os.path.exists(target) or not still_packs_the_same(files, roots):
                 continue
             os.makedirs(run_dir, exist_ok=True)

@@ -66,7 +66,7 @@ def test_a_store_others_can_write_in_is_not_used_and_the_switch_turns_it_off(tmp
     assert list(store.iterdir()) == []
 
 
-def test_two_checkouts_of_the_collection_keep_packs_of_their_own(tmp_path):
+def test_two_checkouts_of_the_collection_keep_packs_of_their_own_and_a_removed_one_is_forgotten(tmp_path):
     other = tmp_path / "other" / "ansible_collections" / "nextgen" / "rollout"
     shutil.copytree(os.path.join(ROOT, "plugins"), str(other / "plugins"), ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(os.path.join(ROOT, "meta"), str(other / "meta"))
@@ -79,3 +79,9 @@ def test_two_checkouts_of_the_collection_keep_packs_of_their_own(tmp_path):
     assert run(tmp_path, **checkout) is True
     assert run(tmp_path, **checkout) is False
     assert run(tmp_path) is False
+    store = next((tmp_path / "cache" / "nextgen-rollout" / "modules").iterdir())
+    assert len(list(store.iterdir())) == 4
+    # A checkout that is gone: the next run forgets its pack.
+    shutil.rmtree(str(tmp_path / "other"))
+    assert run(tmp_path) is False
+    assert len(list(store.iterdir())) == 2
