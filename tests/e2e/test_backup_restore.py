@@ -205,8 +205,10 @@ def test_a_restore_inside_the_warm_window_keeps_serving_for_twice_the_window(inv
 def test_a_backup_started_during_a_deploy_is_refused_and_nothing_is_half_written(inventory):
     before = sh("ls %s" % BACKUPS).split()
     target = "1.1.0" if ledger(HOST)["live"]["version"] != "1.1.0" else "1.0.0"
+    # The new colour answers ready after 8 s: the deploy holds its lock while backup.yml starts and asks for it.
     deploy = BackgroundRun("blue-green-deploy.yml", inventory,
-                           {"target_version": target, "blue_green_backup_before_change": False})
+                           {"target_version": target, "blue_green_backup_before_change": False,
+                            "blue_green_env": {"READY_DELAY_S": "8"}})
     try:
         wait_until(lambda: host_exec(HOST, "test", "-s", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 0
                    or not deploy.running(), 120, "the deploy holds its lock", interval=0.2)

@@ -170,7 +170,7 @@ def used_collections():
                     with open(os.path.join(directory, name)) as handle:
                         found.update(re.findall(r"\b((?:community|ansible)\.[a-z_]+)\.[a-z_0-9]+", handle.read()))
     return found - {"ansible.builtin", "ansible.module_utils", "ansible.errors", "ansible.plugins", "ansible.utils",
-                    "ansible.collections"}  # ansible-core's Python packages, not collections
+                    "ansible.collections", "ansible.executor", "ansible._internal"}  # ansible-core's Python packages, not collections
 
 
 def test_packaging_declares_what_the_collection_uses_and_the_execution_environment_builds(tmp_path):
