@@ -33,14 +33,19 @@ PLAYBOOK = """
         msg: "{{ item }}"
       loop: "{{ numbers }}"
       when: item > 5
-    - name: A condition that cannot be evaluated
-      ansible.builtin.debug:
-        msg: never
-      when: not_defined_anywhere
-      ignore_errors: true
+    - name: A condition that cannot be evaluated, its worker's error rescued
+      block:
+        - name: A condition that cannot be evaluated
+          ansible.builtin.debug:
+            msg: never
+          when: not_defined_anywhere
+      rescue:
+        - name: Keep the worker's error
+          ansible.builtin.set_fact:
+            evaluation_error: "{{ ansible_failed_result.msg }}"
     - name: A condition that holds
       ansible.builtin.debug:
-        msg: "{{ first.skip_reason }} ({{ first.false_condition }}), secret skipped {{ secret_result is skipped }}"
+        msg: "{{ first.skip_reason }} ({{ first.false_condition }}), secret skipped {{ secret_result is skipped }}, {{ evaluation_error }}"
       when: first is skipped and ansible_connection == 'local'
 """
 SCRIPT = """
@@ -73,14 +78,15 @@ def test_a_false_condition_is_skipped_without_a_worker_and_reported_as_a_worker_
     ours, our_workers = run(tmp_path, "nextgen.rollout.mitogen_linear", output)
     assert builtin_workers["rc"] == our_workers["rc"] == 0
     assert not (tmp_path / "marker").exists()
-    # Three tasks decided by the strategy; the loop, the undecidable condition and the true one still have a worker.
+    # Three tasks decided by the strategy; the loop, the undecidable condition, its rescue and the true one still have a worker.
     assert builtin_workers["workers"] == ["A false condition", "A false condition on a secret", "A false include",
                                           "A loop, judged per item by its worker", "A condition that cannot be evaluated",
-                                          "A condition that holds"]
+                                          "Keep the worker's error", "A condition that holds"]
     assert our_workers["workers"] == ["A loop, judged per item by its worker", "A condition that cannot be evaluated",
-                                      "A condition that holds"]
+                                      "Keep the worker's error", "A condition that holds"]
     assert "s3cr3t" not in ours
     assert "Conditional result was False (flag), secret skipped True" in ours
+    assert "not_defined_anywhere" in ours and "is undefined" in ours
     if output == "ansible.posix.json":
         builtin, ours = json.loads(builtin), json.loads(ours)
         for play in builtin["plays"] + ours["plays"]:
@@ -97,4 +103,4 @@ def test_a_false_condition_is_skipped_without_a_worker_and_reported_as_a_worker_
 
 def test_the_environment_sends_every_task_to_a_worker(tmp_path):
     output, workers = run(tmp_path, "nextgen.rollout.mitogen_linear", "ansible.builtin.default", NEXTGEN_ROLLOUT_SKIP_IN_PLACE="off")
-    assert len(workers["workers"]) == 6 and "Conditional result was False (flag), secret skipped True" in output
+    assert len(workers["workers"]) == 7 and "Conditional result was False (flag), secret skipped True" in output
