@@ -7,20 +7,29 @@
 
 from __future__ import annotations
 
+import locale
 import os
 import tempfile
 
 
 def atomic_write_text(path, text, mode, prefix=None):
     """Write ``text`` to a temporary file beside ``path`` (mode set before any byte), fsync, rename."""
+    # Encoded as open(path, "w") would: in the locale's encoding.
+    atomic_write_bytes(path, text.encode(locale.getpreferredencoding(False)), mode, prefix)
+
+
+def atomic_write_bytes(path, data, mode, prefix=None, sync=True):
+    """Write ``data`` to a temporary file beside ``path`` (mode set before any byte), fsync unless
+    ``sync`` is false (a cache, rebuilt if lost), rename."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=prefix or ".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
-            handle.write(text)
+            handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.rename(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

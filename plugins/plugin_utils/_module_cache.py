@@ -29,10 +29,10 @@ import os
 import pickle
 import shutil
 import sys
-import tempfile
 import zipfile
 
-from ansible_collections.nextgen.rollout.plugins.plugin_utils._template_cache import private_dir
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import PRIVATE_FILE_MODE, atomic_write_bytes
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._user_cache import private_dir, switched_off, user_cache_dir
 
 # Set to "off" to build every module in every run, as ansible-core does on its own.
 SWITCH = "NEXTGEN_ROLLOUT_MODULE_CACHE"
@@ -45,8 +45,7 @@ def store_dir():
     """The directory of this user's kept modules, one per Python and ansible-core version."""
     from ansible.release import __version__ as ansible_version  # pylint: disable=import-outside-toplevel
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "nextgen-rollout", "modules", "%s-ansible%s" % (sys.implementation.cache_tag, ansible_version))
+    return user_cache_dir("modules", "%s-ansible%s" % (sys.implementation.cache_tag, ansible_version))
 
 
 def run_cache_dir():
@@ -54,10 +53,6 @@ def run_cache_dir():
     from ansible import constants  # pylint: disable=import-outside-toplevel
 
     return os.path.join(constants.DEFAULT_LOCAL_TMP, "ansiballz_cache")
-
-
-def turned_off():
-    return os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no")
 
 
 def source_of(member, roots):
@@ -119,7 +114,7 @@ def still_packs_the_same(files, roots):
 def directories(run_dir, store):
     """(this run's cache, the store); the store is None when the cache is turned off or the store is not private."""
     run_dir, store = run_dir or run_cache_dir(), store or store_dir()
-    return run_dir, (None if turned_off() or not private_dir(store) else store)
+    return run_dir, (None if switched_off(SWITCH) or not private_dir(store) else store)
 
 
 def stored_name(module, files):
@@ -159,18 +154,6 @@ def restore(run_dir=None, store=None):
     return restored
 
 
-def replace_atomically(path, content):
-    """Write path through a file of its own, so that runs keeping the same module side by side never mix."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".new-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def keep(run_dir=None, store=None, skip=()):
     """Keep the modules this run built (not those in ``skip``, put back from the store) whose files still
     hold what was packed; the names kept."""
@@ -190,8 +173,9 @@ def keep(run_dir=None, store=None, skip=()):
             # the files that list names changed, unless the newer module was packed from the same files.
             stored = stored_name(module, files)
             with open(entry, "rb") as stream:
-                replace_atomically(os.path.join(store, stored), stream.read())
-            replace_atomically(os.path.join(store, stored + FILES_SUFFIX), json.dumps(files).encode("utf-8"))
+                atomic_write_bytes(os.path.join(store, stored), stream.read(), PRIVATE_FILE_MODE, prefix=".new-", sync=False)
+            atomic_write_bytes(os.path.join(store, stored + FILES_SUFFIX), json.dumps(files).encode("utf-8"), PRIVATE_FILE_MODE,
+                               prefix=".new-", sync=False)
             kept.append(module)
         except Exception:  # pylint: disable=broad-exception-caught
             continue  # a module not kept is only built again next time

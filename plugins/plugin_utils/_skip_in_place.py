@@ -17,7 +17,7 @@ before.
 
 from __future__ import annotations
 
-import os
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._user_cache import switched_off
 
 try:
     from ansible.executor.task_result import _RawTaskResult
@@ -26,7 +26,7 @@ except ImportError:  # an ansible-core without it: every task goes to a worker, 
 
 # Set to "off" to send every task to a worker.
 SWITCH = "NEXTGEN_ROLLOUT_SKIP_IN_PLACE"
-TURNED_OFF = os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no")
+TURNED_OFF = switched_off(SWITCH)
 
 
 def skipped_result(task, host, task_vars, play_context, loader):

@@ -22,8 +22,10 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 import threading
+
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import PRIVATE_FILE_MODE, atomic_write_bytes
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._user_cache import private_dir, switched_off, user_cache_dir
 
 # Set to "off" to compile every template in every worker, as ansible-core does on its own.
 SWITCH = "NEXTGEN_ROLLOUT_TEMPLATE_CACHE"
@@ -43,19 +45,7 @@ def cache_dir():
     import jinja2  # pylint: disable=import-outside-toplevel
     from ansible.release import __version__ as ansible_version  # pylint: disable=import-outside-toplevel
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    version = "%s-jinja%s-ansible%s" % (sys.implementation.cache_tag, jinja2.__version__, ansible_version)
-    return os.path.join(base, "nextgen-rollout", "templates", version)
-
-
-def private_dir(path):
-    """Make path (mode 0700) if needed; True when it belongs to this user and nobody else can write in it."""
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        status = os.stat(path)
-    except OSError:
-        return False
-    return status.st_uid == os.geteuid() and not status.st_mode & 0o022
+    return user_cache_dir("templates", "%s-jinja%s-ansible%s" % (sys.implementation.cache_tag, jinja2.__version__, ansible_version))
 
 
 def pass_arg(function):
@@ -116,10 +106,7 @@ class TemplateCache:
             return
         self.room -= 1
         try:
-            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".new-")
-            with os.fdopen(handle, "wb") as stream:
-                marshal.dump(entry, stream)
-            os.replace(temporary, self.path(key))
+            atomic_write_bytes(self.path(key), marshal.dumps(entry), PRIVATE_FILE_MODE, prefix=".new-", sync=False)
         except (OSError, ValueError):
             self.room = 0
 
@@ -134,7 +121,7 @@ def environment_key(environment, escape_backslashes):
 
 def install(directory=None):
     """Make ansible-core's Jinja environment compile each template once; False when it cannot or is told not to."""
-    if os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no"):
+    if switched_off(SWITCH):
         return False
     try:
         from ansible._internal._templating import _jinja_bits  # pylint: disable=import-outside-toplevel
