@@ -14,7 +14,10 @@ load through its nginx, side by side in one run:
                          Mitogen (ansible.cfg), then with the builtin linear strategy (rollback.yml's)
 
     fleet_abort_s   the canary's first step start (earliest host) -> share 0 on every host (latest
-                    host), from the ledgers; goal: one analysis step (10 s here) + 5 s
+                    host), from the ledgers; goal: one analysis step (10 s here) + 5 s. The bad
+                    candidate fails every 5th request on every host, so at these rates the hosts' errors
+                    come in lumps every 2.5 s; each sample covers two 2 s intervals (canary_rate_window
+                    4), or an interval between two lumps resets the rule's 4 s
     fleet_rollback_vs_one_host_plus_fanout
                     the fleet rollback against one host's rollback plus what the fan-out adds to a
                     no-op playbook here (fleet no-op - one-host no-op, both linear, as rollback.yml)
@@ -47,7 +50,7 @@ WAVES = {"rollout_pilot_count": 1, "rollout_wave_percents": [20, 50, 30]}
 CANARY = {"rollout_strategy": "canary", "rollout_canary_scope": "fleet", "rollout_pilot_count": 0,
           "rollout_wave_percents": [100], "rollout_env": {"FAULT_ERROR_RATE": "0.2"},
           "canary_steps": [{"share": 10, "pause": 10}, {"share": 50, "pause": 10}, {"share": 100, "pause": 0}],
-          "canary_interval": 2, "canary_hash_key": "$http_x_client_id",
+          "canary_interval": 2, "canary_rate_window": 4, "canary_hash_key": "$http_x_client_id",
           "canary_policy": {"min_requests": 20, "rules": {"error_rate": {"for": "4s"}}}}
 
 

@@ -31,9 +31,16 @@ options:
     type: float
     default: 1.5
   min_bucket_requests:
-    description: Fewer candidate (or stable) requests in an interval leave its rates and latencies unset.
+    description: Fewer candidate (or stable) requests in a sample's window leave its rates and latencies unset.
     type: int
     default: 10
+  rate_window:
+    description:
+      - Seconds of traffic each sample's log figures (rates, p95) cover, rounded up to whole intervals, as a Prometheus
+        rule's C(rate(...[window])) overlaps its evaluations. V(0) is the interval alone.
+      - A longer window keeps one interval without an error, in low or lumpy traffic, from resetting a rule's C(for).
+    type: float
+    default: 0
   judge:
     description: Apply the statistical judges (Mann-Whitney U on latencies, two-proportion test on errors) to rules that name one.
     type: bool

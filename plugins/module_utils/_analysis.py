@@ -13,9 +13,14 @@ just ended into one sample per metric. The samples go through the rule engine of
 the verdict at each evaluation is the one Prometheus alerts with the same rules would give. The
 step ends early on rollback; otherwise at its end with promote or hold.
 
-Metrics of a sample (None when the interval had fewer than ``min_bucket_requests`` candidate
+A sample's log figures are rates over the interval that just ended, or, with ``rate_window``, over
+the intervals that ended within that many seconds (rounded up to whole intervals), as a Prometheus
+rule's ``rate(...[window])`` overlaps its evaluations: one interval without an error, in low or
+bursty traffic, then does not reset a rule's ``for``.
+
+Metrics of a sample (None when the sample's window had fewer than ``min_bucket_requests`` candidate
 requests: a rule then goes on with the last value within the policy's lookback, as Prometheus does):
-    requests             candidate requests in the interval
+    requests             candidate requests in the interval (not the window)
     error_rate           candidate 5xx share;  baseline_error_rate: the same for stable
     p95_s                candidate p95 upstream time;  baseline_p95_s: the same for stable
     error_rate_excess    error_rate - baseline_error_rate
@@ -101,6 +106,12 @@ class PoolStats(object):
         self.errors = 0
         self.latencies = []
 
+    def merge(self, requests, errors, latencies):
+        self.requests += int(requests or 0)
+        self.errors += int(errors or 0)
+        self.latencies.extend(latencies or [])
+        return self
+
     def add(self, status, seconds):
         self.requests += 1
         self.errors += int(status >= 500)
@@ -116,9 +127,18 @@ class PoolStats(object):
                     self.requests, self.errors, "-" if latency["p95"] is None else "%s ms" % latency["p95"])}
 
 
-def bucket_sample(t, pools, latency_factor, min_bucket_requests):
+def window_start(index, interval, rate_window):
+    """The first interval whose counts the sample of interval ``index`` (from 0) covers: those that
+    ended within the last ``rate_window`` seconds, rounded up to whole intervals; 0 means this one only."""
+    span = max(1, int(math.ceil(float(rate_window or 0) / float(interval) - 1e-9)))
+    return max(0, index - span + 1)
+
+
+def bucket_sample(t, pools, latency_factor, min_bucket_requests, requests=None):
+    """One sample from ``pools`` (PoolStats by pool, over the sample's window); ``requests``, the
+    candidate's requests in the interval itself, when the window is longer."""
     candidate, stable = pools["candidate"], pools["stable"]
-    sample = {"t": t, "requests": candidate.requests}
+    sample = {"t": t, "requests": candidate.requests if requests is None else requests}
 
     def rate(stats):
         return stats.errors / float(stats.requests) if stats.requests >= min_bucket_requests else None
@@ -178,7 +198,7 @@ class CanaryAnalysis(object):
     def __init__(self, reader, served, since, duration, interval, policy=None, latency_factor=1.5,
                  min_bucket_requests=10, judge=False, alpha=0.01, fetch=None, health_url=None,
                  metrics_url=None, memory_limit_mb=None, prometheus_url=None, prometheus_queries=None,
-                 prometheus_window="30s",
+                 prometheus_window="30s", rate_window=0,
                  placeholders=None, max_extensions=0, clock=time.time, sleep=time.sleep, on_sample=None):
         self.reader = reader
         self.pool_of = dict((served[pool], pool) for pool in POOLS)
@@ -191,6 +211,7 @@ class CanaryAnalysis(object):
         self.prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
         self.prometheus_queries = prometheus_queries or {}
         self.prometheus_window = prometheus_window
+        self.rate_window = float(rate_window or 0)
         # Values of the $service, $colour, $version placeholders of the queries; $window is added.
         self.placeholders = dict(placeholders or {}, window=prometheus_window)
         self.max_extensions = int(max_extensions)
@@ -263,10 +284,14 @@ class CanaryAnalysis(object):
     # Verdict -------------------------------------------------------------------------------
     def samples(self, completed):
         rows = []
+        empty = dict((p, PoolStats()) for p in POOLS)
         for index in range(completed):
-            pools = self.buckets.get(index, dict((p, PoolStats()) for p in POOLS))
+            pools = dict((p, PoolStats()) for p in POOLS)
+            for covered in range(window_start(index, self.interval, self.rate_window), index + 1):
+                for pool, stats in self.buckets.get(covered, empty).items():
+                    pools[pool].merge(stats.requests, stats.errors, stats.latencies)
             sample = bucket_sample(round((index + 1) * self.interval, 3), pools, self.latency_factor,
-                                   self.min_bucket_requests)
+                                   self.min_bucket_requests, self.buckets.get(index, empty)["candidate"].requests)
             sample.update(self.extras.get(index, {}))
             rows.append(sample)
         return rows
@@ -308,6 +333,7 @@ class CanaryAnalysis(object):
             elapsed_s=round(self.clock() - self.since, 3),
             intervals=completed,
             extensions=extensions,
+            rate_window_s=self.rate_window,
             figures=dict((pool, self.window[pool].figures()) for pool in POOLS),
             judge=self.judgement(),
             series=rows,
@@ -331,6 +357,7 @@ ARGUMENT_SPEC = dict(
     prometheus_url=dict(type="str"),
     prometheus_queries=dict(type="dict"),
     prometheus_window=dict(type="str", default="30s"),
+    rate_window=dict(type="float", default=0),
     service=dict(type="str"),
     state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
     holder=dict(type="str"),
@@ -345,6 +372,8 @@ def problems(params, served):
              for name, value in sorted(served.items()) if str(value).count("/") != 1]
     if params["interval"] <= 0:
         found.append("interval must be above 0 s (got %s)" % params["interval"])
+    if params["rate_window"] < 0:
+        found.append("rate_window must be 0 (one interval) or more seconds (got %s)" % params["rate_window"])
     try:
         effective_policy(params["policy"])
     except PolicyError as exc:
@@ -362,5 +391,5 @@ def from_params(params, candidate, stable, since, duration, fetch, max_extension
         fetch=fetch, health_url=params["health_url"], metrics_url=params["metrics_url"],
         memory_limit_mb=params["memory_limit_mb"], prometheus_url=params["prometheus_url"],
         prometheus_queries=params["prometheus_queries"], prometheus_window=params["prometheus_window"],
-        placeholders=dict(zip(("colour", "version"), candidate.split("/")), service=params["service"] or ""),
+        rate_window=params["rate_window"], placeholders=dict(zip(("colour", "version"), candidate.split("/")), service=params["service"] or ""),
         max_extensions=max_extensions, on_sample=on_sample, clock=clock)

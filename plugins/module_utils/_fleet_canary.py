@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import POOLS, AccessLogReader, PoolStats, bucket_sample, with_traffic_notes
+from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
+    POOLS, AccessLogReader, PoolStats, bucket_sample, window_start, with_traffic_notes)
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import read_json
@@ -53,25 +54,29 @@ def _stats(reports):
     for report in reports:
         for pool in POOLS:
             stats = (report or {}).get(pool) or {}
-            merged[pool].requests += int(stats.get("requests") or 0)
-            merged[pool].errors += int(stats.get("errors") or 0)
-            merged[pool].latencies.extend(stats.get("latencies") or [])
+            merged[pool].merge(stats.get("requests"), stats.get("errors"), stats.get("latencies"))
     return merged
 
 
+def _pools(reports):
+    return [(r or {}).get("pools") for r in reports.values()]
+
+
 def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5, min_bucket_requests=10,
-                  judge=False, alpha=0.01, max_extensions=0):
+                  judge=False, alpha=0.01, max_extensions=0, rate_window=0):
     """The verdict after the intervals reported so far. ``intervals`` is a list, oldest first, of
     {host: {"pools": host_report(...), "health_failures": n}}; ``planned`` intervals make the step.
+    Each interval's sample covers the intervals that ended within ``rate_window`` seconds (_analysis).
 
     ``decision`` is rollback (as soon as a rule fires on the fleet's figures), continue (the step
     goes on), promote, or hold (inconclusive at the step's end, after ``max_extensions`` extensions
     of ``planned`` intervals each); ``done`` says whether the step ended."""
     rows = []
     for index, reports in enumerate(intervals):
+        covered = intervals[window_start(index, interval, rate_window):index + 1]
         sample = bucket_sample(round((index + 1) * float(interval), 3),
-                               _stats([(r or {}).get("pools") for r in reports.values()]), float(latency_factor),
-                               int(min_bucket_requests))
+                               _stats([pools for earlier in covered for pools in _pools(earlier)]), float(latency_factor),
+                               int(min_bucket_requests), _stats(_pools(reports))["candidate"].requests)
         failures = [int((r or {}).get("health_failures") or 0) for r in reports.values()]
         if failures:
             sample["health_failures"] = max(failures)
@@ -99,6 +104,7 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
                     for host in hosts)
     return {"decision": decision, "done": done, "verdict_so_far": verdict["decision"], "reasons": verdict["reasons"],
             "rules": verdict["rules"], "elapsed_s": round(completed * float(interval), 3), "intervals": completed, "extensions": extensions, "hosts": hosts,
+            "rate_window_s": float(rate_window or 0),
             "figures": dict((pool, window[pool].figures()) for pool in POOLS), "per_host": per_host,
             "judge": judgement, "series": rows}
 

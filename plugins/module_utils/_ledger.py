@@ -248,7 +248,8 @@ def canary_verdict(doc, analysis, hold, now):
     details = {"started_at": analysis.get("since"), "figures": analysis.get("figures", {}),
                "last_sample": (analysis.get("series") or [None])[-1],
                "rules": analysis.get("rules", {}), "judge": analysis.get("judge"),
-               "elapsed_s": analysis.get("elapsed_s", 0), "extensions": analysis.get("extensions", 0)}
+               "elapsed_s": analysis.get("elapsed_s", 0), "extensions": analysis.get("extensions", 0),
+               "rate_window_s": analysis.get("rate_window_s", 0)}
     if analysis.get("per_host"):
         # A verdict on a wave of hosts (canary_scope fleet) keeps each host's own figures beside the wave's.
         details["per_host"] = analysis["per_host"]

@@ -104,6 +104,10 @@ extensions:
   description: How many times the step was extended because it ended on V(hold).
   returned: always
   type: int
+rate_window_s:
+  description: Seconds of traffic each sample's log figures covered (O(rate_window); V(0) is one interval).
+  returned: always
+  type: float
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -64,6 +64,7 @@ def test_bad_canary_input_is_refused_before_anything_changes(inventory):
             ({"canary_hash_key": "remote_addr; evil"}, "is not an nginx variable"),
             ({"rollout_real_ip_from": ["10.0.0.300"]}, "rollout_real_ip_from (nginx_real_ip_from) '10.0.0.300' is not an address"),
             ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration"),
+            ({"canary_rate_window": -4}, "canary_rate_window is -4: give 0 (each sample covers its interval)"),
             ({"rollout_canary_scope": "fleet", "canary_prometheus_url": "http://127.0.0.1:9",
               "canary_prometheus_queries": {"prom_error_rate": "up"}}, "whose verdict is taken from the hosts' access logs")):
         result = run_playbook("blue-green-deploy.yml", inventory, dict(fast_profile(target_version="1.1.0"), **extra))

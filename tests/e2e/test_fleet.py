@@ -247,7 +247,7 @@ def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_
     with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
         profile = yaml.safe_load(handle)
     profile.update(WAVES, rollout_pilot_count=0, rollout_strategy="canary", rollout_canary_scope="fleet",
-                   target_version="1.1.0", rollout_env={"FAULT_ERROR_RATE": "0.2"})
+                   target_version="1.1.0", rollout_env={"FAULT_ERROR_RATE": "0.2"}, canary_rate_window=4)
     running = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=60, max_requests=20000, max_seconds=240,
                     key_header="X-Client-Id").start() for i in range(len(HOSTS))]
     try:
@@ -265,6 +265,8 @@ def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_
     steps = [[e for e in ledger(host)["history"] if e["action"] == "canary-step"][-1] for host in HOSTS]
     ends = [[e for e in ledger(host)["history"] if e["action"] == "canary"][-1] for host in HOSTS]
     assert [(s["share"], s["result"], s["version"]) for s in steps] == [(10, "rollback", "1.1.0")] * 3
+    # Each sample's rates covered two 2 s intervals (canary_rate_window), as the ledger says.
+    assert [s["details"]["rate_window_s"] for s in steps] == [4.0] * 3
     assert [e["result"] for e in ends] == ["aborted"] * 3 and live() == ["1.0.0"] * 3
     # One verdict for the wave, with every host's own figures beside the wave's.
     figures = steps[0]["details"]["figures"]

@@ -3,7 +3,7 @@ import random
 import urllib.parse
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
-    AccessLogReader, CanaryAnalysis, PoolStats, memory_pct, parse_line, with_traffic_notes)
+    AccessLogReader, CanaryAnalysis, PoolStats, memory_pct, parse_line, window_start, with_traffic_notes)
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import Response
 
 CANDIDATE, STABLE = "green/1.1.0", "blue/1.0.0"
@@ -23,9 +23,11 @@ class SimulatedTraffic(object):
     Each second brings ``rate`` requests, ``share`` of them to the candidate, which fails with a 5xx
     at ``error_rate`` and answers ``extra_s`` slower than stable."""
 
-    def __init__(self, path, rate=100, share=0.1, error_rate=0.0, extra_s=0.0, seed=1):
+    def __init__(self, path, rate=100, share=0.1, error_rate=0.0, extra_s=0.0, seed=1, failing=None):
         self.path, self.rate, self.share = path, rate, share
         self.error_rate, self.extra_s = error_rate, extra_s
+        # failing(moment) -> bool, instead of error_rate: which candidate requests fail, by time.
+        self.failing = failing
         self.now = T0
         self.rng = random.Random(seed)
         open(path, "w").close()
@@ -41,7 +43,7 @@ class SimulatedTraffic(object):
                 moment = self.now + (i + 0.5) * seconds / max(count, 1)
                 base = 0.004 + self.rng.random() * 0.004
                 if self.rng.random() < self.share:
-                    failed = self.rng.random() < self.error_rate
+                    failed = self.failing(moment) if self.failing else self.rng.random() < self.error_rate
                     handle.write(line(moment, CANDIDATE, 502 if failed else 200, "%.3f" % (base + self.extra_s)))
                 else:
                     handle.write(line(moment, STABLE, 200, "%.3f" % base))
@@ -91,6 +93,30 @@ def test_five_percent_errors_abort_early(tmp_path):
     assert verdict["elapsed_s"] <= 20  # fires once held 10 s: three 5 s samples in a row
     assert any(reason.startswith("error_rate:") for reason in verdict["reasons"])
     assert 0.02 < verdict["figures"]["candidate"]["error_rate"] < 0.09
+
+
+def every_other_interval(moment):
+    """Errors in lumps: every candidate request of the first 5 s interval of each 10 s fails, none of the second's."""
+    return int((moment - T0) // 5) % 2 == 0
+
+
+def test_errors_in_lumps_fire_a_rule_only_when_a_sample_covers_more_than_its_interval(tmp_path):
+    alone = analyse(SimulatedTraffic(str(tmp_path / "alone.json"), failing=every_other_interval), duration=40)
+    # Each clean interval resets the rule's 10 s: it never fires, and the step ends on promote.
+    assert alone["decision"] == "promote", alone["reasons"]
+    assert [s["error_rate"] for s in alone["series"][:2]] == [1.0, 0.0]
+    windowed = analyse(SimulatedTraffic(str(tmp_path / "windowed.json"), failing=every_other_interval), duration=40,
+                       rate_window=10)
+    assert windowed["decision"] == "rollback" and windowed["elapsed_s"] == 15, windowed["reasons"]
+    assert any(reason.startswith("error_rate:") for reason in windowed["reasons"])
+    first, second = windowed["series"][:2]
+    # The second sample's rate covers both intervals; its request count is still its own interval's.
+    assert first["error_rate"] == 1.0 and 0.3 < second["error_rate"] < 0.7
+    assert 30 < second["requests"] < 70 and second["requests"] == alone["series"][1]["requests"]
+
+
+def test_a_rate_window_is_rounded_up_to_whole_intervals():
+    assert [window_start(4, 2, w) for w in (0, 1, 2, 2.5, 4, 100)] == [4, 4, 4, 3, 3, 0]
 
 
 def test_added_latency_aborts_by_the_latency_rule(tmp_path):

@@ -37,6 +37,19 @@ def test_hosts_too_small_alone_are_judged_together():
     assert alone["decision"] == "continue"
 
 
+def test_hosts_failing_in_step_make_lumps_that_a_rate_window_smooths():
+    # Every host fails its 5th candidate request, all at the same moment: 2 s intervals alternate
+    # between a lump of errors and none, and each clean one resets the rule's 4 s.
+    policy = {"rules": {"error_rate": {"for": "4s"}}}
+    intervals = [dict(("h%d" % h, report(2.0 * i, 3, 1 - i % 2)) for h in range(10)) for i in range(4)]
+    alone = fleet_verdict(intervals, interval=2, planned=5, policy=policy)
+    assert alone["decision"] == "continue" and [s["error_rate"] for s in alone["series"]] == [1 / 3.0, 0.0] * 2
+    windowed = fleet_verdict(intervals[:3], interval=2, planned=5, policy=policy, rate_window=4)
+    assert (windowed["decision"], windowed["done"]) == ("rollback", True), windowed["reasons"]
+    assert [s["error_rate"] for s in windowed["series"]] == [1 / 3.0, 1 / 6.0, 1 / 6.0]
+    assert [s["requests"] for s in windowed["series"]] == [30, 30, 30]
+
+
 def test_a_healthy_candidate_is_promoted_at_the_end_of_its_step_not_before():
     healthy = [dict(("h%d" % h, report(10.0 * i, 20, 0)) for h in range(2)) for i in range(3)]
     assert fleet_verdict(healthy[:2], interval=10, planned=3, policy=POLICY)["decision"] == "continue"

@@ -84,8 +84,9 @@ def test_the_module_options_are_checked_together():
     from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import ARGUMENT_SPEC, problems
     params = dict((name, spec.get("default")) for name, spec in ARGUMENT_SPEC.items())
     assert problems(dict(params), {"live": "green/1.1.0", "previous": "blue/1.0.0"}) == []
-    bad = dict(params, interval=0, policy={"rules": {"error_rate": {"for": "soon"}}})
+    bad = dict(params, interval=0, rate_window=-2, policy={"rules": {"error_rate": {"for": "soon"}}})
     found = problems(bad, {"live": "green", "previous": "blue/1.0.0"})
     assert found[0] == "live must be <colour>/<version> as nginx logs it, got 'green'"
     assert "interval must be above 0 s (got 0)" in found and any("'soon' is not a duration" in f for f in found)
+    assert "rate_window must be 0 (one interval) or more seconds (got -2)" in found
     assert json.loads(json.dumps(found)) == found
