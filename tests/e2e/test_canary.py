@@ -109,15 +109,16 @@ def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventor
     policy = fast_profile()["canary_policy"]
     policy["rules"]["prom_errors"] = {"metric": "prom_error_rate", "op": ">", "threshold": 0.01, "for": "4s"}
     # The reference service's example file names its Prometheus metrics and its own version header.
+    # Its every-20th-request errors are one or two per 2 s interval at 10 %: each sample covers 4 s.
     result, load = canary_under_load(inventory, fast_profile(
-        target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy,
+        target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy, canary_rate_window=4,
         canary_prometheus_url=prometheus, canary_prometheus_window="10s"), var_files=["examples/reference/rollout.yml"])
     assert result.rc != 0 and "the analysis at 10 % says rollback" in result.output, result.output[-3000:]
     # The step's figures are shown as it ends, before the run stops.
     assert "10 % - step 1 of 3: candidate" in " ".join(result.output.split()) and "-> rollback: " in result.output
     step, end = history("canary-step")[-1], history("canary")[-1]
     assert step["share"] == 10 and step["result"] == "rollback" and step["version"] == target
-    assert any(r.startswith("error_rate") for r in step["reasons"])
+    assert any(r.startswith("error_rate") for r in step["reasons"]) and step["details"]["rate_window_s"] == 4
     assert end["result"] == "aborted" and ledger(HOST)["canary"] is None and live_version() == stable
     started, zero = float(step["details"]["started_at"]), float(end["details"]["share_zero_at"])
     abort_s = zero - started
