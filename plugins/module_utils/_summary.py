@@ -6,6 +6,8 @@ result, versions, whether traffic moved, the wave, the reason), one readable lin
 
 from __future__ import annotations
 
+import re
+
 # The stats the playbooks report per host, and the columns each one shows (key, heading).
 REPORTS = (
     ("rollout", "release", (("action", "action"), ("wave", "wave"), ("result", "result"), ("version", "version"),
@@ -20,6 +22,13 @@ REPORTS = (
                             ("backup_id", "backup"))),
 )
 MESSAGE_WIDTH = 100
+# How Ansible and Mitogen say that a host could not be reached or logged into (Mitogen reports a step of
+# its connection chain that failed, sudo on the host say, as "error occurred on host ...").
+CONNECTION_FAILURE = re.compile(r"error occurred on host|Connection timed out|EOF on stream|Failed to connect to the host|"
+                                r"waiting for privilege escalation prompt|Incorrect sudo password|Missing sudo password", re.I)
+CONNECTION_HINT = ("what to do: check that Ansible reaches %s as the playbook does (ansible -i INVENTORY HOST -m ansible.builtin.ping "
+                   "--become), with the inventory's user, key and sudo password; a connection has the seconds of timeout in "
+                   "ansible.cfg (30 in the collection's) to open: raise it for a slow host")
 
 
 def cell(value):
@@ -75,6 +84,11 @@ def summary_lines(custom_stats, check_mode=False, unreachable=None):
     if unreachable:
         lines += ["", "not reached (nothing was done there): %s" % "; ".join(
             "%s (%s)" % (host, reason) for host, reason in sorted(unreachable.items()))]
+    not_connected = sorted(set(unreachable) | set(
+        host for key, unused_title, unused_columns in REPORTS if isinstance(stats.get(key), dict)
+        for host, entry in stats[key].items() if isinstance(entry, dict) and CONNECTION_FAILURE.search(str(entry.get("message") or ""))))
+    if not_connected:
+        lines.append(CONNECTION_HINT % ", ".join(not_connected))
     notices = stats.get("notifications")
     if isinstance(notices, dict) and (notices.get("sent") or notices.get("unsent")):
         unsent = ", ".join("%s (%s)" % (hook.get("name"), hook.get("reason")) for hook in notices.get("unsent") or [])

@@ -187,6 +187,7 @@ def test_a_host_that_cannot_be_reached_stops_every_host_before_any_change_and_is
         assert rows[host].startswith("blue-green refused 1.2.0 no stopped before any change: another host"), summary
     assert "not reached (nothing was done there): %s (Error response from daemon: No such container: %s)" % (
         gone, gone) in summary
+    assert any(line.startswith("what to do: check that Ansible reaches %s as the playbook does" % gone) for line in summary), summary
     assert ([ledger(host)["history"] for host in HOSTS], live()) == before
 
     # A status run where no host answers still writes its report, with the host and why.

@@ -32,6 +32,18 @@ def test_a_host_that_could_not_be_reached_has_its_row_and_its_line():
     lines = summary_lines({"rollout": {"web-1": {"result": "refused", "message": "stopped"}}}, unreachable={
         "web-2": "Task failed: EOF on stream; last 100 lines received:\nError response from daemon: No such container: web-2\n"})
     assert lines[5].split()[:2] == ["web-2", "unreachable"] and lines[5].endswith("No such container: web-2")
-    assert lines[-1] == "not reached (nothing was done there): web-2 (Error response from daemon: No such container: web-2)"
-    # Nothing reported at all: the line still says it.
-    assert summary_lines({}, unreachable={"web-3": ""}) == ["", "not reached (nothing was done there): web-3 (unreachable)"]
+    assert lines[-2] == "not reached (nothing was done there): web-2 (Error response from daemon: No such container: web-2)"
+    assert lines[-1].startswith("what to do: check that Ansible reaches web-2 as the playbook does (ansible -i INVENTORY HOST -m")
+    # Nothing reported at all: the lines still say it.
+    assert summary_lines({}, unreachable={"web-3": ""})[:2] == ["", "not reached (nothing was done there): web-3 (unreachable)"]
+
+
+def test_a_connection_that_failed_during_a_task_says_what_to_do():
+    # Mitogen reports a failed step of its connection chain (sudo on the host) as a failed task, not unreachable.
+    lines = summary_lines({"rollout": {
+        "web-1": {"result": "refused", "message": "Task failed: error occurred on host web-1: Connection timed out."},
+        "web-2": {"result": "refused", "message": "the registry answered: connection refused"},
+        "web-3": {"result": "succeeded", "message": "agent-loop 1.1.0 is live on green"}}})
+    assert lines[-1].startswith("what to do: check that Ansible reaches web-1 as the playbook does") and "timeout" in lines[-1]
+    assert not any(line.startswith("what to do") for line in summary_lines({"rollout": {"web-2": {"result": "refused",
+                                                                                                  "message": "disk full"}}}))
