@@ -127,11 +127,15 @@ class PoolStats(object):
                     self.requests, self.errors, "-" if latency["p95"] is None else "%s ms" % latency["p95"])}
 
 
+def window_intervals(interval, rate_window):
+    """How many intervals a sample covers: ``rate_window`` seconds rounded up to whole intervals, 1 at least."""
+    return max(1, int(math.ceil(float(rate_window or 0) / float(interval) - 1e-9)))
+
+
 def window_start(index, interval, rate_window):
     """The first interval whose counts the sample of interval ``index`` (from 0) covers: those that
     ended within the last ``rate_window`` seconds, rounded up to whole intervals; 0 means this one only."""
-    span = max(1, int(math.ceil(float(rate_window or 0) / float(interval) - 1e-9)))
-    return max(0, index - span + 1)
+    return max(0, index - window_intervals(interval, rate_window) + 1)
 
 
 def bucket_sample(t, pools, latency_factor, min_bucket_requests, requests=None):
@@ -333,7 +337,7 @@ class CanaryAnalysis(object):
             elapsed_s=round(self.clock() - self.since, 3),
             intervals=completed,
             extensions=extensions,
-            rate_window_s=self.rate_window,
+            rate_window_s=window_intervals(self.interval, self.rate_window) * self.interval,
             figures=dict((pool, self.window[pool].figures()) for pool in POOLS),
             judge=self.judgement(),
             series=rows,

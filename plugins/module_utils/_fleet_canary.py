@@ -19,7 +19,7 @@ import json
 import time
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
-    POOLS, AccessLogReader, PoolStats, bucket_sample, window_start, with_traffic_notes)
+    POOLS, AccessLogReader, PoolStats, bucket_sample, window_intervals, window_start, with_traffic_notes)
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import read_json
@@ -104,7 +104,7 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
                     for host in hosts)
     return {"decision": decision, "done": done, "verdict_so_far": verdict["decision"], "reasons": verdict["reasons"],
             "rules": verdict["rules"], "elapsed_s": round(completed * float(interval), 3), "intervals": completed, "extensions": extensions, "hosts": hosts,
-            "rate_window_s": float(rate_window or 0),
+            "rate_window_s": window_intervals(interval, rate_window) * float(interval),
             "figures": dict((pool, window[pool].figures()) for pool in POOLS), "per_host": per_host,
             "judge": judgement, "series": rows}
 

@@ -105,7 +105,7 @@ extensions:
   returned: always
   type: int
 rate_window_s:
-  description: Seconds of traffic each sample's log figures covered (O(rate_window); V(0) is one interval).
+  description: Seconds of traffic each sample's log figures covered (O(rate_window) rounded up to whole intervals; one interval without it).
   returned: always
   type: float
 """

@@ -261,7 +261,7 @@ def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_
         handle.write(result.output)
     assert result.rc != 0
     said = " ".join(result.output.split())
-    assert "10 % - interval 1, 3 host(s): candidate" in said, said[-3000:]
+    assert "10 % - interval 1, 3 host(s): candidate" in said and "; rates over the last 4.0 s -> " in said, said[-3000:]
     assert said.count("the analysis at 10 % says rollback") >= 3, said[-3000:]
     steps = [[e for e in ledger(host)["history"] if e["action"] == "canary-step"][-1] for host in HOSTS]
     ends = [[e for e in ledger(host)["history"] if e["action"] == "canary"][-1] for host in HOSTS]

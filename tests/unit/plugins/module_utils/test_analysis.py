@@ -108,6 +108,7 @@ def test_errors_in_lumps_fire_a_rule_only_when_a_sample_covers_more_than_its_int
     windowed = analyse(SimulatedTraffic(str(tmp_path / "windowed.json"), failing=every_other_interval), duration=40,
                        rate_window=10)
     assert windowed["decision"] == "rollback" and windowed["elapsed_s"] == 15, windowed["reasons"]
+    assert (alone["rate_window_s"], windowed["rate_window_s"]) == (5.0, 10.0)
     assert any(reason.startswith("error_rate:") for reason in windowed["reasons"])
     first, second = windowed["series"][:2]
     # The second sample's rate covers both intervals; its request count is still its own interval's.

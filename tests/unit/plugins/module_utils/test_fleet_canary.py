@@ -48,6 +48,8 @@ def test_hosts_failing_in_step_make_lumps_that_a_rate_window_smooths():
     assert (windowed["decision"], windowed["done"]) == ("rollback", True), windowed["reasons"]
     assert [s["error_rate"] for s in windowed["series"]] == [1 / 3.0, 1 / 6.0, 1 / 6.0]
     assert [s["requests"] for s in windowed["series"]] == [30, 30, 30]
+    assert (alone["rate_window_s"], windowed["rate_window_s"]) == (2.0, 4.0)
+    assert fleet_verdict(intervals, interval=2, planned=5, policy=policy, rate_window=5)["rate_window_s"] == 6.0
 
 
 def test_a_healthy_candidate_is_promoted_at_the_end_of_its_step_not_before():
