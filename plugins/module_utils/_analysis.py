@@ -138,11 +138,22 @@ def window_start(index, interval, rate_window):
     return max(0, index - window_intervals(interval, rate_window) + 1)
 
 
-def bucket_sample(t, pools, latency_factor, min_bucket_requests, requests=None):
-    """One sample from ``pools`` (PoolStats by pool, over the sample's window); ``requests``, the
-    candidate's requests in the interval itself, when the window is longer."""
+def window_sample(buckets, index, interval, rate_window, latency_factor, min_bucket_requests):
+    """The sample of interval ``index`` from ``buckets`` (a list, one PoolStats by pool per interval):
+    rates and p95 over its window, the candidate's requests of the interval itself."""
+    pools = dict((p, PoolStats()) for p in POOLS)
+    for bucket in buckets[window_start(index, interval, rate_window):index + 1]:
+        for pool, stats in bucket.items():
+            pools[pool].merge(stats.requests, stats.errors, stats.latencies)
+    return bucket_sample(round((index + 1) * float(interval), 3), pools, latency_factor, min_bucket_requests,
+                         buckets[index]["candidate"].requests)
+
+
+def bucket_sample(t, pools, latency_factor, min_bucket_requests, requests):
+    """One sample from ``pools`` (PoolStats by pool, over the sample's window); ``requests``: the
+    candidate's requests in the interval itself."""
     candidate, stable = pools["candidate"], pools["stable"]
-    sample = {"t": t, "requests": candidate.requests if requests is None else requests}
+    sample = {"t": t, "requests": requests}
 
     def rate(stats):
         return stats.errors / float(stats.requests) if stats.requests >= min_bucket_requests else None
@@ -289,13 +300,9 @@ class CanaryAnalysis(object):
     def samples(self, completed):
         rows = []
         empty = dict((p, PoolStats()) for p in POOLS)
+        buckets = [self.buckets.get(index, empty) for index in range(completed)]
         for index in range(completed):
-            pools = dict((p, PoolStats()) for p in POOLS)
-            for covered in range(window_start(index, self.interval, self.rate_window), index + 1):
-                for pool, stats in self.buckets.get(covered, empty).items():
-                    pools[pool].merge(stats.requests, stats.errors, stats.latencies)
-            sample = bucket_sample(round((index + 1) * self.interval, 3), pools, self.latency_factor,
-                                   self.min_bucket_requests, self.buckets.get(index, empty)["candidate"].requests)
+            sample = window_sample(buckets, index, self.interval, self.rate_window, self.latency_factor, self.min_bucket_requests)
             sample.update(self.extras.get(index, {}))
             rows.append(sample)
         return rows

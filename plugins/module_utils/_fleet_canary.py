@@ -19,7 +19,7 @@ import json
 import time
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
-    POOLS, AccessLogReader, PoolStats, bucket_sample, window_intervals, window_start, with_traffic_notes)
+    POOLS, AccessLogReader, PoolStats, window_intervals, window_sample, with_traffic_notes)
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import read_json
@@ -58,10 +58,6 @@ def _stats(reports):
     return merged
 
 
-def _pools(reports):
-    return [(r or {}).get("pools") for r in reports.values()]
-
-
 def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5, min_bucket_requests=10,
                   judge=False, alpha=0.01, max_extensions=0, rate_window=0):
     """The verdict after the intervals reported so far. ``intervals`` is a list, oldest first, of
@@ -72,11 +68,9 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
     goes on), promote, or hold (inconclusive at the step's end, after ``max_extensions`` extensions
     of ``planned`` intervals each); ``done`` says whether the step ended."""
     rows = []
+    buckets = [_stats([(r or {}).get("pools") for r in reports.values()]) for reports in intervals]
     for index, reports in enumerate(intervals):
-        covered = intervals[window_start(index, interval, rate_window):index + 1]
-        sample = bucket_sample(round((index + 1) * float(interval), 3),
-                               _stats([pools for earlier in covered for pools in _pools(earlier)]), float(latency_factor),
-                               int(min_bucket_requests), _stats(_pools(reports))["candidate"].requests)
+        sample = window_sample(buckets, index, interval, rate_window, float(latency_factor), int(min_bucket_requests))
         failures = [int((r or {}).get("health_failures") or 0) for r in reports.values()]
         if failures:
             sample["health_failures"] = max(failures)
