@@ -20,11 +20,8 @@ description:
   - Mitogen lists every installed collection's directory before each task of a collection's module, in the worker
     process of that task and host (about 0.18 s with the C(ansible) package's collections; ten hosts' workers share
     the controller's cores). This strategy lists them once per run, before the workers start.
-  - With or without Mitogen, a task whose C(when) is false on a host is skipped by the strategy itself, from the
-    same variables and with the same result as its worker would, instead of forking a worker only to evaluate
-    the condition (about 20 ms per skipped task per host; a release skips some forty). A task with a loop or a
-    delegation, and a condition that cannot be evaluated there, still go to a worker.
-    C(NEXTGEN_ROLLOUT_SKIP_IN_PLACE=off) in the environment sends every task to a worker.
+  - With or without Mitogen, the tasks that need no worker are answered by the strategy itself, as
+    P(nextgen.rollout.linear#strategy) does it.
   - The collection's C(ansible.cfg) sets C(strategy = nextgen.rollout.mitogen_linear); C(requirements.txt) installs
     C(mitogen). C(ANSIBLE_STRATEGY=linear) turns it off for one run.
 author:
@@ -33,17 +30,15 @@ author:
 
 import functools
 
-from ansible_collections.nextgen.rollout.plugins.plugin_utils._skip_in_place import SkipInPlace
+from ansible_collections.nextgen.rollout.plugins.plugin_utils._in_place import InPlace
+from ansible_collections.nextgen.rollout.plugins.strategy.linear import StrategyModule as _InPlaceLinear
 
 try:
     import ansible_mitogen.loaders
     import ansible_mitogen.planner
     import ansible_mitogen.strategy
 except ImportError:
-    from ansible.plugins.strategy.linear import StrategyModule as _LinearStrategy
-
-    class StrategyModule(SkipInPlace, _LinearStrategy):
-        pass
+    StrategyModule = _InPlaceLinear
 else:
     @functools.lru_cache(maxsize=None)
     def collection_dirs():
@@ -56,7 +51,7 @@ else:
     # Workers are forked from this process after the strategy loads, so they plan with these.
     ansible_mitogen.planner._load_collections = _load_collections
 
-    class StrategyModule(SkipInPlace, ansible_mitogen.strategy.StrategyMixin,
+    class StrategyModule(InPlace, ansible_mitogen.strategy.StrategyMixin,
                          ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)):
         def run(self, *args, **kwargs):
             collection_dirs()  # once here, before the workers fork, instead of in every worker

@@ -70,6 +70,8 @@ def test_build_install_and_document_every_plugin(built, tmp_path):
     assert "At the end of a run, prints what the playbooks reported" in " ".join(doc.split())  # ansible-doc wraps lines
     doc = run(os.path.join(BIN, "ansible-doc"), "-t", "strategy", "nextgen.rollout.mitogen_linear", env=env, cwd=str(tmp_path))
     assert "each host's tasks run in one long-lived Python process on that host" in " ".join(doc.split())
+    doc = run(os.path.join(BIN, "ansible-doc"), "-t", "strategy", "nextgen.rollout.linear", env=env, cwd=str(tmp_path))
+    assert "a task whose action never reaches the host" in " ".join(doc.split())
     # The retirement timer installs these from the collection onto the hosts.
     for name in ("_files.py", "_lease.py", "_ledger.py", "_retire.py"):
         assert "plugins/module_utils/" + name in listing
