@@ -11,7 +11,7 @@ load through its nginx, side by side in one run:
     no-op, one host      benchmarks/noop.yml (one module) on the first host, then on every host: the
     no-op, fleet         floor of any Ansible-driven action, and what the fan-out alone costs here
                          (the simulated hosts share the machine's cores with the controller); through
-                         Mitogen (ansible.cfg), then with the builtin linear strategy (rollback.yml's)
+                         Mitogen (ansible.cfg), then with nextgen.rollout.linear (rollback.yml's, no Mitogen)
 
     fleet_abort_s   the canary's first step start (earliest host) -> share 0 on every host (latest
                     host), from the ledgers; goal: one analysis step (10 s here) + 5 s. The bad
@@ -115,8 +115,8 @@ def main():
             raise SystemExit("the fleet rollback left %s" % live_versions())
         figures["one_host_noop_s"] = row("no-op, one host", *under_load("no-op", NOOP, inventory, {}, limit=HOSTS[0]))
         figures["fleet_noop_s"] = row("no-op, fleet", *under_load("no-op", NOOP, inventory, {}))
-        # rollback.yml runs with the builtin linear strategy: its fan-out is that of a linear no-op.
-        with mock.patch.dict(os.environ, {"ANSIBLE_STRATEGY": "linear"}):
+        # rollback.yml runs with nextgen.rollout.linear: its fan-out is that of a no-op with it.
+        with mock.patch.dict(os.environ, {"ANSIBLE_STRATEGY": "nextgen.rollout.linear"}):
             figures["one_host_linear_noop_s"] = row("no-op, one host, linear", *under_load(
                 "no-op", NOOP, inventory, {}, limit=HOSTS[0]))
             figures["fleet_linear_noop_s"] = row("no-op, fleet, linear", *under_load("no-op", NOOP, inventory, {}))

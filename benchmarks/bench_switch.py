@@ -9,7 +9,8 @@
    warm rollbacks (to 1.1.0 and back to 1.0.0, ``-e target_version``), and the deploy again;
 5. the same no-op and deploy with ANSIBLE_STRATEGY=linear (the builtin strategy, one new Python
    process per task) beside ansible.cfg's nextgen.rollout.mitogen_linear (Mitogen), and the rollback
-   through Mitogen (rollback.yml runs with linear unless rollout_rollback_strategy says otherwise);
+   through Mitogen (rollback.yml runs with nextgen.rollout.linear, no Mitogen, unless rollout_rollback_strategy
+   says otherwise);
 then the deploy and the warm rollback on nr-bench-ssh-1, reached over SSH instead of docker exec.
 
 Each way runs under three loads through nginx on 127.0.0.1, started before and stopped after
@@ -185,7 +186,7 @@ def main():
             playbook("rollback.yml", inventory, dict(ours_only, target_version=OLD), "warm rollback to %s" % OLD),
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy again"),
         ] + [with_strategy("linear", action) for action in [playbook(NOOP, inventory, ours_only, "no-op playbook")] * 3 + [
-            # rollback.yml sets its own strategy (rollout_rollback_strategy, linear by default), not the environment.
+            # rollback.yml sets its own strategy (rollout_rollback_strategy, nextgen.rollout.linear by default), not the environment.
             playbook("rollback.yml", inventory, dict(ours_only, rollout_rollback_strategy=MITOGEN), "rollback, Mitogen"),
             playbook("blue-green-deploy.yml", inventory, dict(ours_only, target_version=NEW), "deploy, builtin linear strategy"),
         ]], tmp)

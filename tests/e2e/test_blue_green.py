@@ -372,6 +372,9 @@ def test_a_healthcheck_every_30_s_does_not_hold_the_release_and_a_failing_one_is
     assert (live["version"], serving_version(), docker_says.stdout.strip()) == ("1.2.0", ["1.2.0"], "starting")
     assert took < 30, took
     failing = dict(every_30_s, test=["CMD-SHELL", "echo no database at db:5432; exit 1"])
+    # A version of its own on the host: the hosts hold the images the controller had when they started.
+    tagged = host_exec(HOST, "docker", "tag", "agent-loop:1.2.0", "agent-loop:1.3.0")
+    assert tagged.returncode == 0, tagged.stderr
     result = run_playbook("blue-green-deploy.yml", inventory, {"target_version": "1.3.0", "rollout_compose": {"healthcheck": failing},
                                                                "blue_green_ready_timeout": 3})
     said = " ".join(result.output.split())
