@@ -31,7 +31,7 @@ try:
 except ImportError:  # an ansible-core without them: every task goes to a worker, as with the builtin strategy
     _RawTaskResult = None
 
-# Set to "off" to send every task to a worker (NEXTGEN_ROLLOUT_SKIP_IN_PLACE is its name before 1.1.0).
+# Set to "off" to send every task to a worker (NEXTGEN_ROLLOUT_SKIP_IN_PLACE, its earlier name, still works).
 SWITCH = "NEXTGEN_ROLLOUT_IN_PLACE"
 TURNED_OFF = switched_off(SWITCH) or switched_off("NEXTGEN_ROLLOUT_SKIP_IN_PLACE")
 

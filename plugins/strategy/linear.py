@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: linear
 short_description: The builtin linear strategy, without a worker process for the tasks that need none
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Runs a play exactly as the builtin C(linear) strategy does (task by task, every host of the batch before the
     next task), with the same results, output and registered values.
