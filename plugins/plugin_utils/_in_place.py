@@ -87,11 +87,11 @@ class InPlace:
     """A strategy's _queue_task that answers for the worker of a task that needs none."""
 
     def _queue_task(self, host, task, task_vars, play_context):
-        result, executor = skipped_result(task, host, task_vars, play_context, self._loader), None
-        if result is None:
-            executor = controller_executor(self, host, task, task_vars, play_context)
-            if executor is None:
-                return super()._queue_task(host, task, task_vars, play_context)
+        # A controller-only task's executor evaluates its condition itself: only a module's is evaluated here.
+        executor = controller_executor(self, host, task, task_vars, play_context)
+        result = None if executor is not None else skipped_result(task, host, task_vars, play_context, self._loader)
+        if executor is None and result is None:
+            return super()._queue_task(host, task, task_vars, play_context)
         # What the base strategy keeps for a queued task, and the callback it sends, as for a worker.
         self._queued_task_cache[(host.name, task._uuid)] = {"host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
         self._tqm.send_callback("v2_runner_on_start", host, task)
