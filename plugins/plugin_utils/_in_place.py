@@ -41,9 +41,15 @@ CONTROLLER_ACTIONS = frozenset(prefix + name
                                for prefix in ("", "ansible.builtin.", "ansible.legacy."))
 
 
+def _one_run(task):
+    """A task the main process can run as its worker would: one run, no loop."""
+    return not (TURNED_OFF or _RawTaskResult is None or task.loop is not None or task.loop_with)
+
+
 def _plain(task):
-    """A task the main process can answer for as its worker would: one run, on its own host."""
-    return not (TURNED_OFF or _RawTaskResult is None or task.loop is not None or task.loop_with or task.delegate_to is not None)
+    """A task whose condition the main process can evaluate as its worker would: one run, on its own host
+    (the worker evaluates a delegated task's condition with the delegated host's variables)."""
+    return _one_run(task) and task.delegate_to is None
 
 
 def skipped_result(task, host, task_vars, play_context, loader):
@@ -73,7 +79,8 @@ def skipped_result(task, host, task_vars, play_context, loader):
 
 def controller_executor(strategy, host, task, task_vars, play_context):
     """ansible-core's task executor for a task whose action stays on the controller, or None."""
-    if task.action not in CONTROLLER_ACTIONS or not _plain(task) or task.until or task.retries or task.async_val or task.timeout:
+    # The executor itself works out a delegation (its host, its variables, delegate_facts), as in a worker.
+    if task.action not in CONTROLLER_ACTIONS or not _one_run(task) or task.until or task.retries or task.async_val or task.timeout:
         return None
     try:
         # A worker runs on its own copies (it is forked): the executor finalises the task and the variables it is given.

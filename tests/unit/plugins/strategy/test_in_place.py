@@ -3,6 +3,7 @@ worker (a false condition; an action that stays on the controller), with the res
 registered value the worker would have given. Each case runs ansible-playbook's own command line in
 a fresh Python that counts the workers it starts."""
 import json
+import sys
 
 import pytest
 
@@ -83,10 +84,21 @@ PLAYBOOK = """
         - name: Keep the message
           ansible.builtin.set_fact:
             assertion: "{{ ansible_failed_result.msg }}"
+    - name: A fact set on another host
+      ansible.builtin.set_fact:
+        delegated_fact: "{{ total | int * 10 }}"
+      delegate_to: other
+      delegate_facts: true
+    - name: A message on another host, with a condition
+      ansible.builtin.debug:
+        msg: "{{ inventory_hostname }} has {{ hostvars['other'].delegated_fact }} on other"
+      delegate_to: other
+      when: hostvars['other'].delegated_fact is defined
     - name: A condition that holds
       ansible.builtin.debug:
         msg: "{{ first.skip_reason }} ({{ first.false_condition }}), secret skipped {{ secret_result is skipped }}, {{ evaluation_error }},
-          total {{ total }}, included {{ included }}, {{ refusal }}, counted {{ counted }}, {{ assertion }}"
+          total {{ total }}, included {{ included }}, {{ refusal }}, counted {{ counted }}, {{ assertion }},
+          delegated {{ hostvars['other'].delegated_fact }}, local {{ delegated_fact | default('none') }}"
       when: first is skipped and ansible_connection == 'local'
     - name: Counted statistics
       ansible.builtin.set_stats:
@@ -123,7 +135,7 @@ def counted(self):
     return start(self)
 worker.WorkerProcess.start = counted
 from ansible.cli.playbook import PlaybookCLI
-rc = PlaybookCLI(["ansible-playbook", "-i", "localhost,", "-e", "marker=" + sys.argv[3], "-e", "secret=s3cr3t", sys.argv[2]]).run()
+rc = PlaybookCLI(["ansible-playbook", "-i", sys.argv[4], "-e", "marker=" + sys.argv[3], "-e", "secret=s3cr3t", sys.argv[2]]).run()
 sys.stderr.write("WORKERS=" + json.dumps({"rc": rc, "workers": started}) + "\\n")
 """
 # The tasks that still need a worker: a loop, and the modules.
@@ -138,7 +150,10 @@ def run(tmp_path, strategy, output, **env):
         path = tmp_path / "roles" / "checked" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    done = run_fresh(SCRIPT, [str(playbook), str(tmp_path / "marker")],
+    inventory = tmp_path / "hosts"
+    inventory.write_text("localhost ansible_python_interpreter={0}\nother ansible_connection=local ansible_python_interpreter={0}\n"
+                         .format(sys.executable))
+    done = run_fresh(SCRIPT, [str(playbook), str(tmp_path / "marker"), str(inventory)],
                      dict({"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STDOUT_CALLBACK": output, "ANSIBLE_NOCOLOR": "1",
                            "ANSIBLE_SHOW_CUSTOM_STATS": "1"}, **env))
     workers = json.loads([line for line in done.stderr.splitlines() if line.startswith("WORKERS=")][0][len("WORKERS="):])
@@ -152,11 +167,12 @@ def test_the_tasks_that_need_no_worker_are_answered_as_a_worker_would(tmp_path, 
     ours, our_workers = run(tmp_path, strategy, output)
     assert builtin_workers["rc"] == our_workers["rc"] == 0
     assert not (tmp_path / "marker").exists()
-    assert len(builtin_workers["workers"]) == 20
+    assert len(builtin_workers["workers"]) == 22
     assert our_workers["workers"] == WORKER_TASKS
     assert "s3cr3t" not in ours
     for said in ("Conditional result was False (flag), secret skipped True", "not_defined_anywhere", "is undefined",
-                 "total 4, included 14,", "checked_count", "counted 6", "total is 4"):
+                 "total 4, included 14,", "checked_count", "counted 6", "total is 4",
+                 "localhost has 40 on other", "delegated 40, local none"):
         assert said in ours
     if output == "ansible.posix.json":
         builtin, ours = json.loads(builtin), json.loads(ours)
@@ -179,4 +195,4 @@ def test_the_tasks_that_need_no_worker_are_answered_as_a_worker_would(tmp_path, 
 
 def test_the_environment_sends_every_task_to_a_worker(tmp_path):
     output, workers = run(tmp_path, "nextgen.rollout.mitogen_linear", "ansible.builtin.default", NEXTGEN_ROLLOUT_IN_PLACE="off")
-    assert len(workers["workers"]) == 20 and "Conditional result was False (flag), secret skipped True" in output
+    assert len(workers["workers"]) == 22 and "Conditional result was False (flag), secret skipped True" in output
