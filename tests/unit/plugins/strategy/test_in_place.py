@@ -30,11 +30,25 @@ PLAYBOOK = """
     - name: A false include
       ansible.builtin.include_tasks: missing.yml
       when: flag
-    - name: A loop, judged per item by its worker
+    - name: A loop of messages, each judged
       ansible.builtin.debug:
         msg: "{{ item }}"
       loop: "{{ numbers }}"
       when: item > 5
+    - name: A module's loop, judged per item by its worker
+      ansible.builtin.command: touch {{ marker }}
+      loop: "{{ numbers }}"
+      when: item > 5
+    - name: A module's loop without items
+      ansible.builtin.command: touch {{ marker }}
+      loop: "{{ numbers | select('gt', 5) | list }}"
+    - name: A module's loop that calls a lookup, left to its worker
+      ansible.builtin.command: touch {{ marker }}
+      loop: "{{ lookup('ansible.builtin.items', numbers | select('gt', 5) | list, wantlist=true) }}"
+    - name: A module on another host, whose condition is false with that host's variables
+      ansible.builtin.command: touch {{ marker }}
+      delegate_to: other
+      when: ansible_delegated_vars['other'].flavour != 'plain'
     - name: A condition that cannot be evaluated, its error rescued
       block:
         - name: A condition that cannot be evaluated
@@ -138,8 +152,9 @@ from ansible.cli.playbook import PlaybookCLI
 rc = PlaybookCLI(["ansible-playbook", "-i", sys.argv[4], "-e", "marker=" + sys.argv[3], "-e", "secret=s3cr3t", sys.argv[2]]).run()
 sys.stderr.write("WORKERS=" + json.dumps({"rc": rc, "workers": started}) + "\\n")
 """
-# The tasks that still need a worker: a loop, and the modules.
-WORKER_TASKS = ["A loop, judged per item by its worker", "A fact from a module's result"]
+# The tasks that still need a worker: the modules that run (if only to judge their loop's items).
+WORKER_TASKS = ["A module's loop, judged per item by its worker", "A module's loop that calls a lookup, left to its worker",
+                "A fact from a module's result"]
 
 
 def run(tmp_path, strategy, output, **env):
@@ -151,7 +166,7 @@ def run(tmp_path, strategy, output, **env):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     inventory = tmp_path / "hosts"
-    inventory.write_text("localhost ansible_python_interpreter={0}\nother ansible_connection=local ansible_python_interpreter={0}\n"
+    inventory.write_text("localhost ansible_python_interpreter={0}\nother ansible_connection=local ansible_python_interpreter={0} flavour=plain\n"
                          .format(sys.executable))
     done = run_fresh(SCRIPT, [str(playbook), str(tmp_path / "marker"), str(inventory)],
                      dict({"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STDOUT_CALLBACK": output, "ANSIBLE_NOCOLOR": "1",
@@ -167,7 +182,7 @@ def test_the_tasks_that_need_no_worker_are_answered_as_a_worker_would(tmp_path, 
     ours, our_workers = run(tmp_path, strategy, output)
     assert builtin_workers["rc"] == our_workers["rc"] == 0
     assert not (tmp_path / "marker").exists()
-    assert len(builtin_workers["workers"]) == 22
+    assert len(builtin_workers["workers"]) == 26
     assert our_workers["workers"] == WORKER_TASKS
     assert "s3cr3t" not in ours
     for said in ("Conditional result was False (flag), secret skipped True", "not_defined_anywhere", "is undefined",
@@ -195,4 +210,4 @@ def test_the_tasks_that_need_no_worker_are_answered_as_a_worker_would(tmp_path, 
 
 def test_the_environment_sends_every_task_to_a_worker(tmp_path):
     output, workers = run(tmp_path, "nextgen.rollout.mitogen_linear", "ansible.builtin.default", NEXTGEN_ROLLOUT_IN_PLACE="off")
-    assert len(workers["workers"]) == 22 and "Conditional result was False (flag), secret skipped True" in output
+    assert len(workers["workers"]) == 26 and "Conditional result was False (flag), secret skipped True" in output
