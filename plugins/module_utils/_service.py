@@ -346,10 +346,58 @@ def _as_mapping(value):
     return mapping
 
 
+def repository_of(reference):
+    """The repository of an image reference, without its tag or digest, as docker writes it in an image's
+    RepoDigests (Docker Hub's docker.io/ and library/ left out)."""
+    name = str(reference).split("@", 1)[0]
+    head, _sep, last = name.rpartition("/")
+    name = (head + "/" if head else "") + last.split(":", 1)[0]
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if name.startswith("library/") and name.count("/") == 1:
+        name = name[len("library/"):]
+    return name
+
+
+def pinned_image(image, reference):
+    """``reference`` as the exact image the host has: as it is when it names a digest already, else the
+    repository@digest of ``image`` (docker's inspection of it: an image pulled from a registry has one), else as
+    it is (an image built or loaded on the host has none)."""
+    if not reference or "@" in reference:
+        return reference
+    wanted = repository_of(reference)
+    for entry in (image or {}).get("RepoDigests") or []:
+        if repository_of(entry) == wanted:
+            return entry
+    return reference
+
+
+def pinned_images(results, references):
+    """{reference: pinned reference} of the ``references`` whose images were pulled or read in this order:
+    ``results`` are community.docker.docker_image_pull's (C(image)) or docker_image_info's (C(images))
+    results of a loop."""
+    pinned = {}
+    for reference, result in zip(references, results or []):
+        image = result.get("image") or (result.get("images") or [None])[0]
+        pinned[reference] = pinned_image(image, result.get("item") or reference)
+    return pinned
+
+
+def references_to_pull(references, recorded):
+    """What to pull for ``references``: the digest ``recorded`` for one (what a release of this version ran
+    under that reference), else the reference."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    return [recorded[ref] if "@" in str(recorded.get(ref) or "") else ref for ref in references]
+
+
 def service_projects(settings, version):
     """What a release of ``version`` runs, from the release settings (see the service_projects filter).
 
-    Returns {problems, blue, green, accessories, volumes}; with problems, the projects are None."""
+    ``settings["pinned_images"]`` ({reference: repository@digest}) gives the exact image of each other service of
+    the project (the app's is ``settings["image"]``). Returns {problems, blue, green, accessories, volumes,
+    colour_images (the other services' images as the project names them), other_images (those and the
+    accessories'), ...}; with problems, the projects are None."""
     service, project = settings.get("service"), settings.get("project")
     accessories = settings.get("accessories") or {}
     ports, container_port = settings.get("ports"), as_port(settings.get("container_port"))
@@ -361,15 +409,19 @@ def service_projects(settings, version):
                                    secret_env_names=settings.get("secret_env_names") or [],
                                    probe_paths=settings.get("probe_paths"), volumes=declared)
     outcome = {"problems": problems, "blue": None, "green": None, "accessories": None, "volumes": [], "colour_volumes": [],
-               "made_volumes": [], "other_images": [], "waits_for_health": {}}
+               "made_volumes": [], "other_images": [], "colour_images": [], "waits_for_health": {}}
     if problems:
         return outcome
     if declared:
         project = dict(project, volumes=_declared_volumes(declared, project["services"].values(), project.get("volumes")))
+    pinned = settings.get("pinned_images") or {}
+    colour_services = dict((name, dict(definition, image=pinned.get(definition["image"]) or definition["image"])
+                            if name != APP and definition.get("image") else definition)
+                           for name, definition in project["services"].items())
     for colour in ("blue", "green"):
         outcome[colour] = colour_project(
             service, colour, version, settings.get("image") or "%s:%s" % (settings["image_repository"], version),
-            project, ports[colour], container_port,
+            dict(project, services=colour_services), ports[colour], container_port,
             memory_limit=settings.get("memory_limit"), environment=settings.get("environment"),
             env_file="%s/%s.env" % (settings["service_dir"], colour) if settings.get("service_dir") else None,
             with_accessories=bool(accessories))
@@ -377,9 +429,8 @@ def service_projects(settings, version):
     outcome["colour_volumes"] = colour_volumes(service, project)
     outcome["made_volumes"] = made_volumes(outcome["colour_volumes"], outcome["accessories"])
     # Pulled by the pre-checks with the app's image, so that a missing one stops the release before it starts.
-    outcome["other_images"] = sorted(set(
-        [definition["image"] for name, definition in project["services"].items() if name != APP]
-        + [definition["image"] for definition in accessories.values()]))
+    outcome["colour_images"] = sorted(set(definition["image"] for name, definition in project["services"].items() if name != APP))
+    outcome["other_images"] = sorted(set(outcome["colour_images"] + [definition["image"] for definition in accessories.values()]))
     outcome["volumes"] = sorted(set(project_volumes(outcome["blue"]) + project_volumes(outcome["accessories"])))
     return outcome
 

@@ -290,3 +290,53 @@ def test_maintenance_after_five_releases_keeps_exactly_what_a_rollback_may_need(
         assert host_exec(HOST, "test", "-s", "/var/log/nginx/agent-loop.access.json").returncode == 0
     finally:
         subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)
+
+
+HELPER_REPOSITORY = REGISTRY + "/team/helper"
+HELPER_TEMPLATE = """services:
+  app: {}
+  helper:
+    image: %s:1
+    command: [sleep, infinity]
+    init: true
+    healthcheck: {disable: true}
+""" % HELPER_REPOSITORY
+
+
+def push_helper(directory, label):
+    """A sidecar's image under the tag helper:1, made anew each time (the tag moves); its digest."""
+    config, pushed = str(directory / "docker-config"), "127.0.0.1:%d/team/helper:1" % REGISTRY_PORT
+    docker("--config", config, "login", "-u", USER, "--password-stdin", "127.0.0.1:%d" % REGISTRY_PORT, input=PASSWORD)
+    docker("build", "-q", "-t", pushed, "-", input="FROM agent-loop:1.0.0\nLABEL nextgen.test.helper=%s\n" % label)
+    out = docker("--config", config, "push", pushed)
+    docker("rmi", pushed)
+    return out.split("digest: ")[1].split()[0]
+
+
+def test_a_rollback_runs_the_sidecar_its_release_ran_after_the_sidecars_tag_moved(fleet, tmp_path):
+    template = tmp_path / "compose.yml.j2"
+    template.write_text(HELPER_TEMPLATE)
+    helper = {"rollout_service": "helper", "rollout_server_name": "helper.test", "rollout_compose_template": str(template)}
+    first = push_helper(tmp_path, "first")
+    try:
+        must(deploy(fleet, target_version="1.0.0", **helper))
+        moved = push_helper(tmp_path, "moved")
+        # Someone pulls the tag on the host: it now names another image.
+        assert host_exec(HOST, "docker", "pull", HELPER_REPOSITORY + ":1").returncode == 0
+        for version in ("1.1.0", "1.2.0"):
+            must(deploy(fleet, target_version=version, **helper))
+        # 1.0.0 is not warm (1.1.0 is): its colour starts again, with the sidecar 1.0.0 ran, pulled by its digest.
+        must(run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.0.0", **helper)))
+        doc = ledger(HOST, "helper")
+        sidecar = host_exec(HOST, "docker", "inspect", "-f", "{{.Config.Image}}", "helper-%s-helper-1" % doc["live"]["colour"])
+        assert doc["live"]["version"] == "1.0.0" and sidecar.stdout.strip() == "%s@%s" % (HELPER_REPOSITORY, first), sidecar
+        pins = [(entry["action"], entry["version"], (entry["details"].get("colour_images") or {}).get(HELPER_REPOSITORY + ":1"))
+                for entry in doc["history"]]
+        assert pins == [("deploy", "1.0.0", "%s@%s" % (HELPER_REPOSITORY, first)),
+                        ("deploy", "1.1.0", "%s@%s" % (HELPER_REPOSITORY, moved)),
+                        ("deploy", "1.2.0", "%s@%s" % (HELPER_REPOSITORY, moved)),
+                        ("rollback", "1.0.0", "%s@%s" % (HELPER_REPOSITORY, first))], pins
+    finally:
+        containers = host_exec(HOST, "docker", "ps", "-aq", "--filter", "name=^helper-").stdout.split()
+        if containers:
+            host_exec(HOST, "docker", "rm", "-f", *containers)

@@ -1,7 +1,8 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
-    container_report, env_file_text, named_volumes, plain_copy, service_projects)
+    container_report, env_file_text, named_volumes, pinned_image, pinned_images, plain_copy, references_to_pull, repository_of,
+    service_projects)
 
 
 def settings(**overrides):
@@ -196,6 +197,54 @@ def test_a_sidecar_needs_an_image_and_publishes_no_port():
     fine = dict(project, services=dict(project["services"], worker={"image": "w:2"}, proxy={"image": "px:1", "expose": [9000]}))
     outcome = service_projects(settings(project=fine, accessories={"redis": {"image": "redis:7"}}), "1.0.0")
     assert outcome["problems"] == [] and outcome["other_images"] == ["px:1", "redis:7", "w:2"]
+    assert outcome["colour_images"] == ["px:1", "w:2"]
+
+
+def test_the_other_services_run_their_pinned_images_and_the_accessories_their_own():
+    project = {"services": {"app": {}, "proxy": {"image": "px:1", "expose": [9000]}, "worker": {"image": "w:2"}}}
+    pins = {"px:1": "px@sha256:aa", "redis:7": "redis@sha256:bb"}
+    outcome = service_projects(settings(project=project, accessories={"redis": {"image": "redis:7"}}, pinned_images=pins,
+                                        image="registry.example/shop@sha256:cc"), "1.0.0")
+    for colour in ("blue", "green"):
+        services = outcome[colour]["services"]
+        assert (services["app"]["image"], services["proxy"]["image"], services["worker"]["image"]) == (
+            "registry.example/shop@sha256:cc", "px@sha256:aa", "w:2")
+    assert outcome["accessories"]["services"]["redis"]["image"] == "redis:7"  # shared by every release: not pinned
+    assert outcome["colour_images"] == ["px:1", "w:2"] and project["services"]["proxy"]["image"] == "px:1"
+
+
+@pytest.mark.parametrize("reference, repository", [
+    ("redis:7.0", "redis"), ("docker.io/library/redis:7.0", "redis"), ("index.docker.io/library/redis", "redis"),
+    ("docker.io/grafana/loki:3", "grafana/loki"), ("registry.test:5000/team/app:1.0", "registry.test:5000/team/app"),
+    ("localhost:5000/app", "localhost:5000/app"), ("app@sha256:abc", "app"), ("reg:5000/a/b:1@sha256:abc", "reg:5000/a/b"),
+])
+def test_the_repository_of_a_reference_is_named_as_docker_names_it_in_its_digests(reference, repository):
+    assert repository_of(reference) == repository
+
+
+def test_a_reference_is_pinned_to_the_digest_of_its_own_repository():
+    image = {"RepoDigests": ["mirror.test:5000/ops/redis@sha256:11", "redis@sha256:22"]}
+    assert pinned_image(image, "docker.io/library/redis:7.0") == "redis@sha256:22"
+    assert pinned_image(image, "mirror.test:5000/ops/redis:7.0") == "mirror.test:5000/ops/redis@sha256:11"
+    # already a digest; built or loaded on the host (no digest); not on the host: as it is
+    assert pinned_image(image, "redis@sha256:33") == "redis@sha256:33"
+    assert pinned_image({"RepoDigests": []}, "tool:1") == "tool:1" and pinned_image({}, "tool:1") == "tool:1"
+    assert pinned_image(None, "tool:1") == "tool:1" and pinned_image(image, "other:1") == "other:1"
+
+
+def test_the_images_a_loop_pulled_or_read_are_pinned_under_the_references_the_project_names():
+    pulled = [{"item": "px@sha256:aa", "image": {"RepoDigests": ["px@sha256:aa"]}},
+              {"item": "w:2", "image": {"RepoDigests": ["w@sha256:dd"]}}, {"item": "t:1", "image": None}]
+    assert pinned_images(pulled, ["px:1", "w:2", "t:1"]) == {"px:1": "px@sha256:aa", "w:2": "w@sha256:dd", "t:1": "t:1"}
+    read = [{"item": "w:2", "images": [{"RepoDigests": ["w@sha256:dd"]}]}, {"item": "t:1", "images": []}]
+    assert pinned_images(read, ["w:2", "t:1"]) == {"w:2": "w@sha256:dd", "t:1": "t:1"}
+    assert pinned_images(None, ["w:2"]) == {}
+
+
+def test_what_an_earlier_release_ran_is_pulled_by_its_digest():
+    recorded = {"px:1": "px@sha256:aa", "w:2": "w:2"}
+    assert references_to_pull(["px:1", "w:2", "redis:7"], recorded) == ["px@sha256:aa", "w:2", "redis:7"]
+    assert references_to_pull(["px:1"], None) == ["px:1"]
 
 
 def test_rollout_volumes_give_the_driver_of_the_named_volumes_each_project_mounts():
