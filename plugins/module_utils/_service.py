@@ -375,8 +375,8 @@ def pinned_image(image, reference):
 
 def pinned_images(results, references):
     """{reference: pinned reference} of the ``references`` whose images were pulled or read in this order:
-    ``results`` are community.docker.docker_image_pull's (C(image)) or docker_image_info's (C(images))
-    results of a loop."""
+    ``results`` are the results of a loop of community.docker.docker_image_pull (each with its ``image``) or
+    of docker_image_info (each with its ``images``)."""
     pinned = {}
     for reference, result in zip(references, results or []):
         image = result.get("image") or (result.get("images") or [None])[0]
