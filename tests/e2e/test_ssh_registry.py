@@ -321,10 +321,9 @@ def test_a_rollback_runs_the_sidecar_its_release_ran_after_the_sidecars_tag_move
     try:
         must(deploy(fleet, target_version="1.0.0", **helper))
         moved = push_helper(tmp_path, "moved")
-        # Someone pulls the tag on the host: it now names another image.
-        assert host_exec(HOST, "docker", "pull", HELPER_REPOSITORY + ":1").returncode == 0
-        for version in ("1.1.0", "1.2.0"):
-            must(deploy(fleet, target_version=version, **helper))
+        # The tag names another image now: a deploy that pulls every time takes it.
+        must(deploy(fleet, target_version="1.1.0", rollout_image_pull="always", **helper))
+        must(deploy(fleet, target_version="1.2.0", **helper))
         # 1.0.0 is not warm (1.1.0 is): its colour starts again, with the sidecar 1.0.0 ran, pulled by its digest.
         must(run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.0.0", **helper)))
         doc = ledger(HOST, "helper")
