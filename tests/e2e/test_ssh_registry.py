@@ -71,6 +71,12 @@ def start_registry(directory):
     wait_until(registry_answers, 30, "the registry answers on 127.0.0.1:%d" % REGISTRY_PORT)
 
 
+def start_stopped_registry():
+    """Start the registry a test stopped, and wait until it answers: the next test logs in or pulls at once."""
+    subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)
+    wait_until(registry_answers, 30, "the registry answers again on 127.0.0.1:%d" % REGISTRY_PORT)
+
+
 def registry_answers():
     """The registry's API answers (401 without credentials) on its loopback port."""
     context = ssl._create_unverified_context()  # only: is it up yet? The hosts check its certificate.
@@ -225,7 +231,7 @@ def test_a_stopped_registry_stops_a_deploy_but_not_a_warm_rollback(fleet):
         assert warm.rc == 0, warm.output[-2500:]
         assert ledger(HOST)["live"]["version"] == "1.2.0" and ledger(HOST)["history"][-1]["details"]["warm_switch"]
     finally:
-        subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)
+        start_stopped_registry()
 
 
 def test_image_retention_keeps_what_a_rollback_needs(fleet):
@@ -289,7 +295,7 @@ def test_maintenance_after_five_releases_keeps_exactly_what_a_rollback_may_need(
         # nginx reopened its log after the rotation: the rollbacks' checks went to the new file.
         assert host_exec(HOST, "test", "-s", "/var/log/nginx/agent-loop.access.json").returncode == 0
     finally:
-        subprocess.run(["docker", "start", REGISTRY_CONTAINER], capture_output=True, check=True)
+        start_stopped_registry()
 
 
 HELPER_REPOSITORY = REGISTRY + "/team/helper"
