@@ -11,8 +11,10 @@ containers matching the ledger), a rollback is: take the deploy lock, note the i
 warm colour still answers, move the route, verify through nginx, record, release the lock. The
 same steps as the release process, with the same ledger verbs, without a round trip between them.
 
-Anything else (the target not warm, a repair to make, the lock held...) is ``NotHere``: nothing
-was written, and the caller takes the full release process, which handles and reports every case.
+When the target is already live and the host as the ledger says, there is nothing to do: the
+outcome says so (``already_live``) and nothing is written. Anything else (the target not warm, a
+repair to make, the lock held...) is ``NotHere``: nothing was written, and the caller takes the
+full release process, which handles and reports every case.
 A verification that fails after the switch puts the route back, records the failure and raises
 ``SwitchFailed``.
 """
@@ -34,9 +36,9 @@ class SwitchFailed(Exception):
 
 
 def plan(doc, route, site_loaded, running, target_version, warm_seconds, now, only_if_live=""):
-    """The colour and version to switch to, or NotHere with the reason. Pure. With ``only_if_live``
-    (an automated rollback names the version it found bad), only while nginx serves that version:
-    otherwise the full path says that there is nothing to do."""
+    """The colour and version to switch to (``already_live`` when it is the live one), or NotHere with
+    the reason. Pure. With ``only_if_live`` (an automated rollback names the version it found bad),
+    only while nginx serves that version: otherwise the full path says that there is nothing to do."""
     if route is None:
         raise NotHere("the service has no route file yet")
     served_version = (routed(route) or {}).get("version")
@@ -48,8 +50,6 @@ def plan(doc, route, site_loaded, running, target_version, warm_seconds, now, on
         raise NotHere("a %s is pending in the ledger" % doc["pending"].get("op"))
     if doc.get("canary"):
         raise NotHere("a canary is in progress (rolling back aborts it)")
-    if warm_seconds <= 0:
-        raise NotHere("warm_seconds is 0: the old colour is retired at once, which the full path does")
     try:
         found = reconcile(doc, route_view(route), running, route["ports"], warm_seconds, now)
     except Refused as exc:
@@ -60,14 +60,19 @@ def plan(doc, route, site_loaded, running, target_version, warm_seconds, now, on
     target = target_version or summary["previous_version"]
     if not target:
         raise NotHere("no version to roll back to")
+    live = summary["live_colour"]
     if target == summary["live_version"]:
-        raise NotHere("%s is already live" % target)
+        if (running.get(live) or {}).get("version") != target:
+            raise NotHere("%s is live in the ledger but not running on %s" % (target, live))
+        # Nothing to repair and nothing to move: a plain run of the full path would only say so, four calls later.
+        return {"already_live": True, "colour": live, "version": target}
+    if warm_seconds <= 0:
+        raise NotHere("warm_seconds is 0: the old colour is retired at once, which the full path does")
     idle = summary["idle_colour"]
     if not (summary["idle_version"] == target and summary["idle_state"] == "warm"
             and (running.get(idle) or {}).get("version") == target):
         raise NotHere("%s is not warm on the idle colour" % target)
-    return {"colour": idle, "version": target, "from_colour": summary["live_colour"],
-            "from_version": summary["live_version"]}
+    return {"colour": idle, "version": target, "from_colour": live, "from_version": summary["live_version"]}
 
 
 def warm_rollback(release, site, holder, owner, lease_ttl, running, target_version, warm_seconds,
@@ -83,6 +88,8 @@ def warm_rollback(release, site, holder, owner, lease_ttl, running, target_versi
         doc = release.ledger.load()
         route = read_route(site.route_path)
         chosen = plan(doc, route, site.loaded(), running, target_version, warm_seconds, release.clock(), only_if_live)
+        if chosen.get("already_live"):
+            return dict(chosen, ledger=doc)
         ok, readiness = ready(route["ports"][chosen["colour"]])
         if not ok:
             raise NotHere("the warm colour %s does not answer ready: %s" % (chosen["colour"], readiness))
@@ -106,3 +113,15 @@ def warm_rollback(release, site, holder, owner, lease_ttl, running, target_versi
                     ledger=doc)
     finally:
         release.lease.release(holder)
+
+
+def release_outcome(service, done):
+    """The release outcome the role reports (blue_green_outcome) for what warm_rollback returned."""
+    if done.get("already_live"):
+        return {"action": "rollback", "result": "unchanged", "version": done["version"], "live_colour": done["colour"],
+                "traffic_switched": False,
+                "message": "%s %s is already live on %s" % (service, done["version"], done["colour"])}
+    return {"action": "rollback", "result": "succeeded", "version": done["version"], "from_version": done["from_version"],
+            "live_colour": done["colour"], "traffic_switched": True, "warm_switch": True, "backup_id": None,
+            "message": "%s %s is live on %s (%s kept warm on %s)" % (
+                service, done["version"], done["colour"], done["from_version"], done["from_colour"])}

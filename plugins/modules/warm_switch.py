@@ -16,6 +16,8 @@ description:
     lock, writes the intent in the ledger, checks that the warm colour answers ready, moves the
     service's route file (nginx follows at its next request, no reload), waits until every answer
     through nginx comes from the target, records the release and releases the lock, in one call.
+  - When the target is already live and the host is as the ledger says, it changes nothing and
+    returns RV(already_live=true) with the RV(outcome) C(unchanged).
   - Otherwise it writes nothing and returns RV(switched=false) with the RV(reason); the caller then
     runs the full release process, which handles every other case (a repair, a cold target, a
     canary to abort, a held lock).
@@ -109,7 +111,7 @@ EXAMPLES = r"""
 - name: Otherwise take the full path
   ansible.builtin.debug:
     msg: "{{ fast.reason }}"
-  when: not fast.switched
+  when: not (fast.switched or fast.already_live)
 """
 
 RETURN = r"""
@@ -117,13 +119,23 @@ switched:
   description: Whether traffic moved to the target.
   returned: always
   type: bool
+already_live:
+  description: Whether the target was already live, with nothing to repair (nothing was changed).
+  returned: always
+  type: bool
 reason:
-  description: Why the one-call path did not apply (the full release process takes over).
+  description: Why traffic did not move. Unless RV(already_live), the full release process takes over.
   returned: when not switched
   type: str
+outcome:
+  description:
+    - The release outcome, as the role C(nextgen.rollout.blue_green) reports it in C(blue_green_outcome)
+      (action, result C(succeeded) or C(unchanged), version, live_colour, traffic_switched, message).
+  returned: when switched or already_live
+  type: dict
 version:
   description: Version now live.
-  returned: when switched
+  returned: when switched or already_live
   type: str
 from_version:
   description: Version that was live.
@@ -131,7 +143,7 @@ from_version:
   type: str
 colour:
   description: Colour now live.
-  returned: when switched
+  returned: when switched or already_live
   type: str
 from_colour:
   description: Colour that was live, kept warm.
@@ -151,7 +163,7 @@ readiness:
   type: dict
 ledger:
   description: The ledger's summary after the release (live and idle colours and versions).
-  returned: when switched
+  returned: when switched or already_live
   type: dict
 """
 
@@ -165,7 +177,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import (
     ProbeSpec, fetch as fetch_url, wait_until_healthy)
 from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, docker_running_colours
-from ansible_collections.nextgen.rollout.plugins.module_utils._warm_switch import NotHere, SwitchFailed, warm_rollback
+from ansible_collections.nextgen.rollout.plugins.module_utils._warm_switch import NotHere, SwitchFailed, release_outcome, warm_rollback
 
 
 def probe(spec, fetch, timeout, interval, threshold):
@@ -222,15 +234,17 @@ def main():
                                 running, p["target_version"], p["warm_seconds"], ready, verify,
                                 only_if_live=p["only_if_live"])
     except NotHere as exc:
-        module.exit_json(changed=False, switched=False, reason=str(exc))
+        module.exit_json(changed=False, switched=False, already_live=False, reason=str(exc))
     except SwitchFailed as exc:
         module.fail_json(msg="rollback of %s failed: %s The attempt is in the ledger." % (p["service"], exc),
                          switched=False)
     except (LedgerError, OSError) as exc:
         module.fail_json(msg="rollback of %s: %s" % (p["service"], exc), switched=False)
-    result = dict(outcome)
-    result["ledger"] = summary(result.pop("ledger"))
-    module.exit_json(changed=True, switched=True, **result)
+    result = dict((key, value) for key, value in outcome.items() if key not in ("ledger", "already_live"))
+    result.update(outcome=release_outcome(p["service"], outcome), ledger=summary(outcome["ledger"]))
+    if outcome.get("already_live"):
+        module.exit_json(changed=False, switched=False, already_live=True, reason=result["outcome"]["message"], **result)
+    module.exit_json(changed=True, switched=True, already_live=False, **result)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,15 @@ def test_an_emergency_rollback_takes_every_host_back_at_once(inventory):
     assert sum(s["failed"] for s in summaries) == 0, summaries
     table = result.output[result.output.index("nextgen.rollout release summary"):]
     assert all(host in table for host in HOSTS) and table.count("succeeded") == 3
+    # Run again (an operator who is not sure it went through): the same one call on each host says
+    # there is nothing to do, without the full release process's lock, reconciliation and claims.
+    histories = [ledger(host)["history"] for host in HOSTS]
+    again = run_playbook("rollback.yml", inventory, {"target_version": "1.0.0"})
+    assert again.rc == 0, again.output[-3000:]
+    table = again.output[again.output.index("nextgen.rollout release summary"):]
+    assert table.count("agent-loop 1.0.0 is already live on") == 3 and table.count("unchanged") == 3, table
+    assert "TASK [nextgen.rollout.lock : Take the lock" not in again.output
+    assert [ledger(host)["history"] for host in HOSTS] == histories
 
 
 def test_a_run_limited_to_one_host_still_tells_the_webhooks_of_the_targets_group(inventory, tmp_path):

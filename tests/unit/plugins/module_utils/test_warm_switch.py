@@ -7,7 +7,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as 
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteSwitch, build_route, digest
 from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release
 from ansible_collections.nextgen.rollout.plugins.module_utils._warm_switch import (
-    NotHere, SwitchFailed, plan, warm_rollback)
+    NotHere, SwitchFailed, plan, release_outcome, warm_rollback)
 
 PORTS = {"blue": 8001, "green": 8002}
 SITE = "server {}\n"
@@ -87,12 +87,10 @@ def test_anything_unusual_leaves_it_to_the_full_path_and_writes_nothing(host, ch
     assert (open(site.route_path).read() if os.path.exists(site.route_path) else None) == route_before
 
 
-def test_a_target_that_is_not_warm_or_already_live_is_not_for_this_path(host):
+def test_a_target_that_is_not_warm_is_not_for_this_path(host):
     release, site, running = host
     with pytest.raises(NotHere, match="0.9.0 is not warm"):
         roll_back(host, target="0.9.0")
-    with pytest.raises(NotHere, match="1.1.0 is already live"):
-        roll_back(host, target="1.1.0")
     with pytest.raises(NotHere, match="does not answer ready"):
         roll_back(host, ready=lambda port: (False, {"attempts": 3}))
     assert release.lease.read() is None
@@ -120,3 +118,30 @@ def test_plan_refuses_a_pending_transition_and_a_canary(host):
         plan(dict(doc, canary={"version": "1.2.0"}), route, True, running, "", 900, L.utc_now())
     with pytest.raises(NotHere, match="warm_seconds is 0"):
         plan(doc, route, True, running, "", 0, L.utc_now())
+
+
+def test_a_target_already_live_on_a_host_as_its_ledger_says_is_reported_unchanged_in_the_same_call(host):
+    release, site, running = host
+    ledger_before, route_before = release.ledger.load(), open(site.route_path).read()
+    done = roll_back(host, target="1.1.0")
+    assert (done["already_live"], done["colour"], done["version"]) == (True, "green", "1.1.0")
+    assert (release.ledger.load(), open(site.route_path).read()) == (ledger_before, route_before)
+    assert release.lease.read() is None
+    assert release_outcome("agent-loop", done) == {
+        "action": "rollback", "result": "unchanged", "version": "1.1.0", "live_colour": "green", "traffic_switched": False,
+        "message": "agent-loop 1.1.0 is already live on green"}
+
+
+def test_a_target_live_in_the_ledger_but_not_running_is_left_to_the_full_path(host):
+    release, site, running = host
+    running["green"] = {"running": True, "version": "1.0.9"}
+    with pytest.raises(NotHere):
+        roll_back(host, target="1.1.0")
+    assert release.lease.read() is None
+
+
+def test_the_outcome_of_a_warm_rollback_says_what_moved_and_what_stays_warm(host):
+    outcome = release_outcome("agent-loop", roll_back(host))
+    assert (outcome["result"], outcome["version"], outcome["from_version"], outcome["traffic_switched"]) == (
+        "succeeded", "1.0.0", "1.1.0", True)
+    assert outcome["message"] == "agent-loop 1.0.0 is live on blue (1.1.0 kept warm on green)"
