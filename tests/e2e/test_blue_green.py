@@ -1,6 +1,7 @@
 """Blue-green deploy and rollback on a simulated host under continuous load through nginx."""
 import json
 import os
+import re
 import time
 
 import pytest
@@ -102,8 +103,9 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
         ("rollback.yml", {}, "1.0.0"),
     ]
     try:
+        outputs = []
         for playbook, extra, expected in steps:
-            must(run_playbook(playbook, inventory, extra))
+            outputs.append(must(run_playbook(playbook, inventory, extra)).output)
             assert serving_version() == [expected], (playbook, extra)
         load.wait_for_requests(10000)
     finally:
@@ -119,6 +121,11 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     assert post_summary["requests"] > 500 and post_summary["failed"] == 0, post_summary
     guarded = [e for e in ledger(HOST)["history"] if e["action"] == "deploy" and e["version"] == "1.1.0"]
     assert guarded[0]["details"]["guard"]["passed"] is True and guarded[0]["details"]["guard"]["live"]["requests"] > 100
+    # What the guard saw is in the run's output, as a canary step's figures are.
+    said = re.search(r"guard of 1\.1\.0 on (blue|green) for [0-9.]+ s: (\d+) requests, 0 5xx, p95 [0-9.]+ ms -> passed",
+                     " ".join(outputs[0].split()))
+    assert said and int(said.group(2)) == guarded[0]["details"]["guard"]["live"]["requests"], outputs[0][-3000:]
+    assert "guard of" not in outputs[2]  # the inventory turns the guard off
     assert guarded[1]["details"]["guard"] is None  # the inventory turns the guard off
     gate = guarded[0]["details"]["staging_gate"]
     assert gate["passed"] is True and gate["requests"] == 80 and gate["endpoints"]["POST /run-agent"]["failed"] == 0
@@ -268,6 +275,8 @@ def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(
     assert result.rc != 0 and "the guard switched every client back to %s (1.0.0)" % live_before["colour"] in output, \
         result.output[-3000:]
     assert "error_rate" in output and serving_version() == ["1.0.0"]
+    assert re.search(r"guard of 1\.2\.0 on \w+ for [0-9.]+ s: \d+ requests, [1-9]\d* 5xx, p95 [0-9.]+ ms -> switched back to %s: error_rate"
+                     % live_before["colour"], output), output[-3000:]
     doc = ledger(HOST)
     last = doc["history"][-1]
     assert (last["version"], last["result"], doc["live"]["version"]) == ("1.2.0", "failed", "1.0.0")
