@@ -169,13 +169,32 @@ def service_site(service, params, run, **options):
 
 def site_setting_problems(settings):
     """What is wrong with the site's settings ({server_name, path_prefix, client_max_body_size,
-    served_header, real_ip_header, real_ip_from}), each naming its variable; [] when nginx can take
-    them as they are."""
+    served_header, real_ip_header, real_ip_from, listen_port, tls_port}), each naming its variable;
+    [] when nginx can take them as they are."""
     problems = []
     for key, variable, pattern, expected in SITE_SETTINGS:
         if key in settings and not pattern.match(str(settings[key])):
             problems.append("%s (nginx_%s) %r is not %s" % (variable, key, settings[key], expected))
-    return problems + real_ip_problems(settings.get("real_ip_from", []))
+    return problems + listen_port_problems(settings) + real_ip_problems(settings.get("real_ip_from", []))
+
+
+def listen_port_problems(settings):
+    """What is wrong with the ports nginx listens on for the service (listen_port, and tls_port when
+    the site has TLS): nginx -t would refuse them only once the new site is written."""
+    problems, given = [], {}
+    for key in ("listen_port", "tls_port"):
+        if key not in settings:
+            continue
+        value = settings[key]
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+            problems.append("rollout_%s (nginx_%s) %r is not a TCP port: give a whole number from 1 to 65535" % (key, key, value))
+        else:
+            given[key] = int(text)
+    if given.get("tls_port") is not None and given.get("tls_port") == given.get("listen_port"):
+        problems.append("rollout_tls_port and rollout_listen_port are both %d: plain HTTP and TLS need a port each"
+                        % given["tls_port"])
+    return problems
 
 
 def real_ip_problems(sources):

@@ -56,10 +56,12 @@ def test_a_service_name_that_leaves_its_directories_is_refused_before_anything_i
 
 def test_nginx_settings_that_would_add_to_the_config_are_refused_before_anything_is_written(inventory):
     result = run_playbook("blue-green-deploy.yml", inventory, {
-        "target_version": "1.0.0", "rollout_server_name": "shop.example.com; return 200 other", "rollout_path_prefix": "/a b"})
+        "target_version": "1.0.0", "rollout_server_name": "shop.example.com; return 200 other", "rollout_path_prefix": "/a b",
+        "rollout_listen_port": 70000})
     said = " ".join(result.output.split())
     assert result.rc != 0 and "rollout_server_name (nginx_server_name) 'shop.example.com; return 200 other' is not one host " \
         "name" in said and "rollout_path_prefix (nginx_path_prefix) '/a b' is not a path" in said, said[-2000:]
+    assert "rollout_listen_port (nginx_listen_port) 70000 is not a TCP port: give a whole number from 1 to 65535" in said
     assert "Nothing was changed." in said and ledger(HOST) is None
     assert host_exec(HOST, "test", "-e", "/etc/nginx/conf.d/agent-loop.conf").returncode == 1
 

@@ -311,3 +311,14 @@ def test_trusting_every_address_as_a_load_balancer_is_refused(everyone):
     assert len(problems) == 1
     assert problems[0].startswith("rollout_real_ip_from (nginx_real_ip_from) '%s' trusts every address: any client" % everyone)
     assert "list only the addresses or networks your load balancers connect from" in problems[0]
+
+
+def test_ports_nginx_cannot_listen_on_are_named_before_the_site_is_written():
+    assert site_setting_problems({"listen_port": 80, "tls_port": "443"}) == []
+    assert site_setting_problems({"listen_port": "8080"}) == []
+    bad = site_setting_problems({"listen_port": 70000, "tls_port": "https"})
+    assert bad == ["rollout_listen_port (nginx_listen_port) 70000 is not a TCP port: give a whole number from 1 to 65535",
+                   "rollout_tls_port (nginx_tls_port) 'https' is not a TCP port: give a whole number from 1 to 65535"]
+    assert site_setting_problems({"listen_port": 0}) and site_setting_problems({"listen_port": True})
+    assert site_setting_problems({"listen_port": 8443, "tls_port": 8443}) == [
+        "rollout_tls_port and rollout_listen_port are both 8443: plain HTTP and TLS need a port each"]
