@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import controller_file
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import site_setting_problems
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
-    container_report, env_file_text, pinned_image, pinned_images, references_to_pull, service_projects)
+    container_report, env_file_text, pinned_image, pinned_images, references_to_pull, released_images, service_projects)
 
 
 class FilterModule(object):
@@ -18,4 +18,5 @@ class FilterModule(object):
     def filters(self):
         return {"service_projects": service_projects, "env_file": env_file_text, "nginx_site_problems": site_setting_problems,
                 "container_report": container_report, "controller_file": controller_file, "pinned_image": pinned_image,
-                "pinned_images": pinned_images, "references_to_pull": references_to_pull}
+                "pinned_images": pinned_images, "references_to_pull": references_to_pull,
+                "released_images": released_images}

@@ -384,6 +384,22 @@ def pinned_images(results, references):
     return pinned
 
 
+def released_images(history, version, repository):
+    """What the last release of ``version`` in the ledger's ``history`` recorded that it ran:
+    {"image": the app's repository@digest in ``repository`` (or ""), "colour_images": {reference: exact image} of
+    the template's other services (or {})}. A rollback or a new release of that version runs them again."""
+    image, colour_images = "", {}
+    for entry in history or []:
+        details = entry.get("details") if entry.get("version") == version else None
+        if not isinstance(details, dict):
+            continue
+        if isinstance(details.get("image"), str) and details["image"].startswith(repository + "@"):
+            image = details["image"]
+        if isinstance(details.get("colour_images"), dict):
+            colour_images = details["colour_images"]
+    return {"image": image, "colour_images": colour_images}
+
+
 def references_to_pull(references, recorded):
     """What to pull for ``references``: the digest ``recorded`` for one (what a release of this version ran
     under that reference), else the reference."""

@@ -1,8 +1,8 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._service import (
-    container_report, env_file_text, named_volumes, pinned_image, pinned_images, plain_copy, references_to_pull, repository_of,
-    service_projects)
+    container_report, env_file_text, named_volumes, pinned_image, pinned_images, plain_copy, references_to_pull, released_images,
+    repository_of, service_projects)
 
 
 def settings(**overrides):
@@ -245,6 +245,25 @@ def test_what_an_earlier_release_ran_is_pulled_by_its_digest():
     recorded = {"px:1": "px@sha256:aa", "w:2": "w:2"}
     assert references_to_pull(["px:1", "w:2", "redis:7"], recorded) == ["px@sha256:aa", "w:2", "redis:7"]
     assert references_to_pull(["px:1"], None) == ["px:1"]
+
+
+def test_the_images_a_version_ran_are_those_its_last_release_recorded():
+    history = [
+        {"version": "1.0.0", "details": {"image": "reg:5000/shop@sha256:01", "colour_images": {"px:1": "px@sha256:aa"}}},
+        {"version": "1.1.0", "details": {"image": "reg:5000/shop@sha256:11", "colour_images": {"px:1": "px@sha256:bb"}}},
+        {"version": "1.0.0", "action": "rollback", "details": {"image": None, "colour_images": None}},
+        {"version": "1.0.0", "details": {"image": "reg:5000/shop@sha256:02", "colour_images": {"px:1": "px@sha256:cc"}}},
+        {"version": "1.0.0", "details": {"image": "other/shop@sha256:99"}},
+        {"version": "1.0.0"},
+    ]
+    assert released_images(history, "1.0.0", "reg:5000/shop") == {
+        "image": "reg:5000/shop@sha256:02", "colour_images": {"px:1": "px@sha256:cc"}}
+    assert released_images(history, "1.1.0", "reg:5000/shop") == {
+        "image": "reg:5000/shop@sha256:11", "colour_images": {"px:1": "px@sha256:bb"}}
+    # A release that ran no other service records {}: the latest record stands, not an older one.
+    assert released_images(history + [{"version": "1.1.0", "details": {"colour_images": {}}}], "1.1.0", "reg:5000/shop")[
+        "colour_images"] == {}
+    assert released_images([], "1.0.0", "shop") == released_images(None, "2.0.0", "shop") == {"image": "", "colour_images": {}}
 
 
 def test_rollout_volumes_give_the_driver_of_the_named_volumes_each_project_mounts():
