@@ -15,12 +15,12 @@ BUILD_DIR="${TMPDIR:-/tmp}/nextgen-images"
 recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
 image_recipe() { docker image inspect -f '{{ index .Config.Labels "nextgen.rollout.recipe" }}' "$1" 2>/dev/null || true; }
 
-debootstrap_image() {  # name packages-file recipe-hash [CMD json]
-  local image="$1" packages="$2" hash="$3" cmd="${4:-}" rootfs="$BUILD_DIR/${1//[:\/]/_}"
+debootstrap_image() {  # name packages-file recipe-hash [CMD json] [Debian suite]
+  local image="$1" packages="$2" hash="$3" cmd="${4:-}" suite="${5:-bookworm}" rootfs="$BUILD_DIR/${1//[:\/]/_}"
   if [ "$(image_recipe "$image")" = "$hash" ]; then say "image $image: up to date"; return; fi
-  say "image $image: debootstrap bookworm ($(tr -d '\n' <"$packages"))"
+  say "image $image: debootstrap $suite ($(tr -d '\n' <"$packages"))"
   rm -rf "$rootfs"; mkdir -p "$rootfs"
-  if ! debootstrap --variant=minbase --include="$(tr -d '\n' <"$packages")" bookworm "$rootfs" >"$rootfs.log" 2>&1; then
+  if ! debootstrap --variant=minbase --include="$(tr -d '\n' <"$packages")" "$suite" "$rootfs" >"$rootfs.log" 2>&1; then
     tail -n 15 "$rootfs.log" >&2
     rm -rf "$rootfs"
     die "debootstrap of $image failed (log: $rootfs.log)" \
@@ -72,16 +72,18 @@ build_example() {  # name version build-arg
     || die "docker build of $image failed" "run: docker build $ROOT/examples/$name to see the error"
 }
 
-BARE_IMAGE=nextgen/bare:bookworm
-build_bare() {
-  local hash
-  hash="$(recipe_hash "$ROOT/images/bare/Dockerfile" "$ROOT/images/bare/packages.txt")"
-  if [ "$(image_recipe "$BARE_IMAGE")" = "$hash" ]; then say "image $BARE_IMAGE: up to date"; return; fi
-  debootstrap_image nextgen/bare-rootfs:bookworm "$ROOT/images/bare/packages.txt" \
-    "$(recipe_hash "$ROOT/images/bare/packages.txt")" '["/lib/systemd/systemd"]'
-  say "image $BARE_IMAGE: building"
-  docker build -q --label "nextgen.rollout.recipe=$hash" -t "$BARE_IMAGE" "$ROOT/images/bare" >/dev/null \
-    || die "docker build of $BARE_IMAGE failed" "run: docker build $ROOT/images/bare to see the error"
+# Bare hosts of the Debian releases prepare-hosts.yml supports: 12 (bookworm) and 13 (trixie).
+BARE_RELEASES=(bookworm trixie)
+build_bare() {  # Debian suite
+  local release="$1" image="nextgen/bare:$1" hash
+  hash="$(recipe_hash "$ROOT/images/bare/Dockerfile" "$ROOT/images/bare/packages.txt" <(echo "$release"))"
+  if [ "$(image_recipe "$image")" = "$hash" ]; then say "image $image: up to date"; return; fi
+  debootstrap_image "nextgen/bare-rootfs:$release" "$ROOT/images/bare/packages.txt" \
+    "$(recipe_hash "$ROOT/images/bare/packages.txt" <(echo "$release"))" '["/lib/systemd/systemd"]' "$release"
+  say "image $image: building"
+  docker build -q --build-arg "ROOTFS_IMAGE=nextgen/bare-rootfs:$release" --label "nextgen.rollout.recipe=$hash" \
+    -t "$image" "$ROOT/images/bare" >/dev/null \
+    || die "docker build of $image failed" "run: docker build $ROOT/images/bare to see the error"
 }
 
 REGISTRY_IMAGE=nextgen/registry:2.8
@@ -107,4 +109,4 @@ for version in "${EXAMPLE_VERSIONS[@]}"; do
 done
 build_example redis 7.0 REDIS_VERSION
 build_registry
-build_bare
+for release in "${BARE_RELEASES[@]}"; do build_bare "$release"; done

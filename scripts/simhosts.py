@@ -1,6 +1,7 @@
 """Start and stop simulated hosts: containers running systemd, their own Docker engine and nginx.
 
     scripts/simhosts.py up [--count N] [--group NAME] [--prefix P] [--base-port PORT] [--network NET]
+                           [--bare [--release bookworm|trixie]]
     scripts/simhosts.py down [--prefix P]
     scripts/simhosts.py list
 
@@ -20,8 +21,9 @@ import sys
 import time
 
 HOST_IMAGE = "nextgen/host:bookworm"
-# A bare Debian host (systemd, sshd, Python; no Docker engine, no nginx) for host preparation.
-BARE_IMAGE = "nextgen/bare:bookworm"
+# Bare Debian hosts (systemd, sshd, Python; no Docker engine, no nginx) for host preparation, by release.
+BARE_IMAGE = "nextgen/bare:%s"
+BARE_RELEASES = ("bookworm", "trixie")
 SSH_KEY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "ssh", "id_ed25519")
 LABEL = "nextgen.rollout.simhost"
 RUN_FLAGS = [
@@ -112,15 +114,19 @@ def start_host(name, index, args, images):
            "--label", "nextgen.rollout.http_port=%d" % port,
            "--label", "nextgen.rollout.group=%s" % args.group,
            *(["--network", args.network] if args.network else []),
-           BARE_IMAGE if args.bare else HOST_IMAGE)
+           host_image(args))
     wait_until_ready(name, args.bare)
     authorise_ssh_key(name)
     load_images(name, images)
     return {"name": name, "http_port": port, "group": args.group, "ssh_port": ssh_port(name)}
 
 
+def host_image(args):
+    return BARE_IMAGE % args.release if args.bare else HOST_IMAGE
+
+
 def up(args):
-    image = BARE_IMAGE if args.bare else HOST_IMAGE
+    image = host_image(args)
     if not docker_succeeds("image", "inspect", image):
         raise SimhostError("image %s is missing; run `make setup` first" % image)
     if args.network and not docker_succeeds("network", "inspect", args.network):
@@ -173,6 +179,8 @@ def main(argv=None):
     p_up.add_argument("--publish", action="append", default=[], type=published_port, metavar="BASE:PORT",
                       help="also publish the host's PORT on 127.0.0.1:BASE+i (e.g. 19440:443)")
     p_up.add_argument("--bare", action="store_true", help="bare Debian hosts: no Docker engine, no nginx, no image")
+    p_up.add_argument("--release", choices=BARE_RELEASES, default=BARE_RELEASES[0],
+                      help="Debian release of the bare hosts (12 bookworm, 13 trixie)")
     p_up.add_argument("--no-images", action="store_true", help="load no image (the hosts pull from a registry)")
     p_up.add_argument("--network", help="docker network to join (it must exist); hosts reach each other by name")
     p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")

@@ -18,20 +18,20 @@ def simhosts(*args):
 
 @contextlib.contextmanager
 def simulated_hosts(prefix, count, base_port, directory, first_version=None, extra_vars=None, images=(), publish=(),
-                    connection="docker", network=None, no_images=False, bare=False):
+                    connection="docker", network=None, no_images=False, bare=None):
     """Fresh simulated hosts <prefix>-1..N (nginx on 127.0.0.1:base_port+i) and their inventory,
     with ``first_version`` deployed blue-green when given; removed afterwards. ``images`` are loaded
     instead of the reference service's (none with ``no_images``); ``publish`` adds "BASE:PORT"
     published ports; ``network`` is a docker network they join; the inventory reaches the hosts with
     ``connection`` "docker" (docker exec), "ssh" (as root) or "ssh-sudo" (as the user deploy with a
-    sudo password, root's key removed: the README's inventories/example); ``bare`` hosts have no
-    Docker engine and no nginx."""
+    sudo password, root's key removed: the README's inventories/example); ``bare`` names the Debian
+    release ("bookworm", "trixie") of hosts with no Docker engine and no nginx."""
     simhosts("down", "--prefix", prefix)
     simhosts("up", "--count", str(count), "--prefix", prefix, "--base-port", str(base_port),
              *[flag for image in images for flag in ("--image", image)],
              *[flag for pair in publish for flag in ("--publish", pair)],
              *(["--network", network] if network else []), *(["--no-images"] if no_images else []),
-             *(["--bare"] if bare else []))
+             *(["--bare", "--release", bare] if bare else []))
     try:
         names = ["%s-%d" % (prefix, i) for i in range(1, count + 1)]
         if connection == "ssh-sudo":
