@@ -9,7 +9,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.nextgen.rollout.plugins.module_utils._alert_rules import AlertRulesError, release_alert_rules
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide
 from ansible_collections.nextgen.rollout.plugins.module_utils._fleet_canary import fleet_verdict
-from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem
+from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem, steps_problems
 
 
 def canary_plan(line):
@@ -56,6 +56,7 @@ class FilterModule(object):
             "canary_share_problem": share_problem,
             "canary_plan": canary_plan,
             "canary_plan_problem": canary_plan_problem,
+            "canary_steps_problems": steps_problems,
             "rollback_decision": rollback_decision,
             "fleet_canary_verdict": fleet_canary_verdict,
             "release_alert_rules": rollout_alert_rules,

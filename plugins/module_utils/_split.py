@@ -53,3 +53,47 @@ def plan_line(line):
             step["hold"] = True
         steps.append(step)
     return steps, ""
+
+
+STEPS_HELP = ("give canary_steps as a list of {share: PERCENT, pause: SECONDS} (hold: true to wait for a resume), "
+              "e.g. [{share: 10, pause: 300}, {share: 100, pause: 0}], or the plan on one line: rollout_canary_plan=10:300,100")
+STEP_KEYS = frozenset(("share", "pause", "hold"))
+
+
+def pause_problem(pause):
+    """Why ``pause`` is not a number of seconds a step is watched (0 or more); "" if it is."""
+    if not isinstance(pause, bool):
+        try:
+            seconds = float(str(pause).strip())
+        except ValueError:
+            seconds = None
+        if seconds is not None and seconds >= 0 and seconds != float("inf"):
+            return ""
+    return "pause %r is not a number of seconds (0 or more)" % (pause,)
+
+
+def steps_problems(steps):
+    """Why canary steps, as a list of {share, pause[, hold]}, cannot run: each problem says which step and
+    what to write instead (the shape, the share, the pause, shares that do not rise); [] when they can run.
+    Checked here rather than by the argument spec so that a list of bare shares, say, gets a message
+    that says how to write the steps."""
+    if not isinstance(steps, list):
+        return ["canary_steps %r is not a list; %s" % (steps, STEPS_HELP)]
+    if not steps:
+        return ["canary_steps is empty; " + STEPS_HELP]
+    problems, shares = [], []
+    for number, step in enumerate(steps, 1):
+        if not isinstance(step, dict) or "share" not in step or "pause" not in step or set(step) - STEP_KEYS:
+            problems.append("canary_steps step %d (%r) is not {share: PERCENT, pause: SECONDS[, hold: true]}; %s"
+                            % (number, step, STEPS_HELP))
+            continue
+        hold = step.get("hold", False)
+        step_problems = [share_problem(step["share"]), pause_problem(step["pause"]),
+                         "" if hold in (True, False) or str(hold).lower() in ("yes", "no", "true", "false")
+                         else "hold %r is not true or false" % (hold,)]
+        problems.extend("canary_steps step %d: %s" % (number, problem) for problem in step_problems if problem)
+        if not step_problems[0]:
+            shares.append(Decimal(str(step["share"]).strip().rstrip("%")))
+    if shares != sorted(shares):
+        problems.append("canary shares must rise from step to step")
+    return problems

@@ -61,6 +61,8 @@ def test_bad_canary_input_is_refused_before_anything_changes(inventory):
             ({"canary_steps": [{"share": 10, "pause": 1}, {"share": 150, "pause": 1}]}, "canary share 150 % is outside 0 to 100 %"),
             ({"canary_steps": [{"share": 12.345, "pause": 1}]}, "more than two decimals"),
             ({"canary_steps": [{"share": 50, "pause": 1}, {"share": 10, "pause": 1}]}, "must rise from step to step"),
+            ({"canary_steps": [10, 50, 100]}, "canary_steps step 1 (10) is not {share: PERCENT, pause: SECONDS[, hold: true]}; "
+             "give canary_steps as a list of {share: PERCENT, pause: SECONDS}"),
             ({"canary_hash_key": "remote_addr; evil"}, "is not an nginx variable"),
             ({"rollout_real_ip_from": ["10.0.0.300"]}, "rollout_real_ip_from (nginx_real_ip_from) '10.0.0.300' is not an address"),
             ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration"),

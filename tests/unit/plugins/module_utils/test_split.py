@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem
+from ansible_collections.nextgen.rollout.plugins.module_utils._split import plan_line, share_problem, steps_problems
 
 
 @pytest.mark.parametrize("share,problem", [
@@ -40,3 +40,34 @@ def test_a_one_line_plan_gives_the_steps(line, steps):
 def test_a_bad_plan_line_names_the_step_and_how_to_write_it(line, problem):
     steps, said = plan_line(line)
     assert steps == [] and problem in said, said
+
+
+@pytest.mark.parametrize("steps", [
+    [{"share": 10, "pause": 300}, {"share": 25, "pause": 300}, {"share": 100, "pause": 0}],
+    [{"share": "12.5%", "pause": "30", "hold": "yes"}, {"share": 100, "pause": 0.5, "hold": False}],
+    [{"share": 0, "pause": 0}, {"share": 0, "pause": 0}],
+])
+def test_steps_that_can_run_have_no_problem(steps):
+    assert steps_problems(steps) == []
+
+
+@pytest.mark.parametrize("steps, problems", [
+    ([10, 50, 100], ["canary_steps step 1 (10) is not {share: PERCENT, pause: SECONDS[, hold: true]}",
+                     "canary_steps step 2 (50)", "canary_steps step 3 (100)"]),
+    ([{"share": 10}], ["step 1 ({'share': 10}) is not {share: PERCENT, pause: SECONDS[, hold: true]}"]),
+    ([{"share": 10, "pause": 1, "wait": 5}], ["step 1 ({'share': 10, 'pause': 1, 'wait': 5}) is not"]),
+    ("10,100", ["canary_steps '10,100' is not a list"]),
+    ([], ["canary_steps is empty"]),
+    ([{"share": 10, "pause": 1}, {"share": 150, "pause": 1}], ["canary_steps step 2: canary share 150 % is outside 0 to 100 %"]),
+    ([{"share": 10, "pause": "soon"}, {"share": 20, "pause": -1}],
+     ["canary_steps step 1: pause 'soon' is not a number of seconds", "canary_steps step 2: pause -1 is not"]),
+    ([{"share": 10, "pause": 1, "hold": "maybe"}], ["canary_steps step 1: hold 'maybe' is not true or false"]),
+    ([{"share": 50, "pause": 1}, {"share": "10%", "pause": 1}], ["canary shares must rise from step to step"]),
+])
+def test_steps_that_cannot_run_are_named_with_how_to_write_them(steps, problems):
+    said = steps_problems(steps)
+    assert len(said) == len(problems), said
+    for sentence, problem in zip(said, problems):
+        assert problem in sentence, said
+    if "is not {share" in problems[0] or "not a list" in problems[0] or "empty" in problems[0]:
+        assert said[0].endswith("or the plan on one line: rollout_canary_plan=10:300,100"), said
