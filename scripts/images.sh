@@ -72,8 +72,8 @@ build_example() {  # name version build-arg
     || die "docker build of $image failed" "run: docker build $ROOT/examples/$name to see the error"
 }
 
-# Bare hosts of the Debian releases prepare-hosts.yml supports: 12 (bookworm) and 13 (trixie).
-BARE_RELEASES=(bookworm trixie)
+# Bare hosts of the Debian releases prepare-hosts.yml supports (images/bare/releases.txt).
+mapfile -t BARE_RELEASES <"$ROOT/images/bare/releases.txt"
 build_bare() {  # Debian suite
   local release="$1" image="nextgen/bare:$1" hash
   hash="$(recipe_hash "$ROOT/images/bare/Dockerfile" "$ROOT/images/bare/packages.txt" <(echo "$release"))"

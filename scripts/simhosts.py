@@ -21,10 +21,13 @@ import sys
 import time
 
 HOST_IMAGE = "nextgen/host:bookworm"
-# Bare Debian hosts (systemd, sshd, Python; no Docker engine, no nginx) for host preparation, by release.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Bare Debian hosts (systemd, sshd, Python; no Docker engine, no nginx) for host preparation, one
+# image per release that make setup builds (images/bare/releases.txt, the first one by default).
 BARE_IMAGE = "nextgen/bare:%s"
-BARE_RELEASES = ("bookworm", "trixie")
-SSH_KEY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "ssh", "id_ed25519")
+with open(os.path.join(ROOT, "images", "bare", "releases.txt")) as releases:
+    BARE_RELEASES = releases.read().split()
+SSH_KEY = os.path.join(ROOT, "build", "ssh", "id_ed25519")
 LABEL = "nextgen.rollout.simhost"
 RUN_FLAGS = [
     # --privileged fails on these VMs (no CAP_SYS_RESOURCE): grant everything else instead.
@@ -180,7 +183,7 @@ def main(argv=None):
                       help="also publish the host's PORT on 127.0.0.1:BASE+i (e.g. 19440:443)")
     p_up.add_argument("--bare", action="store_true", help="bare Debian hosts: no Docker engine, no nginx, no image")
     p_up.add_argument("--release", choices=BARE_RELEASES, default=BARE_RELEASES[0],
-                      help="Debian release of the bare hosts (12 bookworm, 13 trixie)")
+                      help="Debian release of the bare hosts (images/bare/releases.txt)")
     p_up.add_argument("--no-images", action="store_true", help="load no image (the hosts pull from a registry)")
     p_up.add_argument("--network", help="docker network to join (it must exist); hosts reach each other by name")
     p_down = sub.add_parser("down", help="remove simulated hosts and their volumes")
