@@ -13,19 +13,20 @@ import pytest
 
 from support.playbook import host_exec, ledger, must, run_playbook, simulated_hosts
 
-# Debian release: the base port of its host (nr-e2e-<release>-1).
-RELEASES = {"bookworm": 19500, "trixie": 19510}
+# Debian release: the base port of its host (nr-e2e-<release>-1), and the Docker engine it installs.
+RELEASES = {"bookworm": (19500, "20.10."), "trixie": (19510, "26.")}
 FAST = {"blue_green_smoke_samples": 5}
-BareHost = collections.namedtuple("BareHost", "name inventory")
+BareHost = collections.namedtuple("BareHost", "name inventory engine")
 
 
 @pytest.fixture(scope="module", params=sorted(RELEASES))
 def bare(request, tmp_path_factory):
     release = request.param
     prefix = "nr-e2e-" + release
-    with simulated_hosts(prefix, 1, RELEASES[release], tmp_path_factory.mktemp(release), connection="ssh-sudo",
+    base_port, engine = RELEASES[release]
+    with simulated_hosts(prefix, 1, base_port, tmp_path_factory.mktemp(release), connection="ssh-sudo",
                          bare=release) as path:
-        yield BareHost(prefix + "-1", path)
+        yield BareHost(prefix + "-1", path, engine)
 
 
 def recap_changed(host, output):
@@ -55,6 +56,8 @@ def test_preparation_makes_a_target_and_a_second_run_changes_nothing(bare, tmp_p
     assert host_exec(bare.name, "cat", placed).stdout == ca.read_text()
     assert host_exec(bare.name, "stat", "-c", "%a %U", placed).stdout.strip() == "644 root"
     assert host_exec(bare.name, "docker", "compose", "version", "--short").returncode == 0
+    engine = host_exec(bare.name, "docker", "version", "--format", "{{.Server.Version}}").stdout.strip()
+    assert engine.startswith(bare.engine), engine
     assert host_exec(bare.name, "systemctl", "is-active", "nginx").stdout.strip() == "active"
     assert host_exec(bare.name, "stat", "-c", "%a %U", "/var/lib/nextgen-rollout").stdout.strip() == "700 root"
 
