@@ -8,7 +8,6 @@ most (the route's hash space has 10,000 slices), a plan is SHARE:PAUSE[:hold] st
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 
 HUNDRED = Decimal("100")
@@ -44,8 +43,9 @@ def plan_line(line):
         if problem:
             return [], "canary plan %r: step %d: %s" % (line, number, problem)
         pause = fields[1] if len(fields) > 1 and fields[1] else "0"
-        if not re.match(r"^[0-9]+(\.[0-9]+)?$", pause):
-            return [], "canary plan %r: step %d: pause %r is not a number of seconds; %s" % (line, number, pause, PLAN_LINE_HELP)
+        problem = pause_problem(pause)
+        if problem:
+            return [], "canary plan %r: step %d: %s; %s" % (line, number, problem, PLAN_LINE_HELP)
         share = Decimal(fields[0].rstrip("%"))
         step = {"share": int(share) if share == share.to_integral_value() else float(share),
                 "pause": int(float(pause)) if float(pause).is_integer() else float(pause)}

@@ -34,6 +34,7 @@ def test_a_one_line_plan_gives_the_steps(line, steps):
     ("10:300,150", "step 2: canary share 150 % is outside 0 to 100 %"),
     ("10:300:wait", "step 1 ('10:300:wait') is not SHARE:PAUSE[:hold]"),
     ("10:soon", "pause 'soon' is not a number of seconds"),
+    ("10:-5,100", "step 1: pause '-5' is not a number of seconds (0 or more)"),
     ("10,,100", "step 2 ('') is not SHARE:PAUSE[:hold]"),
     ("ten", "step 1: canary share 'ten' is not a number"),
 ])
