@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 HUNDRED = Decimal("100")
+
+
+def share_value(share):
+    """The percentage a share is written as (10, "12.5", "25%"); InvalidOperation if it is none."""
+    return Decimal(str(share).strip().rstrip("%"))
 
 
 def share_problem(share):
@@ -18,7 +25,7 @@ def share_problem(share):
     if isinstance(share, bool) or share is None:
         return "canary share %r is not a number: give a percentage from 0 to 100, e.g. 10 or 12.5" % (share,)
     try:
-        value = Decimal(str(share).strip().rstrip("%"))
+        value = share_value(share)
     except InvalidOperation:
         return "canary share %r is not a number: give a percentage from 0 to 100, e.g. 10 or 12.5" % (share,)
     if not value.is_finite() or value < 0 or value > HUNDRED:
@@ -46,7 +53,7 @@ def plan_line(line):
         problem = pause_problem(pause)
         if problem:
             return [], "canary plan %r: step %d: %s; %s" % (line, number, problem, PLAN_LINE_HELP)
-        share = Decimal(fields[0].rstrip("%"))
+        share = share_value(fields[0])
         step = {"share": int(share) if share == share.to_integral_value() else float(share),
                 "pause": int(float(pause)) if float(pause).is_integer() else float(pause)}
         if len(fields) == 3:
@@ -72,6 +79,15 @@ def pause_problem(pause):
     return "pause %r is not a number of seconds (0 or more)" % (pause,)
 
 
+def hold_problem(hold):
+    """Why ``hold`` is not a boolean as Ansible reads one (true, "yes", "on", 1...); "" if it is."""
+    try:
+        boolean(hold, strict=True)
+    except TypeError:
+        return "hold %r is not true or false" % (hold,)
+    return ""
+
+
 def steps_problems(steps):
     """Why canary steps, as a list of {share, pause[, hold]}, cannot run: each problem says which step and
     what to write instead (the shape, the share, the pause, shares that do not rise); [] when they can run.
@@ -87,13 +103,10 @@ def steps_problems(steps):
             problems.append("canary_steps step %d (%r) is not {share: PERCENT, pause: SECONDS[, hold: true]}; %s"
                             % (number, step, STEPS_HELP))
             continue
-        hold = step.get("hold", False)
-        step_problems = [share_problem(step["share"]), pause_problem(step["pause"]),
-                         "" if hold in (True, False) or str(hold).lower() in ("yes", "no", "true", "false")
-                         else "hold %r is not true or false" % (hold,)]
+        step_problems = [share_problem(step["share"]), pause_problem(step["pause"]), hold_problem(step.get("hold", False))]
         problems.extend("canary_steps step %d: %s" % (number, problem) for problem in step_problems if problem)
         if not step_problems[0]:
-            shares.append(Decimal(str(step["share"]).strip().rstrip("%")))
+            shares.append(share_value(step["share"]))
     if shares != sorted(shares):
         problems.append("canary shares must rise from step to step")
     return problems

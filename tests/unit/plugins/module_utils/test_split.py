@@ -47,6 +47,7 @@ def test_a_bad_plan_line_names_the_step_and_how_to_write_it(line, problem):
     [{"share": 10, "pause": 300}, {"share": 25, "pause": 300}, {"share": 100, "pause": 0}],
     [{"share": "12.5%", "pause": "30", "hold": "yes"}, {"share": 100, "pause": 0.5, "hold": False}],
     [{"share": 0, "pause": 0}, {"share": 0, "pause": 0}],
+    [{"share": 10, "pause": 1, "hold": "on"}, {"share": "25%", "pause": 1, "hold": 0}],
 ])
 def test_steps_that_can_run_have_no_problem(steps):
     assert steps_problems(steps) == []
