@@ -134,9 +134,15 @@ def test_a_switch_moves_the_next_request_on_the_same_connection_without_a_reload
     assert get(connection) == ("green", "green/v-green")
     assert connection.sock is sock, "the client's connection was closed"
     route(nginx, "blue")
+    access_log = nginx["root"] / "logs" / "agent-loop.access.json"
+    logged = len(access_log.read_text().splitlines())
     assert get(connection) == ("blue", "blue/v-blue") and connection.sock is sock
     assert workers(nginx) == before, "nginx was reloaded"
-    record = json.loads((nginx["root"] / "logs" / "agent-loop.access.json").read_text().splitlines()[-1])
+    # nginx logs a request after its response is sent: the client can read the answer first.
+    deadline = time.monotonic() + 5
+    while len(access_log.read_text().splitlines()) == logged and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = json.loads(access_log.read_text().splitlines()[-1])
     assert (record["colour"], record["version"]) == ("blue", "v-blue")
 
 
