@@ -1,6 +1,7 @@
 """Counter service: GET /hit/<name> adds one to <name> in redis and returns the count, GET
 /count/<name> reads it, GET /healthz answers 200 when redis answers, GET / redirects to /about (as
-many web apps send / to a landing or login page), any other path is 404. Listens on $PORT (9000)."""
+many web apps send / to a landing or login page; it says which schema, made by migrate.py, was there
+when the process started), any other path is 404. Listens on $PORT (9000)."""
 import json
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,6 +10,10 @@ import redis
 
 VERSION = os.environ.get("COUNTER_VERSION", "0.0.0-dev")
 STORE = redis.Redis(host=os.environ.get("REDIS_HOST", "redis"), port=6379, socket_timeout=2)
+try:
+    SCHEMA_AT_START = (STORE.get("schema") or b"").decode() or None
+except redis.RedisError:
+    SCHEMA_AT_START = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.path == "/":
                 return self.answer(302, {"see": "/about"}, location="/about")
             if self.path == "/about":
-                return self.answer(200, {"service": "counter", "version": VERSION})
+                return self.answer(200, {"service": "counter", "version": VERSION, "schema_at_start": SCHEMA_AT_START})
             return self.answer(404, {"error": "no such page: " + self.path})
         except redis.RedisError as exc:
             return self.answer(503, {"error": str(exc)})

@@ -10,6 +10,7 @@ fixes them all before the next run instead of meeting them one run at a time."""
 from __future__ import annotations
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._release_command import release_command_problems
 from ansible_collections.nextgen.rollout.plugins.module_utils._staging import gate_problem
 from ansible_collections.nextgen.rollout.plugins.module_utils._versions import version_problem
 
@@ -18,10 +19,10 @@ ACTIONS_THAT_RELOAD = ("deploy", "preflight")
 
 
 def settings_problems(strategy, canary_action, staging_gate, guard_window, guard_interval, guard_policy,
-                      after_switch_tasks="", after_switch_found=None):
+                      after_switch_tasks="", after_switch_found=None, release_command="", release_command_timeout=300):
     """Every reason the settings of a release cannot be right, whatever the host: the strategy, the
-    staging gate, the guard, and the after-switch checks (``after_switch_found``: controller_file's
-    answer for ``after_switch_tasks``). Each a sentence."""
+    staging gate, the guard, the after-switch checks (``after_switch_found``: controller_file's
+    answer for ``after_switch_tasks``) and the release command. Each a sentence."""
     problems = []
     if strategy not in ("blue-green", "canary") or canary_action not in ("start", "resume", "abort"):
         problems.append("rollout_strategy %s / canary_action %s is unknown: use blue-green (the default) or canary, and canary_action "
@@ -42,6 +43,7 @@ def settings_problems(strategy, canary_action, staging_gate, guard_window, guard
         problems.append("rollout_after_switch_tasks %s is not a file on the controller (looked for %s): give an absolute path, or one "
                         "relative to the playbook's directory or to the directory ansible-playbook runs from" % (
                             after_switch_tasks, " and ".join(after_switch_found["tried"])))
+    problems.extend(release_command_problems(release_command, release_command_timeout))
     return numbered(problems)
 
 

@@ -483,8 +483,14 @@ def container_report(container, logs="", log_lines=10, width=200):
             last = checks[-1]
             said += ", its last check exited %s: %s" % (last.get("ExitCode"), one_line(last.get("Output"), width) or "(no output)")
         parts.append(said)
-    if log_lines <= 0:  # rollout_failure_log_lines 0: a service that may print a secret at start
-        return "; ".join(parts)
+    if log_lines > 0:  # rollout_failure_log_lines 0: a service that may print a secret at start
+        parts.append(last_output(logs, log_lines, width))
+    return "; ".join(parts)
+
+
+def last_output(logs, log_lines=10, width=200):
+    """``its last output: a | b``: the last ``log_lines`` distinct lines of ``logs`` (a text, or
+    texts such as stdout and stderr), or ``it wrote nothing``."""
     text = "\n".join(str(part or "") for part in logs) if isinstance(logs, (list, tuple)) else str(logs or "")
     # A container that restarts writes the same lines each time: each is said once, with its count.
     counts = {}
@@ -493,5 +499,4 @@ def container_report(container, logs="", log_lines=10, width=200):
             line = one_line(line, width)
             counts[line] = counts.get(line, 0) + 1
     lines = ["%s (%d times)" % (line, n) if n > 1 else line for line, n in counts.items()][-log_lines:]
-    parts.append("its last output: " + " | ".join(lines) if lines else "it wrote nothing")
-    return "; ".join(parts)
+    return "its last output: " + " | ".join(lines) if lines else "it wrote nothing"

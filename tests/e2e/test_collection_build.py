@@ -52,7 +52,8 @@ def test_build_install_and_document_every_plugin(built, tmp_path):
     assert MODULES == ["backup", "canary_analysis", "canary_sample", "config_files", "connection_drain", "container_health", "deploy_lock",
                        "fleet_status", "host_check",
                        "http_probe", "nginx_site",
-                       "notify", "private_files", "release_guard", "release_ledger", "service_claims", "staging_gate", "warm_switch"]
+                       "notify", "private_files", "release_command", "release_guard", "release_ledger", "service_claims", "staging_gate",
+                       "warm_switch"]
     assert FILTERS == ["awx_artifact_answer", "awx_controller_problems", "awx_survey_spec", "awx_workflow_nodes",
                        "canary_plan", "canary_plan_problem", "canary_share_problem", "canary_steps_problems", "container_report", "controller_file", "env_file",
                        "fleet_canary_verdict",

@@ -157,6 +157,32 @@ def test_the_operators_own_backup_holds_the_accessory_data_and_a_restore_puts_it
                      % (backup, backup), restored.output), restored.output[-2500:]
 
 
+def migrations():
+    return sh("docker", "exec", "counter-accessories-redis-1", "redis-cli", "lrange", "migrations", "0", "-1").split()
+
+
+def test_the_release_command_runs_before_each_new_version_starts_and_not_on_a_rollback(host):
+    live = ledger(HOST, "counter")["live"]
+    target = "1.1.0" if live["version"] == "1.0.0" else "1.0.0"
+    idle = "green" if live["colour"] == "blue" else "blue"
+    # A run killed while the command ran leaves its one-off container, holding the name.
+    sh("docker", "run", "-d", "--name", "counter-%s-release" % idle, "counter:1.0.0", "sleep", "300")
+    before = migrations()
+    must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version=target), var_files=[COUNTER]))
+    assert migrations() == before + [target]
+    status, headers, body = get(HTTP + "/about", "counter.local")
+    # The new version's process found the schema its release command made when it started.
+    assert (status, headers["X-Served-By"], json.loads(body)["schema_at_start"]) == (200, "%s/%s" % (idle, target), target)
+    release = ledger(HOST, "counter")["history"][-1]
+    assert (release["action"], release["result"], release["details"]["release_command"]["command"]) == (
+        "deploy", "succeeded", ["python3", "/opt/counter/migrate.py"])
+    assert 0 < release["details"]["release_command"]["elapsed_s"] < 30
+    assert not [name for name in sh("docker", "ps", "-a", "--format", "{{.Names}}").split() if name.endswith("-release")]
+    must(run_playbook("rollback.yml", host["inventory"], FAST, var_files=[COUNTER]))
+    assert get(HTTP + "/about", "counter.local")[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
+    assert migrations() == before + [target]
+
+
 @pytest.mark.parametrize("case, extra, message", [
     ("a port another service claims", {"rollout_service": "clash", "rollout_server_name": "clash.local",
                                        "rollout_ports": "counter-blue"},
@@ -170,6 +196,9 @@ def test_the_operators_own_backup_holds_the_accessory_data_and_a_restore_puts_it
      "nginx already serves service counter on port 80 with server_name 'counter.local'"),
     ("a readiness path that is not a path", {"rollout_ready_path": "healthz"},
      "rollout_ready_path 'healthz' must be a path starting with / (empty for none), with no spaces"),
+    ("a release command of the wrong shape", {"rollout_release_command": ["python3", ""], "rollout_release_command_timeout": 0},
+     "(1) rollout_release_command is ['python3', '']: give a command line (a string) or its arguments (a list of non-empty strings),"
+     " such as [python3, manage.py, migrate]; '' for none. (2) rollout_release_command_timeout is 0: use more than 0 s. Nothing was changed."),
     ("a compose template that is not there", {"rollout_compose_template": "examples/counter/compose.yml.j2"},
      "rollout_compose_template examples/counter/compose.yml.j2 is not a file on the controller (looked for"),
     # Pulled by the pre-checks with the app's image; never here, so that nothing is asked of a registry.
@@ -233,6 +262,18 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
         "rollout_ready_timeout": 3, "rollout_failure_log_lines": 0,
         "rollout_compose": {"command": ["python3", "-c", "import sys; sys.exit('TOKEN=s3' + 'cret')"]}},
      ["; container counter-", "exited with code 1", "!s3cret"]),
+    # The release command (the example's migrate.py) fails, or never ends: the colour never starts.
+    ("a release command that fails", {"rollout_env": {"COUNTER_MIGRATION_FAIL": "column users.email already exists"}},
+     ['at "Run the release command in a one-off container - 1.1.0": the release command (rollout_release_command) python3'
+      " /opt/counter/migrate.py, run in a one-off container of 1.1.0 before it started, exited with code 1; its last output:"
+      " migration to schema 1.1.0 failed: column users.email already exists."]),
+    ("a release command that does not end", {
+        "rollout_release_command": ["python3", "-c", "import time; time.sleep(120)"], "rollout_release_command_timeout": 2},
+     ["the release command (rollout_release_command) python3 -c 'import time; time.sleep(120)', run in a one-off container of"
+      " 1.1.0 before it started, did not finish within rollout_release_command_timeout (2 s); its container was removed."]),
+    ("a release command that fails, its output kept out", {
+        "rollout_failure_log_lines": 0, "rollout_release_command": ["python3", "-c", "import sys; sys.exit('TOKEN=s3' + 'cret')"]},
+     ["run in a one-off container of 1.1.0 before it started, exited with code 1.", "!s3cret"]),
 ])
 def test_a_colour_that_does_not_become_ready_is_removed_and_the_message_says_why(host, case, extra, fragments):
     live = ledger(HOST, "counter")["live"]
@@ -252,6 +293,7 @@ def test_a_colour_that_does_not_become_ready_is_removed_and_the_message_says_why
     running = sh("docker", "ps", "-a", "--format", "{{.Names}}").split()
     assert "counter-%s-app-1" % live["colour"] in running
     assert "counter-%s-app-1" % ("green" if live["colour"] == "blue" else "blue") not in running
+    assert not [name for name in running if name.endswith("-release")]
     assert get(HTTP + "/about", "counter.local")[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
 
 

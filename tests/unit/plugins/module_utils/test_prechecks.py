@@ -84,3 +84,13 @@ def test_the_guard_policy_is_judged_only_when_there_is_a_guard():
     assert settings_problems("blue-green", "start", {}, -1, 10, {"unknown": 1}) == [
         "rollout_guard_window is -1: use 0 (no guard) or more seconds."]
     assert settings_problems("blue-green", "start", {}, "soon", 10, {}) == ["rollout_guard_window is soon: use 0 (no guard) or more seconds."]
+
+
+def test_a_release_command_of_the_wrong_shape_and_its_timeout_are_named_with_the_other_settings():
+    assert settings_problems("blue-green", "start", {}, 0, 10, {}, release_command=["python3", "manage.py", "migrate"]) == []
+    assert settings_problems("blue-grean", "start", {}, 0, 10, {}, release_command=["migrate", 2], release_command_timeout=0) == [
+        "(1) rollout_strategy blue-grean / canary_action start is unknown: use blue-green (the default) or canary, and canary_action "
+        "start (the default), resume or abort.",
+        "(2) rollout_release_command is ['migrate', 2]: give a command line (a string) or its arguments (a list of non-empty strings), "
+        "such as [python3, manage.py, migrate]; '' for none.",
+        "(3) rollout_release_command_timeout is 0: use more than 0 s."]
