@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import release_problems, settings_problems
+from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import freeze_problem, release_problems, settings_problems
 
 
 class FilterModule(object):
-    """The pre-checks of a release, all at once: its settings, and a version that is not running yet on a host."""
+    """The pre-checks of a release, all at once: its settings, a version that is not running yet on a host,
+    and a deploy freeze."""
 
     def filters(self):
-        return {"release_problems": release_problems, "release_settings_problems": settings_problems}
+        return {"release_problems": release_problems, "release_settings_problems": settings_problems,
+                "release_freeze_problem": freeze_problem}

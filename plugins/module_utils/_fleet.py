@@ -42,9 +42,13 @@ def _live_image(ledger):
     return images[-1] if images else None
 
 
-def host_row(host, status):
-    """One host: its service, what it serves, what is warm, its canary, its last release, drift."""
+def host_row(host, status, now=None):
+    """One host: its service, what it serves, what is warm, its canary, its last release, drift, and
+    its deploy freeze while it holds at ``now`` (seconds since the epoch)."""
     ledger = status.get("ledger") or {}
+    freeze = ledger.get("freeze") or None
+    if freeze and now is not None and freeze.get("until") and (parse_time(freeze["until"]) or now + 1) <= now:
+        freeze = None
     colours = ledger.get("colours") or {}
     live = ledger.get("live") or {}
     warm = [(colour, facts.get("version")) for colour, facts in sorted(colours.items())
@@ -61,7 +65,7 @@ def host_row(host, status):
             "canary_share": (canary or {}).get("share") if canary else None,
             "last_release": ({"action": last.get("action"), "version": last.get("version"), "result": last.get("result"),
                               "time": last.get("time")} if last else None),
-            "drift": drift, "lock": status.get("lock"), "error": status.get("error")}
+            "drift": drift, "lock": status.get("lock"), "error": status.get("error"), "frozen": freeze}
 
 
 def _releases(ledgers):
@@ -124,7 +128,7 @@ def wave_progress(rows, waves, version):
 
 def fleet_report(statuses, now, waves=None, window_days=30):
     """The whole report: rows, versions, progress of the newest version, recent releases, DORA."""
-    rows = [host_row(host, status or {}) for host, status in sorted(statuses.items())]
+    rows = [host_row(host, status or {}, now) for host, status in sorted(statuses.items())]
     ledgers = dict((host, (status or {}).get("ledger") or {}) for host, status in statuses.items())
     versions = {}
     for row in rows:
@@ -145,7 +149,8 @@ def fleet_report(statuses, now, waves=None, window_days=30):
                                                                           "result", "message", "details")))
                        for host, entry in recent],
             "dora": dora(ledgers, now, window_days),
-            "drifting": [row["host"] for row in rows if row["drift"]]}
+            "drifting": [row["host"] for row in rows if row["drift"]],
+            "frozen": [row["host"] for row in rows if row["frozen"]]}
 
 
 def _text(value):
@@ -156,9 +161,16 @@ def _text(value):
     return str(value)
 
 
+def frozen_text(freeze):
+    """``incident 42 (alice-7)`` for a freeze, ``-`` without one."""
+    if not freeze:
+        return "-"
+    return "%s (%s)" % (_text(freeze.get("reason")), _text(freeze.get("by")))
+
+
 def table_lines(report):
     """The report's host table as text (what the playbook prints)."""
-    headings = ["host", "service", "live", "image", "warm", "canary", "last release", "drift"]
+    headings = ["host", "service", "live", "image", "warm", "canary", "last release", "frozen", "drift"]
     rows = []
     for row in report["hosts"]:
         last = row["last_release"]
@@ -167,7 +179,7 @@ def table_lines(report):
                      _text(row["image"]).rsplit("@", maxsplit=1)[-1][:19], _text(row["warm_version"]),
                      "%s %%" % row["canary_share"] if row["canary_share"] is not None else "-",
                      "%s %s %s" % (last["action"], last["version"], last["result"]) if last else "-",
-                     _text(row["drift"])[:60]])
+                     frozen_text(row["frozen"])[:40], _text(row["drift"])[:60]])
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headings)]
 
     def line(cells):
@@ -206,7 +218,8 @@ def dashboard_html(report):
         out.append("<tr><td>%d</td><td>%s</td><td>%d / %d</td><td><span class='bar'><span style='width:%.0f%%'></span></span></td></tr>"
                    % (item["wave"], html.escape(", ".join(item["hosts"])), item["done"], item["total"], percent))
     out.append("</table><h2>Hosts</h2><table id='hosts'>" +
-               _cells(["host", "service", "live version", "colour", "image", "warm", "canary", "last release", "drift"], "th"))
+               _cells(["host", "service", "live version", "colour", "image", "warm", "canary", "last release", "frozen", "drift"],
+                      "th"))
     for row in report["hosts"]:
         last = row["last_release"] or {}
         out.append("<tr class='%s'>%s</tr>" % ("drift" if row["drift"] else "", "".join(
@@ -214,7 +227,7 @@ def dashboard_html(report):
                 row["host"], row["service"], row["live_version"], row["live_colour"], row["image"], row["warm_version"],
                 "%s %%" % row["canary_share"] if row["canary_share"] is not None else None,
                 " ".join(_text(last.get(k)) for k in ("action", "version", "result", "time")) if last else None,
-                row["drift"]))))
+                frozen_text(row["frozen"]) if row["frozen"] else None, row["drift"]))))
     out.append("</table><h2>Versions</h2><table>" + _cells(["version", "hosts"], "th"))
     out += [_cells([version, ", ".join(hosts)]) for version, hosts in sorted(report["versions"].items())]
     dora_figures = report["dora"]

@@ -12,7 +12,8 @@ with its figures. Writes are atomic (temporary file, fsync, rename).
 Every change goes through one of the verbs below, which return a new document: ``begin`` writes
 the intended transition before any container or traffic moves, ``switched`` says traffic moved,
 ``succeeded`` / ``failed`` close the transition, ``canary_share`` / ``canary_verdict`` /
-``canary_end`` follow a canary, ``retiring`` / ``retired`` a warm colour taken down. What "a release happened"
+``canary_end`` follow a canary, ``retiring`` / ``retired`` a warm colour taken down, ``freeze`` /
+``unfreeze`` stop and allow new versions (a deploy freeze). What "a release happened"
 means (new colour live, old colour warm until its retirement, canary cleared) is written once,
 in ``succeeded``.
 """
@@ -99,6 +100,7 @@ def summary(ledger):
         "deployed_versions": versions,
         "canary": ledger.get("canary"),
         "pending": ledger.get("pending"),
+        "freeze": ledger.get("freeze"),
     }
 
 
@@ -311,6 +313,39 @@ def retired(doc, colour, reason, now):
     return doc
 
 
+def freeze(doc, reason, by, now, until=None):
+    """Deploys and canaries of new versions are refused until ``unfreeze`` or ``until`` (a time);
+    rollbacks, restores and canary aborts still run. A freeze already there is replaced."""
+    if not str(reason or "").strip():
+        raise TransitionError("a freeze needs a reason: say why new versions must wait")
+    doc = _copy(doc)
+    doc["freeze"] = {"reason": str(reason).strip(), "by": by, "since": iso(now), "until": iso(until) if until else None}
+    _append(doc, {"action": "freeze", "result": "succeeded", "message": doc["freeze"]["reason"],
+                  "details": {"by": by, "until": doc["freeze"]["until"]}}, now)
+    return doc
+
+
+def unfreeze(doc, by, now, reason=None):
+    """New versions are allowed again; nothing to do when there is no freeze."""
+    if not doc.get("freeze"):
+        return doc
+    doc = _copy(doc)
+    ended = doc.pop("freeze")
+    _append(doc, {"action": "unfreeze", "result": "succeeded", "message": reason or "lifted",
+                  "details": {"by": by, "frozen_since": ended.get("since"), "reason": ended.get("reason")}}, now)
+    return doc
+
+
+def active_freeze(freeze_facts, now):
+    """The freeze (``freeze`` of the ledger) while it holds at ``now``, else None (none, or past its ``until``)."""
+    if not freeze_facts:
+        return None
+    until = freeze_facts.get("until")
+    if until and parse_iso(until) <= now:
+        return None
+    return freeze_facts
+
+
 def note(doc, action, result, message, now, details=None):
     """A history entry that changes no state (a reconciliation's findings, for example)."""
     doc = _copy(doc)
@@ -343,6 +378,9 @@ def metrics_text(doc):
         lines.append('nextgen_release_live_since_seconds{service="%s",version="%s",colour="%s"} %.3f'
                      % (service, label_value(live["version"]), label_value(live.get("colour")),
                         parse_iso(live["since"]).timestamp()))
+    lines += ["# HELP nextgen_release_frozen Whether new versions of the service are refused (a deploy freeze).",
+              "# TYPE nextgen_release_frozen gauge",
+              'nextgen_release_frozen{service="%s"} %d' % (service, 1 if doc.get("freeze") else 0)]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,8 @@ fixes them all before the next run instead of meeting them one run at a time."""
 from __future__ import annotations
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import parse_iso, utc_now
+from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import active_freeze
 from ansible_collections.nextgen.rollout.plugins.module_utils._release_command import release_command_problems
 from ansible_collections.nextgen.rollout.plugins.module_utils._staging import gate_problem
 from ansible_collections.nextgen.rollout.plugins.module_utils._versions import version_problem
@@ -52,6 +54,25 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def freeze_problem(freeze, service, hostname, now=None):
+    """Why no new version of ``service`` may start on this host ('' when it may): a deploy freeze
+    (the ledger's ``freeze``) that still holds, with who set it, why, and how to go on."""
+    holding = active_freeze(freeze, now or utc_now())
+    if not holding:
+        return ""
+    return ("deploys of %s are frozen on %s since %s by %s%s: %s. A deploy or a canary waits until the freeze is lifted "
+            "(ansible-playbook playbooks/freeze.yml -e freeze_action=lift, with the same hosts); rollbacks, restores and canary "
+            "aborts still run" % (service, hostname, _moment(holding.get("since")), holding.get("by") or "?",
+                                  (", until %s" % _moment(holding["until"])) if holding.get("until") else "", holding.get("reason")))
+
+
+def _moment(iso_text):
+    try:
+        return parse_iso(iso_text).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError):
+        return str(iso_text)
 
 
 def room_problem(host, hostname, min_free_memory_mb, min_free_disk_mb):

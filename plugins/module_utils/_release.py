@@ -8,6 +8,7 @@ run still holds the lease and renews it, applies one transition verb, and saves.
 
 from __future__ import annotations
 
+import datetime
 import os
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
@@ -16,7 +17,7 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import reconcile
 
 TRANSITIONS = ("begin", "phase", "switched", "succeeded", "failed", "canary_share", "canary_verdict",
-               "canary_resume", "canary_end", "retired")
+               "canary_resume", "canary_end", "retired", "freeze", "unfreeze")
 
 
 def transition(doc, action, p, now):
@@ -41,6 +42,11 @@ def transition(doc, action, p, now):
         return L.canary_end(doc, p["result"] or "aborted", p["reason"] or "", now, p["holder"], p["details"])
     if action == "retired":
         return L.retired(doc, p["colour"], p["reason"] or "retired", now)
+    if action == "freeze":
+        hours = p.get("freeze_hours")
+        return L.freeze(doc, p["reason"], p["holder"], now, now + datetime.timedelta(hours=hours) if hours else None)
+    if action == "unfreeze":
+        return L.unfreeze(doc, p["holder"], now, p["reason"])
     raise L.TransitionError("unknown action %r" % action)
 
 

@@ -44,9 +44,12 @@ options:
         V(canary_verdict) records a step's analysis (O(analysis)), holding when O(hold), noting the abort (phase V(aborting)) on a verdict of rollback;
         V(canary_resume) takes a held or interrupted canary up again; V(canary_end) ends it with O(result).
       - V(retired) notes that the warm O(colour) was taken down.
+      - V(freeze) refuses new versions (a deploy freeze, with O(reason), for O(freeze_hours) or until V(unfreeze)) -
+        the pre-checks of a deploy and of a canary's start or resume read it and stop; rollbacks, restores and canary
+        aborts still run. V(unfreeze) lifts it (nothing to do without one). Both are in the history, with the holder.
     type: str
     choices: [read, reconcile, begin, phase, switched, succeeded, failed, canary_share, canary_verdict,
-              canary_resume, canary_end, retired]
+              canary_resume, canary_end, retired, freeze, unfreeze]
     default: read
   holder:
     description:
@@ -79,8 +82,11 @@ options:
     description: Figures kept with the history entry (V(begin), V(succeeded), V(failed), V(canary_end)), or facts of V(phase).
     type: dict
   reason:
-    description: Why, for V(failed), V(canary_end) and V(retired).
+    description: Why, for V(failed), V(canary_end), V(retired), V(freeze) (required) and V(unfreeze).
     type: str
+  freeze_hours:
+    description: With V(freeze), hours after which the freeze no longer holds; omitted, it holds until V(unfreeze).
+    type: float
   failed_task:
     description: Task that failed, for V(failed).
     type: str
@@ -240,6 +246,12 @@ pending:
   description: The transition in progress, null when there is none.
   returned: always
   type: dict
+freeze:
+  description:
+    - The deploy freeze (C(reason), C(by), C(since), C(until)), null when there is none; one past its C(until) no
+      longer holds.
+  returned: always
+  type: dict
 findings:
   description: What V(reconcile) found out of line, and how it was repaired.
   returned: with O(action=reconcile)
@@ -294,6 +306,7 @@ def main():
             phase=dict(type="str"),
             details=dict(type="dict"),
             reason=dict(type="str"),
+            freeze_hours=dict(type="float"),
             failed_task=dict(type="str"),
             warm_seconds=dict(type="float", default=900),
             step=dict(type="int"),
@@ -317,6 +330,7 @@ def main():
             ("action", "canary_share", ("holder", "step", "share", "steps", "hash_key")),
             ("action", "canary_verdict", ("holder", "analysis")),
             ("action", "retired", ("holder", "colour")),
+            ("action", "freeze", ("holder", "reason")),
         ],
         supports_check_mode=True,
     )

@@ -1,6 +1,7 @@
 """A fleet of three simulated hosts deploys in waves (the pilot, then the rest): the plan is shown
 before anything changes, a failed wave stops the rollout and takes back what it is told to, a failed
-pilot starts nothing else, and an emergency rollback takes every host back at once."""
+pilot starts nothing else, an emergency rollback takes every host back at once, and a deploy freeze
+refuses new versions on every host while rollbacks still run."""
 import json
 import os
 
@@ -248,6 +249,36 @@ def test_the_fleet_status_within_a_limit_from_a_file_reports_those_hosts(invento
         report = json.load(handle)
     assert [row["host"] for row in report["hosts"]] == [HOSTS[0], HOSTS[2]]
     assert HOSTS[1] not in result.output
+
+
+def test_a_deploy_freeze_refuses_new_versions_on_every_host_and_lets_rollbacks_through_until_lifted(inventory, tmp_path):
+    assert run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.1.0")).rc == 0
+    assert live() == ["1.1.0"] * 3
+    frozen = run_playbook("freeze.yml", inventory, {"freeze_reason": "incident 42", "freeze_hours": 2})
+    assert frozen.rc == 0, frozen.output[-3000:]
+    assert [ledger(host)["freeze"]["reason"] for host in HOSTS] == ["incident 42"] * 3
+    histories = [ledger(host)["history"] for host in HOSTS]
+    refused = run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.2.0"))
+    assert refused.rc != 0
+    said = " ".join(refused.output.split())
+    assert "deploys of agent-loop are frozen on %s since " % HOSTS[0] in said, said[-3000:]
+    assert (", until %s" % ledger(HOSTS[0])["freeze"]["until"][:10]) in said
+    assert (": incident 42. A deploy or a canary waits until the freeze is lifted (ansible-playbook playbooks/freeze.yml -e "
+            "freeze_action=lift, with the same hosts); rollbacks, restores and canary aborts still run. Nothing was changed.") in said
+    assert [ledger(host)["history"] for host in HOSTS] == histories and live() == ["1.1.0"] * 3
+    status_dir = str(tmp_path / "status")
+    status = run_playbook("status.yml", inventory, dict(WAVES, rollout_status_dir=status_dir))
+    assert status.rc == 0, status.output[-3000:]
+    with open(os.path.join(status_dir, "fleet-status.json")) as handle:
+        assert json.load(handle)["frozen"] == HOSTS
+    table = status.output[status.output.index("nextgen.rollout status summary"):]
+    assert table.count("consistent; deploys frozen: incident 42") == 3, table
+    # An emergency path never waits for a freeze.
+    back = run_playbook("rollback.yml", inventory, {"target_version": "1.0.0"})
+    assert back.rc == 0 and live() == ["1.0.0"] * 3, back.output[-3000:]
+    lifted = run_playbook("freeze.yml", inventory, {"freeze_action": "lift"})
+    assert lifted.rc == 0 and [ledger(host).get("freeze") for host in HOSTS] == [None] * 3, lifted.output[-3000:]
+    assert [ledger(host)["history"][-1]["action"] for host in HOSTS] == ["unfreeze"] * 3
 
 
 def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_its_step(inventory):

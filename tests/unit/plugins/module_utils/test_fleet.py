@@ -58,7 +58,7 @@ def test_the_report_has_a_row_per_host_and_progress_per_wave(tmp_path):
     assert [(p["done"], p["total"]) for p in report["progress"]] == [(1, 1), (0, 2)]
     assert report["versions"] == {"1.0.0": ["web-2"], "1.1.0": ["web-1"]}
     lines = table_lines(report)
-    assert lines[0].split() == ["host", "service", "live", "image", "warm", "canary", "last", "release", "drift"]
+    assert lines[0].split() == ["host", "service", "live", "image", "warm", "canary", "last", "release", "frozen", "drift"]
     assert "1 of 3 hosts serve 1.1.0; wave 0: 1/1, wave 1: 0/2" in lines
     page = dashboard_html(report)
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")
@@ -78,3 +78,15 @@ def test_a_message_cannot_break_the_page():
     statuses = {"web-1": {"ledger": ledger("1.0.0", [entry("deploy", "1.0.0", "failed", NOW, message="<script>x</script>")])}}
     page = dashboard_html(fleet_report(statuses, NOW))
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_deploy_freeze_shows_while_it_holds():
+    frozen = dict(ledger("1.0.0", []), freeze={"reason": "incident 42", "by": "alice-7", "since": iso(NOW - 60), "until": None})
+    ended = dict(ledger("1.0.0", []), freeze={"reason": "train", "by": "bob-1", "since": iso(NOW - 7200), "until": iso(NOW - 1)})
+    report = fleet_report({"web-1": {"ledger": frozen}, "web-2": {"ledger": ended}, "web-3": {"ledger": ledger("1.0.0", [])}}, NOW)
+    assert report["frozen"] == ["web-1"]
+    rows = table_lines(report)[2:5]
+    assert rows[0].split()[-4:] == ["incident", "42", "(alice-7)", "-"]
+    assert [row.split()[-2:] for row in rows[1:]] == [["-", "-"], ["-", "-"]]
+    page = dashboard_html(report)
+    assert "<td>incident 42 (alice-7)</td>" in page and "bob-1" not in page

@@ -29,7 +29,7 @@ def release(doc, op, colour, version, fresh=True, warm=900, now=T0):
 def test_empty_ledger_summary(ledger):
     assert summary(ledger.load()) == {
         "live_colour": None, "live_version": None, "previous_version": None, "idle_colour": "blue",
-        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None, "pending": None}
+        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None, "pending": None, "freeze": None}
 
 
 def test_a_release_makes_the_new_colour_live_and_keeps_the_old_one_warm_until_its_retirement(ledger):
@@ -174,3 +174,29 @@ def test_failed_and_aborted_releases_are_counted_by_version_beyond_the_history(t
     assert 'nextgen_release_live_info{service="agent-loop",version="1.0.0",colour="blue"} 1' in text
     assert stat.S_IMODE(os.stat(str(metrics_dir / "agent-loop.prom")).st_mode) == 0o644
     assert stat.S_IMODE(os.stat(str(metrics_dir)).st_mode) == 0o755
+
+
+def test_a_freeze_is_kept_with_who_why_and_until_when_and_lifted_once(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    frozen = L.freeze(doc, " incident 42 ", "alice-7", at(10), until=at(3600))
+    assert frozen["freeze"] == {
+        "reason": "incident 42", "by": "alice-7", "since": "2026-11-21T05:00:10.000000Z", "until": "2026-11-21T06:00:00.000000Z"}
+    assert summary(frozen)["freeze"] == frozen["freeze"] and summary(frozen)["live_version"] == "1.0.0"
+    assert frozen["history"][-1]["action"] == "freeze" and frozen["history"][-1]["message"] == "incident 42"
+    assert 'nextgen_release_frozen{service="agent-loop"} 1' in L.metrics_text(frozen)
+    lifted = L.unfreeze(frozen, "bob-3", at(20))
+    assert lifted.get("freeze") is None and 'nextgen_release_frozen{service="agent-loop"} 0' in L.metrics_text(lifted)
+    assert (lifted["history"][-1]["action"], lifted["history"][-1]["details"]) == (
+        "unfreeze", {"by": "bob-3", "frozen_since": "2026-11-21T05:00:10.000000Z", "reason": "incident 42"})
+    assert L.unfreeze(lifted, "bob-3", at(30)) == lifted, "nothing to lift: no entry"
+    with pytest.raises(TransitionError, match="a freeze needs a reason"):
+        L.freeze(doc, "  ", "alice-7", at(10))
+
+
+def test_a_freeze_holds_until_its_end_and_one_without_an_end_until_lifted(ledger):
+    doc = L.freeze(ledger.load(), "release train closed", "alice-7", at(0), until=at(60))
+    assert L.active_freeze(doc["freeze"], at(59)) == doc["freeze"]
+    assert L.active_freeze(doc["freeze"], at(60)) is None
+    forever = L.freeze(doc, "audit", "alice-7", at(0))
+    assert L.active_freeze(forever["freeze"], at(10 ** 8)) == forever["freeze"]
+    assert L.active_freeze(None, at(0)) is None

@@ -1,5 +1,7 @@
+import datetime
+
 from ansible_collections.nextgen.rollout.plugins.module_utils._host_check import missing_files
-from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import release_problems, settings_problems
+from ansible_collections.nextgen.rollout.plugins.module_utils._prechecks import freeze_problem, release_problems, settings_problems
 
 READY_HOST = {"memory_available_mb": 2000, "disk": {"path": "/var/lib/docker", "free_mb": 20000}, "nginx_state": "active",
               "nginx_config": {"tested": True, "ok": True, "error": ""}, "port_holders": {"blue": "", "green": ""},
@@ -94,3 +96,15 @@ def test_a_release_command_of_the_wrong_shape_and_its_timeout_are_named_with_the
         "(2) rollout_release_command is ['migrate', 2]: give a command line (a string) or its arguments (a list of non-empty strings), "
         "such as [python3, manage.py, migrate]; '' for none.",
         "(3) rollout_release_command_timeout is 0: use more than 0 s."]
+
+
+def test_a_freeze_that_holds_says_who_why_until_when_and_how_to_go_on():
+    now = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc)
+    freeze = {"reason": "incident 42", "by": "alice-7", "since": "2026-12-07T10:02:00.000000Z", "until": "2026-12-07T22:00:00.000000Z"}
+    assert freeze_problem(freeze, "shop", "web-1", now) == (
+        "deploys of shop are frozen on web-1 since 2026-12-07 10:02:00 UTC by alice-7, until 2026-12-07 22:00:00 UTC: incident 42. A deploy "
+        "or a canary waits until the freeze is lifted (ansible-playbook playbooks/freeze.yml -e freeze_action=lift, with the same "
+        "hosts); rollbacks, restores and canary aborts still run")
+    assert ", until" not in freeze_problem(dict(freeze, until=None), "shop", "web-1", now)
+    assert freeze_problem(dict(freeze, until="2026-12-07T11:59:59.000000Z"), "shop", "web-1", now) == ""
+    assert freeze_problem(None, "shop", "web-1", now) == ""

@@ -123,3 +123,15 @@ def test_a_verdict_of_rollback_sends_everyone_back_in_the_same_call_when_asked(
         ledger = release.ledger.load()
         assert ledger["history"][-1]["result"] == decision
         assert (ledger["pending"]["phase"] == "aborting") == (decision == "rollback")
+
+
+def test_a_freeze_for_some_hours_ends_then_and_a_lift_is_written_once(release):
+    changed, doc, _extra = release.run("freeze", params(reason="incident 42", freeze_hours=1.5), check_mode=False)
+    assert changed and doc["freeze"]["by"] == "run-1"
+    assert doc["freeze"]["until"] == L.iso(T0 + datetime.timedelta(seconds=30, hours=1.5))
+    assert release.ledger.load()["freeze"] == doc["freeze"]
+    changed, doc, _extra = release.run("unfreeze", params(), check_mode=False)
+    assert changed and doc.get("freeze") is None and doc["history"][-1]["action"] == "unfreeze"
+    assert release.run("unfreeze", params(), check_mode=False)[0] is False
+    changed, doc, _extra = release.run("freeze", params(reason="release train closed"), check_mode=False)
+    assert doc["freeze"]["until"] is None
