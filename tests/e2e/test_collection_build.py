@@ -60,7 +60,8 @@ def test_build_install_and_document_every_plugin(built, tmp_path):
                        "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config", "nginx_site_problems",
                        "pilot_first", "pinned_image", "pinned_images", "references_to_pull",
-                       "release_alert_rules", "release_event", "release_problems", "release_settings_problems", "released_images",
+                       "release_alert_rules", "release_event", "release_freeze_problem", "release_problems", "release_settings_problems",
+                       "released_images",
                        "rollback_decision", "rollback_target", "service_projects",
                        "staging_gate_problem", "version_problem", "wave_pilot_size", "wave_plan", "wave_settings_problems", "wave_sizes",
                        "wave_verdict"]
