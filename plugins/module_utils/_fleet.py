@@ -15,6 +15,7 @@ import os
 import re
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
+from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import active_freeze
 
 RELEASES = ("deploy", "canary")
 RECENT = 20
@@ -47,8 +48,8 @@ def host_row(host, status, now=None):
     its deploy freeze while it holds at ``now`` (seconds since the epoch)."""
     ledger = status.get("ledger") or {}
     freeze = ledger.get("freeze") or None
-    if freeze and now is not None and freeze.get("until") and (parse_time(freeze["until"]) or now + 1) <= now:
-        freeze = None
+    if now is not None:
+        freeze = active_freeze(freeze, datetime.datetime.fromtimestamp(now, datetime.timezone.utc))
     colours = ledger.get("colours") or {}
     live = ledger.get("live") or {}
     warm = [(colour, facts.get("version")) for colour, facts in sorted(colours.items())

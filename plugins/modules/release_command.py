@@ -83,7 +83,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 rc:
-  description: The command's exit code (124 or 137 when it timed out).
+  description: The command's exit code (124, 137 or -9 when it timed out).
   returned: success or failure, not in check mode
   type: int
 stdout:
@@ -91,7 +91,7 @@ stdout:
   returned: success or failure, not in check mode
   type: str
 stderr:
-  description: What it wrote to its standard error (and compose's own lines); empty when O(output_lines) is 0.
+  description: What it wrote to its standard error (without compose's own progress lines); empty when O(output_lines) is 0.
   returned: success or failure, not in check mode
   type: str
 elapsed_s:

@@ -165,8 +165,8 @@ def test_the_release_command_runs_before_each_new_version_starts_and_not_on_a_ro
     live = ledger(HOST, "counter")["live"]
     target = "1.1.0" if live["version"] == "1.0.0" else "1.0.0"
     idle = "green" if live["colour"] == "blue" else "blue"
-    # A run killed while the command ran leaves its one-off container, holding the name.
-    sh("docker", "run", "-d", "--name", "counter-%s-release" % idle, "counter:1.0.0", "sleep", "300")
+    # A run killed while the command ran leaves its one-off container running, holding the name.
+    sh("docker", "run", "-d", "--name", "counter-%s-release" % idle, "counter:1.0.0")
     before = migrations()
     must(run_playbook("blue-green-deploy.yml", host["inventory"], dict(FAST, target_version=target), var_files=[COUNTER]))
     assert migrations() == before + [target]
@@ -268,8 +268,10 @@ def test_a_bad_definition_is_refused_before_anything_changes(host, case, extra, 
       " /opt/counter/migrate.py, run in a one-off container of 1.1.0 before it started, exited with code 1; its last output:"
       " migration to schema 1.1.0 failed: column users.email already exists."]),
     ("a release command that does not end", {
-        "rollout_release_command": ["python3", "-c", "import time; time.sleep(120)"], "rollout_release_command_timeout": 2},
-     ["the release command (rollout_release_command) python3 -c 'import time; time.sleep(120)', run in a one-off container of"
+        "rollout_release_command": ["python3", "-c", "import threading; threading.Event().wait()"],
+        "rollout_release_command_timeout": 2},
+     ["the release command (rollout_release_command) python3 -c 'import threading; threading.Event().wait()', run in a one-off"
+      " container of"
       " 1.1.0 before it started, did not finish within rollout_release_command_timeout (2 s); its container was removed."]),
     ("a release command that fails, its output kept out", {
         "rollout_failure_log_lines": 0, "rollout_release_command": ["python3", "-c", "import sys; sys.exit('TOKEN=s3' + 'cret')"]},

@@ -14,7 +14,7 @@ def test_a_command_line_or_a_list_of_arguments_is_right(command):
     assert release_command_problems(command, 300) == []
 
 
-@pytest.mark.parametrize("command", [[], ["python3", ""], ["sleep", 5], "   ", 5, {"cmd": "migrate"}, None])
+@pytest.mark.parametrize("command", [[], ["python3", ""], ["migrate", 5], "   ", 5, {"cmd": "migrate"}, None])
 def test_anything_else_is_refused_with_what_to_give(command):
     assert release_command_problems(command, 300) == [
         "rollout_release_command is %r: give a command line (a string) or its arguments (a list of non-empty strings), such as "
