@@ -39,6 +39,10 @@ def wave_verdict(outcomes, number, max_fail_percent=0, on_failure="rollback_wave
     return _waves.wave_verdict(number, outcomes, max_fail_percent, on_failure, changed_before, pilot)
 
 
+def fleet_rollback_plan(choices):
+    return _waves.fleet_rollback_plan(choices)
+
+
 class FilterModule(object):
     """Pilot first, then waves: the plan of a rollout across a fleet, and the verdict on each wave."""
 
@@ -50,4 +54,5 @@ class FilterModule(object):
             "pilot_first": pilot_first,
             "wave_settings_problems": wave_settings_problems,
             "wave_verdict": wave_verdict,
+            "fleet_rollback_plan": fleet_rollback_plan,
         }

@@ -33,6 +33,8 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
 COLOURS = ("blue", "green")
 HISTORY_LIMIT = 500
 OPERATIONS = ("deploy", "rollback", "canary", "restore")
+# A version these put live is the way back from the one before it.
+UNDOING_OPERATIONS = ("rollback", "restore")
 
 # iso, parse_iso and utc_now are the ledger's time helpers for its callers too.
 __all__ = ["COLOURS", "Ledger", "LedgerError", "TransitionError", "iso", "other_colour", "parse_iso", "summary",
@@ -90,7 +92,7 @@ def summary(ledger):
     for entry in ledger["history"]:
         if entry.get("result") == "succeeded" and entry.get("version") and entry["version"] not in versions:
             versions.append(entry["version"])
-    return {
+    return dict({
         "live_colour": live_colour,
         "live_version": live.get("version"),
         "previous_version": live.get("previous_version"),
@@ -101,7 +103,27 @@ def summary(ledger):
         "canary": ledger.get("canary"),
         "pending": ledger.get("pending"),
         "freeze": ledger.get("freeze"),
-    }
+    }, **rollback_choice(ledger))
+
+
+def rollback_choice(ledger):
+    """Where a rollback that names no version goes (``rollback_to``), or why nowhere
+    (``rollback_note``): the version live before the live one, when a deploy or a canary put the
+    live one there. A version that a rollback or a restore put live is already the way back: going
+    to the version before it would bring back the one just left, so ``rollback_stays`` (nothing to do)."""
+    live = ledger.get("live") or {}
+    version, previous, made_by = live.get("version"), live.get("previous_version"), live.get("made_by")
+    if not version:
+        return {"rollback_to": None, "rollback_stays": False, "rollback_note": "nothing is live yet"}
+    if made_by in UNDOING_OPERATIONS:
+        return {"rollback_to": None, "rollback_stays": True,
+                "rollback_note": "%s went live by a %s%s; nothing to undo without a version%s"
+                                 % (version, made_by, " from %s" % previous if previous else "",
+                                    " (-e target_version=%s goes back to it)" % previous if previous else "")}
+    if not previous:
+        return {"rollback_to": None, "rollback_stays": False, "rollback_note": "no version was live before %s" % version}
+    return {"rollback_to": previous, "rollback_stays": False,
+            "rollback_note": "%s was live before %s%s" % (previous, version, " went live by a %s" % made_by if made_by else "")}
 
 
 # The verbs ------------------------------------------------------------------------------------
@@ -176,6 +198,8 @@ def switched(doc, colour, version, now):
     old_colour, old_version = live.get("colour"), live.get("version")
     previous = old_version if old_version != version else live.get("previous_version")
     doc["live"] = {"colour": colour, "version": version, "since": iso(now), "previous_version": previous}
+    if old_version == version and live.get("made_by"):
+        doc["live"]["made_by"] = live["made_by"]
     _set_colour(doc, colour, now, version=version, state="live")
     if old_colour and old_colour != colour:
         _set_colour(doc, old_colour, now, state="warm")
@@ -190,6 +214,9 @@ def succeeded(doc, warm_seconds, now, details=None):
     doc = _copy(doc)
     pending = _pending(doc)
     doc = switched(doc, pending["colour"], pending["version"], now)
+    if pending["from_version"] != pending["version"]:
+        # Which operation made the live version live: a rollback without a version reads it.
+        doc["live"]["made_by"] = pending["op"]
     old = pending["from_colour"]
     if old and old != pending["colour"]:
         if warm_seconds > 0:

@@ -57,15 +57,18 @@ def plan(doc, route, site_loaded, running, target_version, warm_seconds, now, on
     if found["findings"] or found["route"] or found["stop"]:
         raise NotHere("the host needs repairs: %s" % "; ".join(found["findings"] or ["colours to stop"]))
     summary = L.summary(doc)
-    target = target_version or summary["previous_version"]
+    live = summary["live_colour"]
+    note = ""
+    if not target_version and summary["rollback_stays"]:
+        target_version, note = summary["live_version"], summary["rollback_note"]
+    target = target_version or summary["rollback_to"]
     if not target:
         raise NotHere("no version to roll back to")
-    live = summary["live_colour"]
     if target == summary["live_version"]:
         if (running.get(live) or {}).get("version") != target:
             raise NotHere("%s is live in the ledger but not running on %s" % (target, live))
         # Nothing to repair and nothing to move: a plain run of the full path would only say so, four calls later.
-        return {"already_live": True, "colour": live, "version": target}
+        return {"already_live": True, "colour": live, "version": target, "note": note}
     if warm_seconds <= 0:
         raise NotHere("warm_seconds is 0: the old colour is retired at once, which the full path does")
     idle = summary["idle_colour"]
@@ -118,9 +121,10 @@ def warm_rollback(release, site, holder, owner, lease_ttl, running, target_versi
 def release_outcome(service, done):
     """The release outcome the role reports (blue_green_outcome) for what warm_rollback returned."""
     if done.get("already_live"):
+        note = ": " + done["note"] if done.get("note") else ""
         return {"action": "rollback", "result": "unchanged", "version": done["version"], "live_colour": done["colour"],
                 "traffic_switched": False,
-                "message": "%s %s is already live on %s" % (service, done["version"], done["colour"])}
+                "message": "%s %s is already live on %s%s" % (service, done["version"], done["colour"], note)}
     return {"action": "rollback", "result": "succeeded", "version": done["version"], "from_version": done["from_version"],
             "live_colour": done["colour"], "traffic_switched": True, "warm_switch": True, "backup_id": None,
             "message": "%s %s is live on %s (%s kept warm on %s)" % (

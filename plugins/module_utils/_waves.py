@@ -121,3 +121,53 @@ def wave_verdict(number, outcomes, max_fail_percent=0, on_failure="rollback_wave
     return {"failed": True, "stop": True, "rollback": rollback, "failed_hosts": failed_hosts, "failed_percent": percent,
             "changed": changed, "message": "%s failed on %s (%s %% of its hosts, above the %g %% allowed): %s" % (
                 name, ", ".join(failed_hosts), percent, limit, then)}
+
+
+def fleet_rollback_plan(choices):
+    """What a rollback that names no version does on each host of a fleet: undo the same release
+    everywhere. ``choices`` maps a host to what its ledger says (release_ledger's read:
+    ``live_version``, ``rollback_to``, ``rollback_stays``, ``rollback_note``). A host goes back to its
+    ``rollback_to``, except a host a rollback or a restore already took back (``rollback_stays``) and a
+    host whose live version is where another host goes, or went, back to: it already runs the version
+    before the release being undone (its own deploy stopped before the switch, or a failed wave took it
+    back), and going back further would split the fleet.
+
+    Returns ``hosts`` (host: ``version`` to pass as its target, its live version when it stays; ``if_live``,
+    the version it acts on only while live; ``moves``; ``note``), ``lines`` (the plan in words) and
+    ``problem`` (non-empty when the hosts disagree on the release to undo: nothing should change)."""
+    choices = dict((host, choice) for host, choice in (choices or {}).items() if isinstance(choice, dict))
+    targets = set(choice.get("rollback_to") for choice in choices.values() if choice.get("rollback_to"))
+    settled = set(choice.get("live_version") for choice in choices.values() if choice.get("rollback_stays"))
+    hosts, moving, staying, nowhere, disputed = {}, {}, [], [], []
+    for host in sorted(choices):
+        choice = choices[host]
+        live, target = choice.get("live_version"), choice.get("rollback_to")
+        stay_note = None
+        if choice.get("rollback_stays"):
+            stay_note = choice.get("rollback_note") or ""
+        elif live and live in targets:
+            stay_note = "runs %s, where the other hosts go back to" % live
+            if target and live not in settled:
+                disputed.append(host)
+        elif live and live in settled:
+            stay_note = "runs %s, where the other hosts went back to" % live
+        elif target:
+            hosts[host] = {"version": target, "if_live": live, "moves": True, "note": "%s -> %s" % (live, target)}
+            moving.setdefault((live, target), []).append(host)
+            continue
+        if stay_note is None:
+            hosts[host] = {"version": "", "if_live": "", "moves": False, "note": choice.get("rollback_note") or ""}
+            nowhere.append(host)
+        else:
+            hosts[host] = {"version": live, "if_live": live, "moves": False, "note": stay_note}
+            staying.append(host)
+    lines = ["%s -> %s on %s" % (live, target, ", ".join(names)) for (live, target), names in sorted(moving.items())]
+    lines += ["%s stays on %s: %s" % (host, hosts[host]["version"], hosts[host]["note"]) for host in staying]
+    lines += ["%s has nowhere to go back to: %s" % (host, hosts[host]["note"]) for host in nowhere]
+    problem = ""
+    if disputed and not moving:
+        each = ["%s runs %s (before it: %s)" % (host, choice.get("live_version"), choice.get("rollback_to") or "none")
+                for host, choice in sorted(choices.items())]
+        problem = ("the hosts do not agree on the release to undo (each runs the version another goes back to): %s. "
+                   "Name the version every host goes back to with -e target_version=X; nothing was changed" % "; ".join(each))
+    return {"hosts": hosts, "lines": lines, "problem": problem}

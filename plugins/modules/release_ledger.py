@@ -221,6 +221,22 @@ previous_version:
   description: Version that was live before the current one.
   returned: always
   type: str
+rollback_to:
+  description:
+    - Version a rollback that names no version goes to - the one live before the current one, when a deploy or a canary
+      put the current one live; null when there is none, or when RV(rollback_stays).
+  returned: always
+  type: str
+rollback_stays:
+  description:
+    - True when a rollback or a restore put the current version live - it is already the way back, and a rollback
+      that names no version changes nothing (going back again would bring back the version just left).
+  returned: always
+  type: bool
+rollback_note:
+  description: RV(rollback_to) or RV(rollback_stays) in words, for the messages.
+  returned: always
+  type: str
 idle_colour:
   description: Colour a deploy would use next.
   returned: always

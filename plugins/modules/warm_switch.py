@@ -45,7 +45,10 @@ options:
     type: int
     default: 300
   target_version:
-    description: Version to roll back to; empty means the version live before the current one.
+    description:
+      - Version to roll back to.
+      - Empty means the version live before the current one, when a deploy or a canary put the current one live. When
+        a rollback or a restore did, it is already the way back - the call changes nothing and says so (RV(already_live)).
     type: str
     default: ""
   only_if_live:

@@ -103,6 +103,8 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
         ("rollback.yml", {"target_version": "1.0.0"}, "1.0.0"),
         ("blue-green-deploy.yml", {"target_version": "1.1.0"}, "1.1.0"),
         ("rollback.yml", {}, "1.0.0"),
+        # Pressed again: 1.0.0 went live by a rollback, so it stays (never back to the version just left).
+        ("rollback.yml", {}, "1.0.0"),
     ]
     try:
         outputs = []
@@ -113,6 +115,7 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     finally:
         summary, post_summary = load.stop(), posts.stop()
     print("load summary:", summary, "POST load summary:", post_summary)
+    assert "1.0.0 went live by a rollback from 1.1.0; nothing to undo without a version" in " ".join(outputs[-1].split())
     assert summary["requests"] >= 10000
     assert summary["rate_per_s"] >= 100
     assert summary["failed"] == 0, summary

@@ -56,7 +56,7 @@ def test_build_install_and_document_every_plugin(built, tmp_path):
                        "warm_switch"]
     assert FILTERS == ["awx_artifact_answer", "awx_controller_problems", "awx_survey_spec", "awx_workflow_nodes",
                        "canary_plan", "canary_plan_problem", "canary_share_problem", "canary_steps_problems", "container_report", "controller_file", "env_file",
-                       "fleet_canary_verdict",
+                       "fleet_canary_verdict", "fleet_rollback_plan",
                        "holder_gone", "images_to_prune",
                        "logging_peer_addresses", "logging_peer_ports", "logging_profile", "logging_service_config", "nginx_site_problems",
                        "pilot_first", "pinned_image", "pinned_images", "references_to_pull",

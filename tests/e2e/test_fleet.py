@@ -96,6 +96,26 @@ def test_a_failed_wave_goes_back_and_the_pilot_keeps_the_new_version(inventory, 
     assert sum(s["failed"] for s in summaries) == 0, summaries
 
 
+def test_a_rollback_without_a_version_after_a_failed_wave_undoes_that_release_on_every_host(inventory):
+    # Left by the failed wave: the pilot on 1.1.0; HOSTS[1] taken back to 1.0.0 (its previous version is 1.1.0);
+    # HOSTS[2] stopped before its switch, on its first release (it has no version before 1.0.0).
+    assert live() == ["1.1.0", "1.0.0", "1.0.0"]
+    result = run_playbook("rollback.yml", inventory, {})
+    assert result.rc == 0, result.output[-3000:]
+    said = " ".join(result.output.split())
+    assert ("the same release undone on every host: 1.1.0 -> 1.0.0 on %s; %s stays on 1.0.0: 1.0.0 went live by a "
+            "rollback from 1.1.0; nothing to undo without a version (-e target_version=1.1.0 goes back to it); %s stays "
+            "on 1.0.0: runs 1.0.0, where the other hosts go back to" % tuple(HOSTS)) in said, said[-3000:]
+    assert live() == ["1.0.0"] * 3
+    table = result.output[result.output.index("nextgen.rollout release summary"):]
+    assert table.count("succeeded") == 1 and table.count("unchanged") == 2, table
+    # Pressed again (a second operator, a retried AWX job): nothing moves back to 1.1.0 anywhere.
+    again = run_playbook("rollback.yml", inventory, {})
+    assert again.rc == 0, again.output[-3000:]
+    assert live() == ["1.0.0"] * 3
+    assert again.output[again.output.index("nextgen.rollout release summary"):].count("unchanged") == 3
+
+
 def test_an_emergency_rollback_takes_every_host_back_at_once(inventory):
     run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.1.0"))
     assert live() == ["1.1.0"] * 3

@@ -29,7 +29,8 @@ def release(doc, op, colour, version, fresh=True, warm=900, now=T0):
 def test_empty_ledger_summary(ledger):
     assert summary(ledger.load()) == {
         "live_colour": None, "live_version": None, "previous_version": None, "idle_colour": "blue",
-        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None, "pending": None, "freeze": None}
+        "idle_version": None, "idle_state": "empty", "deployed_versions": [], "canary": None, "pending": None, "freeze": None,
+        "rollback_to": None, "rollback_stays": False, "rollback_note": "nothing is live yet"}
 
 
 def test_a_release_makes_the_new_colour_live_and_keeps_the_old_one_warm_until_its_retirement(ledger):
@@ -200,3 +201,31 @@ def test_a_freeze_holds_until_its_end_and_one_without_an_end_until_lifted(ledger
     forever = L.freeze(doc, "audit", "alice-7", at(0))
     assert L.active_freeze(forever["freeze"], at(10 ** 8)) == forever["freeze"]
     assert L.active_freeze(None, at(0)) is None
+
+
+def test_a_rollback_without_a_version_goes_to_the_version_before_a_deploy_and_not_back_after_a_rollback(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    assert (summary(doc)["rollback_to"], summary(doc)["rollback_stays"], summary(doc)["rollback_note"]) == (
+        None, False, "no version was live before 1.0.0")
+    doc = release(doc, "deploy", "green", "1.1.0", now=at(10))
+    assert (summary(doc)["rollback_to"], summary(doc)["rollback_stays"]) == ("1.0.0", False)
+    assert doc["live"]["made_by"] == "deploy"
+    doc = release(doc, "rollback", "blue", "1.0.0", fresh=False, now=at(20))
+    facts = summary(doc)
+    # previous_version says where it came from; a second rollback must not bring 1.1.0 back.
+    assert (facts["previous_version"], facts["rollback_to"], facts["rollback_stays"]) == ("1.1.0", None, True)
+    assert facts["rollback_note"] == ("1.0.0 went live by a rollback from 1.1.0; nothing to undo without a version "
+                                      "(-e target_version=1.1.0 goes back to it)")
+    doc = release(doc, "canary", "green", "1.2.0", now=at(30))
+    assert (summary(doc)["rollback_to"], summary(doc)["rollback_stays"]) == ("1.0.0", False)
+    doc = release(doc, "restore", "blue", "1.0.0", now=at(40))
+    assert (summary(doc)["rollback_to"], summary(doc)["rollback_stays"]) == (None, True)
+
+
+def test_a_release_of_the_live_version_and_a_ledger_from_before_keep_the_previous_version_as_the_way_back(ledger):
+    doc = release(release(ledger.load(), "deploy", "blue", "1.0.0"), "deploy", "green", "1.1.0", now=at(10))
+    # A restore of the version already live (its data put back) does not make it the way back.
+    doc = release(doc, "restore", "blue", "1.1.0", now=at(20))
+    assert (summary(doc)["rollback_to"], doc["live"]["made_by"]) == ("1.0.0", "deploy")
+    del doc["live"]["made_by"]
+    assert (summary(doc)["rollback_to"], summary(doc)["rollback_stays"]) == ("1.0.0", False)

@@ -145,3 +145,17 @@ def test_the_outcome_of_a_warm_rollback_says_what_moved_and_what_stays_warm(host
     assert (outcome["result"], outcome["version"], outcome["from_version"], outcome["traffic_switched"]) == (
         "succeeded", "1.0.0", "1.1.0", True)
     assert outcome["message"] == "agent-loop 1.0.0 is live on blue (1.1.0 kept warm on green)"
+
+
+def test_a_second_rollback_without_a_version_changes_nothing_and_says_why(host):
+    release, site, running = host
+    roll_back(host)
+    ledger_before, route_before = release.ledger.load(), open(site.route_path).read()
+    done = roll_back(host)
+    assert (done["already_live"], done["colour"], done["version"]) == (True, "blue", "1.0.0")
+    assert (release.ledger.load(), open(site.route_path).read()) == (ledger_before, route_before)
+    assert release_outcome("agent-loop", done)["message"] == (
+        "agent-loop 1.0.0 is already live on blue: 1.0.0 went live by a rollback from 1.1.0; nothing to undo without a "
+        "version (-e target_version=1.1.0 goes back to it)")
+    # Named, the version just left is one call away.
+    assert roll_back(host, target="1.1.0")["colour"] == "green"

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._waves import (
-    WavePlanError, pilot_first, pilot_size, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
+    WavePlanError, fleet_rollback_plan, pilot_first, pilot_size, wave_plan, wave_settings_problems, wave_sizes, wave_verdict)
 
 
 @pytest.mark.parametrize("total, pilot, percents, expected", [
@@ -104,3 +104,50 @@ def test_the_pilot_group_comes_first_and_each_part_keeps_its_order():
     assert pilot_first(["a", "b", "c", "d"], ["d", "b", "z"]) == ["b", "d", "a", "c"]
     assert pilot_first(["a", "b"], []) == ["a", "b"]
     assert pilot_first([], ["a"]) == []
+
+
+def chose(live, to=None, stays=False, note=""):
+    return {"live_version": live, "rollback_to": to, "rollback_stays": stays, "rollback_note": note}
+
+
+def test_a_fleet_rollback_without_a_version_undoes_one_release_on_every_host():
+    # After a failed wave: web-1 (pilot) runs the new version, web-2 was taken back, web-3 stopped before its switch.
+    plan = fleet_rollback_plan({
+        "web-1": chose("1.1.0", "1.0.0"),
+        "web-2": chose("1.0.0", stays=True, note="1.0.0 went live by a rollback from 1.1.0"),
+        "web-3": chose("1.0.0", "0.9.0"),
+        "web-4": chose("1.1.0", "1.0.0"),
+        "unread": None})
+    assert plan["problem"] == ""
+    assert plan["hosts"] == {
+        "web-1": {"version": "1.0.0", "if_live": "1.1.0", "moves": True, "note": "1.1.0 -> 1.0.0"},
+        "web-2": {"version": "1.0.0", "if_live": "1.0.0", "moves": False, "note": "1.0.0 went live by a rollback from 1.1.0"},
+        "web-3": {"version": "1.0.0", "if_live": "1.0.0", "moves": False, "note": "runs 1.0.0, where the other hosts go back to"},
+        "web-4": {"version": "1.0.0", "if_live": "1.1.0", "moves": True, "note": "1.1.0 -> 1.0.0"}}
+    assert plan["lines"] == ["1.1.0 -> 1.0.0 on web-1, web-4",
+                             "web-2 stays on 1.0.0: 1.0.0 went live by a rollback from 1.1.0",
+                             "web-3 stays on 1.0.0: runs 1.0.0, where the other hosts go back to"]
+
+
+def test_a_fleet_rollback_leaves_a_host_with_nowhere_to_go_to_its_own_refusal():
+    plan = fleet_rollback_plan({"web-1": chose("1.1.0", "1.0.0"), "web-2": chose("2.0.0", note="no version was live before 2.0.0")})
+    assert plan["hosts"]["web-2"] == {"version": "", "if_live": "", "moves": False, "note": "no version was live before 2.0.0"}
+    assert plan["lines"][-1] == "web-2 has nowhere to go back to: no version was live before 2.0.0" and not plan["problem"]
+
+
+def test_a_fleet_whose_hosts_disagree_on_the_release_to_undo_is_refused():
+    plan = fleet_rollback_plan({"web-1": chose("1.1.0", "1.0.0"), "web-2": chose("1.0.0", "1.1.0")})
+    assert not any(host["moves"] for host in plan["hosts"].values())
+    assert plan["problem"].startswith("the hosts do not agree on the release to undo")
+    assert "web-1 runs 1.1.0 (before it: 1.0.0); web-2 runs 1.0.0 (before it: 1.1.0)" in plan["problem"]
+    assert plan["problem"].endswith("-e target_version=X; nothing was changed")
+
+
+def test_a_fleet_already_rolled_back_has_nothing_to_do_and_no_problem():
+    # Pressed again after the plan above: web-3 (no version before, or one older) stays with the others.
+    for web3 in (chose("1.0.0", note="no version was live before 1.0.0"), chose("1.0.0", "0.9.0")):
+        plan = fleet_rollback_plan({"web-1": chose("1.0.0", stays=True), "web-2": chose("1.0.0", stays=True),
+                                    "web-3": web3})
+        assert not plan["problem"] and not any(host["moves"] for host in plan["hosts"].values())
+        assert plan["hosts"]["web-3"] == {"version": "1.0.0", "if_live": "1.0.0", "moves": False,
+                                          "note": "runs 1.0.0, where the other hosts went back to"}
