@@ -18,11 +18,11 @@ import time
 
 from ansible.module_utils.urls import open_url
 
-EVENTS = ("started", "step_passed", "completed", "failed", "aborted", "rolled_back", "nothing_to_do")
+EVENTS = ("started", "step_passed", "completed", "failed", "aborted", "rolled_back", "nothing_to_do", "frozen", "unfrozen")
 KINDS = ("slack", "json")
 ICONS = {"started": ":rocket:", "step_passed": ":white_check_mark:", "completed": ":tada:", "failed": ":x:",
          "aborted": ":no_entry:", "rolled_back": ":leftwards_arrow_with_hook:",
-         "nothing_to_do": ":zzz:"}
+         "nothing_to_do": ":zzz:", "frozen": ":snowflake:", "unfrozen": ":sunny:"}
 
 
 class NotifyError(ValueError):

@@ -63,7 +63,8 @@ def freeze_problem(freeze, service, hostname, now=None):
     if not holding:
         return ""
     return ("deploys of %s are frozen on %s since %s by %s%s: %s. A deploy or a canary waits until the freeze is lifted "
-            "(ansible-playbook playbooks/freeze.yml -e freeze_action=lift, with the same hosts); rollbacks, restores and canary "
+            "(ansible-playbook playbooks/freeze.yml -e freeze_action=lift, with the same hosts), or goes ahead with "
+            "-e freeze_override='<why it cannot wait>' (kept in the ledger); rollbacks, restores and canary "
             "aborts still run" % (service, hostname, _moment(holding.get("since")), holding.get("by") or "?",
                                   (", until %s" % _moment(holding["until"])) if holding.get("until") else "", holding.get("reason")))
 

@@ -11,8 +11,8 @@ short_description: Tell webhooks about a deployment event, without ever holding 
 version_added: 1.0.0
 description:
   - POSTs one event of a release (V(started), V(step_passed), V(completed), V(failed), V(aborted),
-    V(rolled_back), V(nothing_to_do)) to each webhook - a Slack-compatible one (text and the figures as an attachment)
-    or a generic JSON one (the event, service, version, hosts, time, and every key of O(details)).
+    V(rolled_back), V(nothing_to_do), V(frozen), V(unfrozen) for a deploy freeze and its lift) to each webhook - a
+    Slack-compatible one (text and the figures as an attachment) or a generic JSON one (the event, service, version, hosts, time, and every key of O(details)).
   - Each webhook gets one attempt with a deadline of O(timeout) seconds (or its own C(timeout)). A
     webhook that is down, slow or answers an error is reported in RV(unsent) with the reason; the
     module itself never fails for it, so a notification can neither fail nor delay a deploy beyond
@@ -51,7 +51,7 @@ options:
     description: What happened.
     type: str
     required: true
-    choices: [started, step_passed, completed, failed, aborted, rolled_back, nothing_to_do]
+    choices: [started, step_passed, completed, failed, aborted, rolled_back, nothing_to_do, frozen, unfrozen]
   service:
     description: The service released.
     type: str

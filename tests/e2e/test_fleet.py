@@ -43,6 +43,12 @@ def with_faulty_host(inventory, directory, host):
         rollout_env={"FAULT_NEVER_READY": "1"}, blue_green_ready_timeout=8))
 
 
+def with_webhook(inventory, directory, url):
+    """The inventory where the group rollout_targets tells the webhook at ``url``."""
+    return edited_inventory(inventory, os.path.join(str(directory), "hooked.json"), lambda doc: doc["all"]["children"][
+        "rollout_targets"].setdefault("vars", {}).update(rollout_webhooks=[{"url": url}]))
+
+
 def live():
     return [ledger(host)["live"]["version"] for host in HOSTS]
 
@@ -146,8 +152,7 @@ def test_a_run_limited_to_one_host_still_tells_the_webhooks_of_the_targets_group
     assert live() == ["1.0.0"] * 3
     receiver = Receiver()
     try:
-        hooked = edited_inventory(inventory, str(tmp_path / "hooked.json"), lambda doc: doc["all"]["children"]["rollout_targets"]
-                                  .setdefault("vars", {}).update(rollout_webhooks=[{"url": receiver.url}]))
+        hooked = with_webhook(inventory, tmp_path, receiver.url)
         there = run_playbook("rollback.yml", hooked, {"target_version": "1.1.0"}, limit=HOSTS[1])
         back = run_playbook("rollback.yml", hooked, {"target_version": "1.0.0"}, limit=HOSTS[1])
     finally:
@@ -274,8 +279,19 @@ def test_the_fleet_status_within_a_limit_from_a_file_reports_those_hosts(invento
 def test_a_deploy_freeze_refuses_new_versions_on_every_host_and_lets_rollbacks_through_until_lifted(inventory, tmp_path):
     assert run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.1.0")).rc == 0
     assert live() == ["1.1.0"] * 3
-    frozen = run_playbook("freeze.yml", inventory, {"freeze_reason": "incident 42", "freeze_hours": 2})
+    wrong = run_playbook("freeze.yml", inventory, {"freeze_action": "unfreeze"})
+    assert wrong.rc != 0 and "freeze_action is 'unfreeze': use freeze (the default) or lift. Nothing was changed." in wrong.output
+    receiver = Receiver()
+    hooked = with_webhook(inventory, tmp_path, receiver.url)
+    try:
+        frozen = run_playbook("freeze.yml", hooked, {"freeze_reason": "incident 42", "freeze_hours": 2})
+    finally:
+        receiver.close()
     assert frozen.rc == 0, frozen.output[-3000:]
+    # The on-call channel hears it, with the reason.
+    (told,) = receiver.received
+    assert (told["event"], told["hosts"], told["action"]) == ("frozen", HOSTS, "freeze"), told
+    assert all("are frozen: incident 42 (until " in result["message"] for result in told["results"].values()), told
     assert [ledger(host)["freeze"]["reason"] for host in HOSTS] == ["incident 42"] * 3
     histories = [ledger(host)["history"] for host in HOSTS]
     refused = run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.2.0"))
@@ -284,7 +300,8 @@ def test_a_deploy_freeze_refuses_new_versions_on_every_host_and_lets_rollbacks_t
     assert "deploys of agent-loop are frozen on %s since " % HOSTS[0] in said, said[-3000:]
     assert (", until %s" % ledger(HOSTS[0])["freeze"]["until"][:10]) in said
     assert (": incident 42. A deploy or a canary waits until the freeze is lifted (ansible-playbook playbooks/freeze.yml -e "
-            "freeze_action=lift, with the same hosts); rollbacks, restores and canary aborts still run. Nothing was changed.") in said
+            "freeze_action=lift, with the same hosts), or goes ahead with -e freeze_override='<why it cannot wait>' (kept in the "
+            "ledger); rollbacks, restores and canary aborts still run. Nothing was changed.") in said
     assert [ledger(host)["history"] for host in HOSTS] == histories and live() == ["1.1.0"] * 3
     status_dir = str(tmp_path / "status")
     status = run_playbook("status.yml", inventory, dict(WAVES, rollout_status_dir=status_dir))
@@ -293,12 +310,29 @@ def test_a_deploy_freeze_refuses_new_versions_on_every_host_and_lets_rollbacks_t
         assert json.load(handle)["frozen"] == HOSTS
     table = status.output[status.output.index("nextgen.rollout status summary"):]
     assert table.count("consistent; deploys frozen: incident 42") == 3, table
+    # A fix that cannot wait goes through on one host, saying why; the freeze stays for every other run.
+    hotfix = run_playbook("blue-green-deploy.yml", inventory, dict(WAVES, target_version="1.0.0", rollout_hosts=HOSTS[0],
+                                                                   freeze_override="hotfix INC-43"))
+    assert hotfix.rc == 0, hotfix.output[-3000:]
+    assert "This run goes ahead: hotfix INC-43 (freeze_override)" in " ".join(hotfix.output.split())
+    release = ledger(HOSTS[0])["history"][-1]
+    assert (release["action"], release["version"], release["details"]["freeze_override"]["reason"],
+            release["details"]["freeze_override"]["freeze"]["reason"]) == ("deploy", "1.0.0", "hotfix INC-43", "incident 42")
+    assert [ledger(host)["freeze"]["reason"] for host in HOSTS] == ["incident 42"] * 3
     # An emergency path never waits for a freeze.
     back = run_playbook("rollback.yml", inventory, {"target_version": "1.0.0"})
     assert back.rc == 0 and live() == ["1.0.0"] * 3, back.output[-3000:]
-    lifted = run_playbook("freeze.yml", inventory, {"freeze_action": "lift"})
+    receiver = Receiver()
+    hooked = with_webhook(inventory, tmp_path, receiver.url)
+    try:
+        lifted = run_playbook("freeze.yml", hooked, {"freeze_action": "lift"})
+        again = run_playbook("freeze.yml", hooked, {"freeze_action": "lift"})
+    finally:
+        receiver.close()
     assert lifted.rc == 0 and [ledger(host).get("freeze") for host in HOSTS] == [None] * 3, lifted.output[-3000:]
     assert [ledger(host)["history"][-1]["action"] for host in HOSTS] == ["unfreeze"] * 3
+    assert again.rc == 0 and again.output.count("were not frozen: nothing to lift") >= 3, again.output[-3000:]
+    assert [(doc["event"], doc["hosts"]) for doc in receiver.received] == [("unfrozen", HOSTS), ("nothing_to_do", HOSTS)]
 
 
 def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_its_step(inventory):

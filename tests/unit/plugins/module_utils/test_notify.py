@@ -96,6 +96,9 @@ def test_an_unknown_event_is_refused():
     (["skipped", "failed"], "rolled_back", "failed"),
     (["unchanged", "succeeded"], "completed", "completed"),
     (["unchanged"], "completed", "nothing_to_do"),
+    (["succeeded", "succeeded"], "frozen", "frozen"),
+    (["succeeded", "unchanged"], "unfrozen", "unfrozen"),
+    (["succeeded", "failed"], "frozen", "failed"),
 ])
 def test_the_event_of_a_run_follows_its_worst_host(results, success, event):
     outcomes = dict(("host-%d" % index, {"result": result}) for index, result in enumerate(results))

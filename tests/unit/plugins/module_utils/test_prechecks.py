@@ -104,7 +104,8 @@ def test_a_freeze_that_holds_says_who_why_until_when_and_how_to_go_on():
     assert freeze_problem(freeze, "shop", "web-1", now) == (
         "deploys of shop are frozen on web-1 since 2026-12-07 10:02:00 UTC by alice-7, until 2026-12-07 22:00:00 UTC: incident 42. A deploy "
         "or a canary waits until the freeze is lifted (ansible-playbook playbooks/freeze.yml -e freeze_action=lift, with the same "
-        "hosts); rollbacks, restores and canary aborts still run")
+        "hosts), or goes ahead with -e freeze_override='<why it cannot wait>' (kept in the ledger); rollbacks, restores and canary "
+        "aborts still run")
     assert ", until" not in freeze_problem(dict(freeze, until=None), "shop", "web-1", now)
     assert freeze_problem(dict(freeze, until="2026-12-07T11:59:59.000000Z"), "shop", "web-1", now) == ""
     assert freeze_problem(None, "shop", "web-1", now) == ""
