@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
+
 
 class WavePlanError(ValueError):
     pass
@@ -136,14 +138,29 @@ def fleet_rollback_plan(choices):
     the version it acts on only while live; ``moves``; ``note``), ``lines`` (the plan in words) and
     ``problem`` (non-empty when the hosts disagree on the release to undo: nothing should change)."""
     choices = dict((host, choice) for host, choice in (choices or {}).items() if isinstance(choice, dict))
-    targets = set(choice.get("rollback_to") for choice in choices.values() if choice.get("rollback_to"))
-    settled = set(choice.get("live_version") for choice in choices.values() if choice.get("rollback_stays"))
+    # A run that ended mid-transition is finished or undone by the host's reconciliation first: the host decides then.
+    unsettled = dict((host, choices.pop(host)) for host in sorted(choices) if choices[host].get("pending"))
+    targets = set(choice.get("rollback_to") for choice in choices.values() if choice.get("rollback_to")
+                  and not choice.get("canary"))
+    settled = set(choice.get("live_version") for choice in choices.values()
+                  if choice.get("rollback_stays") or choice.get("canary"))
     hosts, moving, staying, nowhere, disputed = {}, {}, [], [], []
+    for host, choice in unsettled.items():
+        # After its reconciliation the host goes to where an interrupted deploy came from, or an interrupted rollback went.
+        pending = choice["pending"]
+        back_to = pending.get("version") if pending.get("op") in L.UNDOING_OPERATIONS else pending.get("from_version")
+        hosts[host] = {"version": back_to or "", "if_live": "", "moves": False,
+                       "note": "a %s of %s did not finish: after its reconciliation, %s" % (
+                           pending.get("op"), pending.get("version"),
+                           "it goes to or stays on %s" % back_to if back_to else "it decides by its own ledger")}
     for host in sorted(choices):
         choice = choices[host]
         live, target = choice.get("live_version"), choice.get("rollback_to")
         stay_note = None
-        if choice.get("rollback_stays"):
+        if choice.get("canary"):
+            # Rolling back during a canary aborts it: the stable version stays live.
+            stay_note = "aborts the canary of %s, %s stays" % (choice["canary"].get("version"), live)
+        elif choice.get("rollback_stays"):
             stay_note = choice.get("rollback_note") or ""
         elif live and live in targets:
             stay_note = "runs %s, where the other hosts go back to" % live
@@ -164,6 +181,7 @@ def fleet_rollback_plan(choices):
     lines = ["%s -> %s on %s" % (live, target, ", ".join(names)) for (live, target), names in sorted(moving.items())]
     lines += ["%s stays on %s: %s" % (host, hosts[host]["version"], hosts[host]["note"]) for host in staying]
     lines += ["%s has nowhere to go back to: %s" % (host, hosts[host]["note"]) for host in nowhere]
+    lines += ["%s: %s" % (host, hosts[host]["note"]) for host in unsettled]
     problem = ""
     if disputed and not moving:
         each = ["%s runs %s (before it: %s)" % (host, choice.get("live_version"), choice.get("rollback_to") or "none")

@@ -151,3 +151,18 @@ def test_a_fleet_already_rolled_back_has_nothing_to_do_and_no_problem():
         assert not plan["problem"] and not any(host["moves"] for host in plan["hosts"].values())
         assert plan["hosts"]["web-3"] == {"version": "1.0.0", "if_live": "1.0.0", "moves": False,
                                           "note": "runs 1.0.0, where the other hosts went back to"}
+
+
+def test_a_fleet_rollback_aborts_canaries_and_leaves_an_interrupted_host_to_its_reconciliation():
+    # Wave 1 promoted 1.1.0; wave 2 holds a canary of it; web-4's deploy was killed mid-way.
+    canary = dict(chose("1.0.0", "0.9.0"), canary={"version": "1.1.0", "share": 10})
+    plan = fleet_rollback_plan({"web-1": chose("1.1.0", "1.0.0"), "web-2": canary, "web-3": canary,
+                                "web-4": dict(chose("1.0.0", "0.9.0"),
+                                              pending={"op": "deploy", "version": "1.1.0", "from_version": "1.0.0"})})
+    assert [(host, facts["version"], facts["moves"]) for host, facts in sorted(plan["hosts"].items())] == [
+        ("web-1", "1.0.0", True), ("web-2", "1.0.0", False), ("web-3", "1.0.0", False), ("web-4", "1.0.0", False)]
+    assert plan["lines"] == ["1.1.0 -> 1.0.0 on web-1",
+                             "web-2 stays on 1.0.0: aborts the canary of 1.1.0, 1.0.0 stays",
+                             "web-3 stays on 1.0.0: aborts the canary of 1.1.0, 1.0.0 stays",
+                             "web-4: a deploy of 1.1.0 did not finish: after its reconciliation, it goes to or stays on 1.0.0"]
+    assert not plan["problem"]
