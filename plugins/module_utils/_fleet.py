@@ -15,7 +15,8 @@ import os
 import re
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
-from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import active_freeze
+from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import active_freeze, rollback_choice
+from ansible_collections.nextgen.rollout.plugins.module_utils._waves import fleet_rollback_plan
 
 RELEASES = ("deploy", "canary")
 RECENT = 20
@@ -142,6 +143,15 @@ def fleet_report(statuses, now, waves=None, window_days=30):
                    if entry.get("action") in RELEASES and entry.get("result") == "succeeded"), None)
     waves = waves or [[row["host"] for row in rows]]
     progress = wave_progress(rows, waves, newest)
+    # Where playbooks/rollback.yml without a version would take each host of this report.
+    plan = fleet_rollback_plan(dict(
+        (host, dict(rollback_choice(ledger), live_version=(ledger.get("live") or {}).get("version"),
+                    canary=ledger.get("canary"), pending=ledger.get("pending")))
+        for host, ledger in ledgers.items() if ledger.get("live")))
+    for row in rows:
+        step = plan["hosts"].get(row["host"])
+        row["rollback"] = ({"version": step["version"] or None, "moves": step["moves"], "note": step["note"]}
+                           if step else None)
     return {"generated": datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "hosts": rows, "versions": dict((version, sorted(hosts)) for version, hosts in versions.items()),
             "newest_version": newest, "progress": progress,
@@ -150,6 +160,7 @@ def fleet_report(statuses, now, waves=None, window_days=30):
                                                                           "result", "message", "details")))
                        for host, entry in recent],
             "dora": dora(ledgers, now, window_days),
+            "rollback_problem": plan["problem"],
             "drifting": [row["host"] for row in rows if row["drift"]],
             "frozen": [row["host"] for row in rows if row["frozen"]]}
 
@@ -169,15 +180,23 @@ def frozen_text(freeze):
     return "%s (%s)" % (_text(freeze.get("reason")), _text(freeze.get("by")))
 
 
+def rollback_text(rollback):
+    """``-> 1.0.0`` where a rollback without a version moves the host, ``stays`` where it does not."""
+    if not rollback or not rollback.get("version"):
+        return "-"
+    return ("-> %s" % rollback["version"]) if rollback["moves"] else "stays"
+
+
 def table_lines(report):
     """The report's host table as text (what the playbook prints)."""
-    headings = ["host", "service", "live", "image", "warm", "canary", "last release", "frozen", "drift"]
+    headings = ["host", "service", "live", "image", "warm", "rollback", "canary", "last release", "frozen", "drift"]
     rows = []
     for row in report["hosts"]:
         last = row["last_release"]
         rows.append([row["host"], _text(row["service"]),
                      _text(row["live_version"]) + (" (%s)" % row["live_colour"] if row["live_colour"] else ""),
                      _text(row["image"]).rsplit("@", maxsplit=1)[-1][:19], _text(row["warm_version"]),
+                     rollback_text(row.get("rollback")),
                      "%s %%" % row["canary_share"] if row["canary_share"] is not None else "-",
                      "%s %s %s" % (last["action"], last["version"], last["result"]) if last else "-",
                      frozen_text(row["frozen"])[:40], _text(row["drift"])[:60]])
@@ -219,13 +238,14 @@ def dashboard_html(report):
         out.append("<tr><td>%d</td><td>%s</td><td>%d / %d</td><td><span class='bar'><span style='width:%.0f%%'></span></span></td></tr>"
                    % (item["wave"], html.escape(", ".join(item["hosts"])), item["done"], item["total"], percent))
     out.append("</table><h2>Hosts</h2><table id='hosts'>" +
-               _cells(["host", "service", "live version", "colour", "image", "warm", "canary", "last release", "frozen", "drift"],
-                      "th"))
+               _cells(["host", "service", "live version", "colour", "image", "warm", "rollback", "canary", "last release", "frozen",
+                       "drift"], "th"))
     for row in report["hosts"]:
         last = row["last_release"] or {}
         out.append("<tr class='%s'>%s</tr>" % ("drift" if row["drift"] else "", "".join(
             "<td>%s</td>" % html.escape(_text(v)) for v in (
                 row["host"], row["service"], row["live_version"], row["live_colour"], row["image"], row["warm_version"],
+                rollback_text(row.get("rollback")),
                 "%s %%" % row["canary_share"] if row["canary_share"] is not None else None,
                 " ".join(_text(last.get(k)) for k in ("action", "version", "result", "time")) if last else None,
                 frozen_text(row["frozen"]) if row["frozen"] else None, row["drift"]))))

@@ -11,8 +11,10 @@ short_description: One view of the fleet from each host's status - a table, a JS
 version_added: 1.0.0
 description:
   - Takes the status every host reported (the C(status) action of nextgen.rollout.blue_green, with its ledger) and makes
-    one report - per host the service, live version and colour, image digest, warm version, canary share, last
-    release and its outcome, its deploy freeze while it holds, and the drift between the ledger and the host; the
+    one report - per host the service, live version and colour, image digest, warm version, where
+    C(playbooks/rollback.yml) without a version would take it (C(rollback), the filter
+    P(nextgen.rollout.fleet_rollback_plan#filter) over the hosts of the report), canary share, last release and its
+    outcome, its deploy freeze while it holds, and the drift between the ledger and the host; the
     versions across the fleet; how many hosts serve the newest version, per wave; the recent releases with their
     figures; and the DORA figures the
     ledgers allow (deployment frequency, lead time where the image's creation time is known, change failure rate,
@@ -53,7 +55,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 report:
-  description: The report (hosts, versions, newest_version, progress, done, total, recent, dora, drifting, frozen), as in the JSON file.
+  description: The report (hosts, versions, newest_version, progress, done, total, recent, dora, rollback_problem, drifting, frozen), as in the JSON file.
   returned: always
   type: dict
 lines:

@@ -253,6 +253,8 @@ def test_the_fleet_status_shows_every_host_in_a_table_and_a_dashboard(inventory,
     assert "0 of 3 hosts serve 1.2.0; wave 0: 0/1, wave 1: 0/2" in said
     assert sorted(row["host"] for row in report["hosts"]) == HOSTS
     assert report["dora"]["releases"] >= 4 and report["dora"]["failed_changes"] >= 1
+    # Every host is back on 1.0.0 by a rollback: a rollback without a version would move none of them.
+    assert [(row["rollback"]["version"], row["rollback"]["moves"]) for row in report["hosts"]] == [("1.0.0", False)] * 3
     # Opened in a real browser: it renders, and its host table lists every host with its version.
     dom = rendered_dom(os.path.join(status_dir, "fleet-status.html"))
     table = dom[dom.index('id="hosts"'):dom.index("</table>", dom.index('id="hosts"'))]

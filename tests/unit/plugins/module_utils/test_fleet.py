@@ -58,7 +58,8 @@ def test_the_report_has_a_row_per_host_and_progress_per_wave(tmp_path):
     assert [(p["done"], p["total"]) for p in report["progress"]] == [(1, 1), (0, 2)]
     assert report["versions"] == {"1.0.0": ["web-2"], "1.1.0": ["web-1"]}
     lines = table_lines(report)
-    assert lines[0].split() == ["host", "service", "live", "image", "warm", "canary", "last", "release", "frozen", "drift"]
+    assert lines[0].split() == ["host", "service", "live", "image", "warm", "rollback", "canary", "last", "release", "frozen",
+                                "drift"]
     assert "1 of 3 hosts serve 1.1.0; wave 0: 1/1, wave 1: 0/2" in lines
     page = dashboard_html(report)
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")
@@ -90,3 +91,19 @@ def test_a_deploy_freeze_shows_while_it_holds():
     assert [row.split()[-2:] for row in rows[1:]] == [["-", "-"], ["-", "-"]]
     page = dashboard_html(report)
     assert "<td>incident 42 (alice-7)</td>" in page and "bob-1" not in page
+
+
+def test_the_report_says_where_a_rollback_without_a_version_takes_each_host():
+    deployed = ledger("1.1.0", [entry("deploy", "1.1.0", "succeeded", NOW - 60)])
+    deployed["live"].update(previous_version="1.0.0", made_by="deploy")
+    taken_back = ledger("1.0.0", [entry("rollback", "1.0.0", "succeeded", NOW - 30)])
+    taken_back["live"].update(previous_version="1.1.0", made_by="rollback")
+    report = fleet_report({"web-1": {"ledger": deployed}, "web-2": {"ledger": taken_back},
+                           "web-3": {"error": "did not report: unreachable or failed"}}, NOW)
+    rows = dict((row["host"], row) for row in report["hosts"])
+    assert rows["web-1"]["rollback"] == {"version": "1.0.0", "moves": True, "note": "1.1.0 -> 1.0.0"}
+    assert (rows["web-2"]["rollback"]["version"], rows["web-2"]["rollback"]["moves"]) == ("1.0.0", False)
+    assert rows["web-3"]["rollback"] is None and report["rollback_problem"] == ""
+    lines = table_lines(report)
+    at = lines[0].index("rollback")
+    assert [line[at:].split("  ")[0] for line in lines[2:5]] == ["-> 1.0.0", "stays", "-"]
