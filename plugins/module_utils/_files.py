@@ -109,22 +109,60 @@ def write_if_different(path, text, mode, check=False, mine=False):
     return True, current.decode("utf-8", "replace") if current is not None else None
 
 
-def write_private_files(directory, files, check=False):
+# What a file held before a write that kept it (write_private_files' keep_previous), until put back.
+PREVIOUS_SUFFIX = ".previous"
+
+
+def write_private_files(directory, files, check=False, keep_previous=False):
     """Make ``directory`` (mode 0700) hold each of ``files`` ({name: text}) with mode 0600, both owned
     by the user this runs as: the owner of a private directory could swap the files in it. Writes
-    only what differs, each file atomically. Returns (whether the directory changed, changed names, {name: text before or None})."""
+    only what differs, each file atomically. With ``keep_previous``, what each file held is kept as
+    ``<name>.previous`` first (none when it did not exist), for put_back_private_files.
+    Returns (whether the directory changed, changed names, {name: text before or None})."""
     problems = [problem for problem in (file_name_problem(name) for name in files) if problem]
     if problems:
         raise ValueError("; ".join(problems))
     changed, before = [], {}
     dir_changed = ensure_directory(directory, PRIVATE_DIR_MODE, check, mine=True)
     for name in sorted(files):
-        written, before[name] = write_if_different(os.path.join(directory, name), files[name], PRIVATE_FILE_MODE, check, mine=True)
+        path = os.path.join(directory, name)
+        if keep_previous and not check:
+            current = read_bytes(path)
+            if current is None:
+                remove_if_present(path + PREVIOUS_SUFFIX)
+            else:
+                atomic_write_bytes(path + PREVIOUS_SUFFIX, current, PRIVATE_FILE_MODE)
+        written, before[name] = write_if_different(path, files[name], PRIVATE_FILE_MODE, check, mine=True)
         if written:
             changed.append(name)
         else:
             del before[name]
     return dir_changed, changed, before
+
+
+def put_back_private_files(directory, names, check=False, forget=False):
+    """Give each of ``names`` back what it held before the write that kept it (``<name>.previous``,
+    moved back atomically); a name without a kept copy (it did not exist then) is left as it is.
+    With ``forget``, the kept copies are removed instead (what they held is no longer needed).
+    Returns the names changed (or whose copy was removed)."""
+    problems = [problem for problem in (file_name_problem(name) for name in names) if problem]
+    if problems:
+        raise ValueError("; ".join(problems))
+    changed = []
+    for name in sorted(names):
+        path = os.path.join(directory, name)
+        if os.path.exists(path + PREVIOUS_SUFFIX):
+            changed.append(name)
+            if not check:
+                (os.remove(path + PREVIOUS_SUFFIX) if forget else os.replace(path + PREVIOUS_SUFFIX, path))
+    return changed
+
+
+def remove_if_present(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def path_problem(path):

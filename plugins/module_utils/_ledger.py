@@ -177,6 +177,8 @@ def begin(doc, op, holder, colour, version, fresh, now, details=None):
                       "from_colour": live.get("colour"), "from_version": live.get("version"),
                       "phase": "begun", "started": iso(now), "details": details or {}}
     if fresh:
+        # What the colour held, for a failure that leaves its containers as they were (failed's colour_kept).
+        doc["pending"]["colour_before"] = copy.deepcopy(doc["colours"].get(colour))
         _set_colour(doc, colour, now, version=version, state="starting")
     return doc
 
@@ -232,13 +234,18 @@ def succeeded(doc, warm_seconds, now, details=None):
     return doc
 
 
-def failed(doc, message, now, failed_task=None, details=None):
-    """The pending transition failed; traffic stays where it is (the ledger's ``live``)."""
+def failed(doc, message, now, failed_task=None, details=None, colour_kept=False):
+    """The pending transition failed; traffic stays where it is (the ledger's ``live``). With
+    ``colour_kept``, the colour's containers were never replaced (a release command that failed): it
+    keeps what it held, a warm version and its retirement included."""
     doc = _copy(doc)
     pending = _pending(doc)
     live = doc.get("live") or {}
     if pending["fresh"] and live.get("colour") != pending["colour"]:
-        _set_colour(doc, pending["colour"], now, version=pending["version"], state="failed")
+        if colour_kept and pending.get("colour_before"):
+            doc["colours"][pending["colour"]] = copy.deepcopy(pending["colour_before"])
+        else:
+            _set_colour(doc, pending["colour"], now, version=pending["version"], state="failed")
     if pending["op"] == "canary" and doc["canary"]:
         doc["canary"] = None
     _append(doc, {"action": pending["op"], "version": pending["version"], "from_version": pending["from_version"],

@@ -31,7 +31,7 @@ def transition(doc, action, p, now):
     if action == "succeeded":
         return L.succeeded(doc, p["warm_seconds"], now, p["details"])
     if action == "failed":
-        return L.failed(doc, p["reason"] or "failed", now, p["failed_task"], p["details"])
+        return L.failed(doc, p["reason"] or "failed", now, p["failed_task"], p["details"], p.get("colour_kept"))
     if action == "canary_share":
         return L.canary_share(doc, p["step"], p["share"], p["steps"], p["hash_key"], now)
     if action == "canary_verdict":

@@ -132,13 +132,14 @@ def fleet_rollback_plan(choices):
     ``rollback_to``, except a host a rollback or a restore already took back (``rollback_stays``) and a
     host whose live version is where another host goes, or went, back to: it already runs the version
     before the release being undone (its own deploy stopped before the switch, or a failed wave took it
-    back), and going back further would split the fleet.
+    back), and going back further would split the fleet. A host with a canary in progress aborts it.
 
     Returns ``hosts`` (host: ``version`` to pass as its target, its live version when it stays; ``if_live``,
     the version it acts on only while live; ``moves``; ``note``), ``lines`` (the plan in words) and
     ``problem`` (non-empty when the hosts disagree on the release to undo: nothing should change)."""
     choices = dict((host, choice) for host, choice in (choices or {}).items() if isinstance(choice, dict))
-    # A run that ended mid-transition is finished or undone by the host's reconciliation first: the host decides then.
+    # A run that ended mid-transition is finished or undone by the host's reconciliation first (under the lock):
+    # such a host goes where the transition was going back to, whatever the reconciliation finds.
     unsettled = dict((host, choices.pop(host)) for host in sorted(choices) if choices[host].get("pending"))
     targets = set(choice.get("rollback_to") for choice in choices.values() if choice.get("rollback_to")
                   and not choice.get("canary"))

@@ -33,6 +33,24 @@ options:
     description: File name -> text, for files that hold credentials. Their text is never shown (not in diffs, not in logs).
     type: dict
     default: {}
+  keep_previous:
+    description:
+      - Before writing, keep what each file of O(files) and O(secret_files) holds as C(<name>.previous) (mode C(0600)), for
+        O(put_back). A release keeps the files of a warm colour so, while its release command runs.
+    type: bool
+    default: false
+  put_back:
+    description:
+      - File names that get back what they held before the last write that kept it (C(<name>.previous), moved back
+        atomically); a name without a kept copy is left as it is. Given alone, without O(files) or O(secret_files).
+    type: list
+    elements: str
+    default: []
+  forget_previous:
+    description: File names whose kept copy (C(<name>.previous)) is removed, once it is no longer needed. Given alone.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -59,7 +77,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_files:
-  description: The files written (or, in check mode, that would be).
+  description: The files written or put back (or, in check mode, that would be).
   returned: always
   type: list
   elements: str
@@ -68,7 +86,7 @@ changed_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._files import write_private_files
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import put_back_private_files, write_private_files
 
 
 def main():
@@ -77,17 +95,32 @@ def main():
             path=dict(type="path", required=True),
             files=dict(type="dict", default={}),
             secret_files=dict(type="dict", default={}, no_log=True),
+            keep_previous=dict(type="bool", default=False),
+            put_back=dict(type="list", elements="str", default=[]),
+            forget_previous=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    if p["put_back"] or p["forget_previous"]:
+        if p["files"] or p["secret_files"] or (p["put_back"] and p["forget_previous"]):
+            module.fail_json(msg="put_back or forget_previous is given alone, without files or secret_files. Nothing was written.")
+        try:
+            changed = put_back_private_files(p["path"], p["put_back"] or p["forget_previous"], check=module.check_mode,
+                                             forget=bool(p["forget_previous"]))
+        except ValueError as exc:
+            module.fail_json(msg="%s. Nothing was put back in %s." % (exc, p["path"]))
+        except OSError as exc:
+            module.fail_json(msg="cannot put back files in %s: %s" % (p["path"], exc))
+        module.exit_json(changed=bool(changed), changed_files=changed)
     overlap = sorted(set(p["files"]) & set(p["secret_files"]))
     if overlap:
         module.fail_json(msg="%s given in both files and secret_files: give each file once. Nothing was written."
                          % ", ".join(overlap))
     wanted = dict((name, str(text)) for name, text in dict(p["files"], **p["secret_files"]).items())
     try:
-        dir_changed, changed, before = write_private_files(p["path"], wanted, check=module.check_mode)
+        dir_changed, changed, before = write_private_files(p["path"], wanted, check=module.check_mode,
+                                                           keep_previous=p["keep_previous"])
     except ValueError as exc:
         module.fail_json(msg="%s. Nothing was written in %s." % (exc, p["path"]))
     except OSError as exc:

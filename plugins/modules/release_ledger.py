@@ -90,6 +90,12 @@ options:
   failed_task:
     description: Task that failed, for V(failed).
     type: str
+  colour_kept:
+    description:
+      - For V(failed) - the colour's containers were never replaced (the release command failed before they started),
+        so the colour keeps what the ledger said it held (a warm version, its retirement) instead of being marked failed.
+    type: bool
+    default: false
   warm_seconds:
     description: Seconds the old colour stays warm after V(succeeded) (0 retires it), and for V(reconcile).
     type: float
@@ -324,6 +330,7 @@ def main():
             reason=dict(type="str"),
             freeze_hours=dict(type="float"),
             failed_task=dict(type="str"),
+            colour_kept=dict(type="bool", default=False),
             warm_seconds=dict(type="float", default=900),
             step=dict(type="int"),
             share=dict(type="float"),

@@ -181,6 +181,23 @@ def test_the_release_command_runs_before_each_new_version_starts_and_not_on_a_ro
     must(run_playbook("rollback.yml", host["inventory"], FAST, var_files=[COUNTER]))
     assert get(HTTP + "/about", "counter.local")[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
     assert migrations() == before + [target]
+    # A third version whose release command fails: the warm colour it would replace keeps its version and files,
+    # so a rollback to it is still one switch.
+    sh("docker", "tag", "counter:1.1.0", "counter:1.2.0")
+    failed = run_playbook("blue-green-deploy.yml", host["inventory"], dict(
+        FAST, target_version="1.2.0", rollout_env={"COUNTER_MIGRATION_FAIL": "disk full"}), var_files=[COUNTER])
+    assert failed.rc != 0
+    assert "%s keeps serving every client on %s; %s stays warm on %s." % (live["version"], live["colour"], target, idle) in \
+        " ".join(failed.output.split()), failed.output[-2500:]
+    kept = ledger(HOST, "counter")["colours"][idle]
+    assert (kept["state"], kept["version"]) == ("warm", target) and kept.get("retire_at")
+    assert "image: counter:%s" % target in sh("cat", "/opt/nextgen-rollout/counter/%s.compose.yml" % idle)
+    assert not [name for name in sh("ls", "/opt/nextgen-rollout/counter").split() if name.endswith(".previous")]
+    back = must(run_playbook("rollback.yml", host["inventory"], dict(FAST, target_version=target), var_files=[COUNTER]))
+    assert "counter %s is live on %s (%s kept warm on %s)" % (target, idle, live["version"], live["colour"]) in \
+        " ".join(back.output.split()), back.output[-2500:]
+    must(run_playbook("rollback.yml", host["inventory"], dict(FAST, target_version=live["version"]), var_files=[COUNTER]))
+    assert get(HTTP + "/about", "counter.local")[1]["X-Served-By"] == "%s/%s" % (live["colour"], live["version"])
 
 
 @pytest.mark.parametrize("case, extra, message", [

@@ -4,6 +4,7 @@ import stat
 import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import (
+    put_back_private_files,
     apply_files, controller_file, refuse_unsafe_name, write_private_files)
 
 
@@ -142,3 +143,30 @@ def test_an_operators_file_is_found_beside_the_playbook_then_in_the_runs_directo
     assert controller_file(str(playbooks / "checks.yml"), "/elsewhere")["tried"] == [str(playbooks / "checks.yml")]
     assert controller_file("same.yml", str(project), cwd=str(project))["tried"] == [str(project / "same.yml")]
     assert controller_file("", str(playbooks)) == {"path": "", "found": False, "tried": []}
+
+
+def test_kept_files_are_put_back_as_they_were_and_a_new_file_is_left_as_it_is(tmp_path):
+    directory = str(tmp_path / "svc")
+    write_private_files(directory, {"blue.compose.yml": "image: shop:1.0.0\n", "blue.env": "TOKEN=old\n"})
+    write_private_files(directory, {"blue.compose.yml": "image: shop:1.1.0\n", "blue.env": "TOKEN=new\n",
+                                    "blue.extra": "x"}, keep_previous=True)
+    assert open(os.path.join(directory, "blue.env")).read() == "TOKEN=new\n"
+    assert stat.S_IMODE(os.stat(os.path.join(directory, "blue.env.previous")).st_mode) == 0o600
+    assert put_back_private_files(directory, ["blue.compose.yml", "blue.env", "blue.extra"], check=True) == [
+        "blue.compose.yml", "blue.env"]
+    assert open(os.path.join(directory, "blue.env")).read() == "TOKEN=new\n"  # check mode put nothing back
+    assert put_back_private_files(directory, ["blue.compose.yml", "blue.env", "blue.extra"]) == ["blue.compose.yml", "blue.env"]
+    assert [open(os.path.join(directory, name)).read() for name in ("blue.compose.yml", "blue.env", "blue.extra")] == [
+        "image: shop:1.0.0\n", "TOKEN=old\n", "x"]
+    assert not [name for name in os.listdir(directory) if name.endswith(".previous")]
+    assert put_back_private_files(directory, ["blue.env"]) == []
+    with pytest.raises(ValueError):
+        put_back_private_files(directory, ["../etc/passwd"])
+
+
+def test_kept_copies_no_longer_needed_are_forgotten(tmp_path):
+    directory = str(tmp_path / "svc")
+    write_private_files(directory, {"blue.env": "TOKEN=old\n"})
+    write_private_files(directory, {"blue.env": "TOKEN=new\n"}, keep_previous=True)
+    assert put_back_private_files(directory, ["blue.env"], forget=True) == ["blue.env"]
+    assert os.listdir(directory) == ["blue.env"] and open(os.path.join(directory, "blue.env")).read() == "TOKEN=new\n"

@@ -229,3 +229,16 @@ def test_a_release_of_the_live_version_and_a_ledger_from_before_keep_the_previou
     assert (summary(doc)["rollback_to"], doc["live"]["made_by"]) == ("1.0.0", "deploy")
     del doc["live"]["made_by"]
     assert (summary(doc)["rollback_to"], summary(doc)["rollback_stays"]) == ("1.0.0", False)
+
+
+def test_a_failure_that_never_replaced_the_colour_leaves_its_warm_version_as_it_was(ledger):
+    doc = release(release(ledger.load(), "deploy", "blue", "1.0.0"), "deploy", "green", "1.1.0", now=at(10))
+    warm = dict(doc["colours"]["blue"])
+    assert warm["state"] == "warm"
+    begun = L.begin(doc, "deploy", "run-2", "blue", "1.2.0", True, at(20))
+    assert begun["colours"]["blue"]["state"] == "starting"
+    kept = L.failed(begun, "the release command exited with code 1", at(21), colour_kept=True)
+    assert kept["colours"]["blue"] == warm and kept["live"] == doc["live"]
+    assert kept["history"][-1]["result"] == "failed" and kept["pending"] is None
+    marked = L.failed(begun, "not ready", at(21))
+    assert (marked["colours"]["blue"]["state"], marked["colours"]["blue"]["version"]) == ("failed", "1.2.0")
