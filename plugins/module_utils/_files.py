@@ -117,7 +117,8 @@ def write_private_files(directory, files, check=False, keep_previous=False):
     """Make ``directory`` (mode 0700) hold each of ``files`` ({name: text}) with mode 0600, both owned
     by the user this runs as: the owner of a private directory could swap the files in it. Writes
     only what differs, each file atomically. With ``keep_previous``, what each file held is kept as
-    ``<name>.previous`` first (none when it did not exist), for put_back_private_files.
+    ``<name>.previous`` first (none when it did not exist), for put_back_private_files; without it, such
+    a copy left behind is removed.
     Returns (whether the directory changed, changed names, {name: text before or None})."""
     problems = [problem for problem in (file_name_problem(name) for name in files) if problem]
     if problems:
@@ -126,8 +127,9 @@ def write_private_files(directory, files, check=False, keep_previous=False):
     dir_changed = ensure_directory(directory, PRIVATE_DIR_MODE, check, mine=True)
     for name in sorted(files):
         path = os.path.join(directory, name)
-        if keep_previous and not check:
-            current = read_bytes(path)
+        if not check:
+            # Without keep_previous, a copy left by a run that ended before putting it back goes too.
+            current = read_bytes(path) if keep_previous else None
             if current is None:
                 remove_if_present(path + PREVIOUS_SUFFIX)
             else:

@@ -170,3 +170,7 @@ def test_kept_copies_no_longer_needed_are_forgotten(tmp_path):
     write_private_files(directory, {"blue.env": "TOKEN=new\n"}, keep_previous=True)
     assert put_back_private_files(directory, ["blue.env"], forget=True) == ["blue.env"]
     assert os.listdir(directory) == ["blue.env"] and open(os.path.join(directory, "blue.env")).read() == "TOKEN=new\n"
+    # A copy left by a run that ended before putting it back goes with the next write that keeps none.
+    write_private_files(directory, {"blue.env": "TOKEN=newer\n"}, keep_previous=True)
+    write_private_files(directory, {"blue.env": "TOKEN=newest\n"})
+    assert os.listdir(directory) == ["blue.env"]
