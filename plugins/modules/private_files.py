@@ -37,6 +37,7 @@ options:
     description:
       - Before writing, keep what each file of O(files) and O(secret_files) holds as C(<name>.previous) (mode C(0600)), for
         O(put_back). A release keeps the files of a warm colour so, while its release command runs.
+      - Without it, such a copy left behind (by a run that ended before putting it back) is removed.
     type: bool
     default: false
   put_back:
