@@ -153,10 +153,15 @@ def put_back_private_files(directory, names, check=False, forget=False):
     changed = []
     for name in sorted(names):
         path = os.path.join(directory, name)
-        if os.path.exists(path + PREVIOUS_SUFFIX):
-            changed.append(name)
-            if not check:
-                (os.remove(path + PREVIOUS_SUFFIX) if forget else os.replace(path + PREVIOUS_SUFFIX, path))
+        if not os.path.exists(path + PREVIOUS_SUFFIX):
+            continue
+        changed.append(name)
+        if check:
+            continue
+        if forget:
+            os.remove(path + PREVIOUS_SUFFIX)
+        else:
+            os.replace(path + PREVIOUS_SUFFIX, path)
     return changed
 
 
