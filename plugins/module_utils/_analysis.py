@@ -42,6 +42,8 @@ import time
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._decision import PolicyError, decide, effective_policy
+from ansible_collections.nextgen.rollout.plugins.module_utils._files import (
+    PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write_text, ensure_directory, remove_if_present)
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import answering, healthy_answer
 from ansible_collections.nextgen.rollout.plugins.module_utils._stats import (
     latency_summary, mann_whitney_greater, percentile, two_proportion_greater)
@@ -240,6 +242,46 @@ class CanaryAnalysis(object):
         self.prometheus_errors = []
         # The Prometheus figures whose last query failed (refused, an error status, an unreadable answer): why.
         self.unread_metrics = {}
+        # Where the step stands: intervals judged, intervals it has (its extensions included), extensions.
+        self.completed, self.planned, self.extensions = 0, None, 0
+
+    # Progress: what a later call needs to go on where this one stopped ----------------------
+    def identity(self):
+        """What a progress must have been taken with to be resumed here: the same step."""
+        return [self.since, self.duration, self.interval, self.rate_window, sorted(self.pool_of.items())]
+
+    def progress(self):
+        """This analysis so far, as JSON-ready data for resume()."""
+        return {
+            "identity": json.loads(json.dumps(self.identity())),
+            "reader": {"offset": self.reader.offset, "inode": self.reader.inode, "partial": self.reader.partial},
+            "buckets": dict((str(index), dict((pool, [stats.requests, stats.errors, stats.latencies])
+                                              for pool, stats in bucket.items()))
+                            for index, bucket in self.buckets.items()),
+            "extras": dict((str(index), extras) for index, extras in self.extras.items()),
+            "health_failures": self.health_failures,
+            "prometheus_errors": self.prometheus_errors[-5:],
+            "unread_metrics": self.unread_metrics,
+            "completed": self.completed, "planned": self.planned, "extensions": self.extensions,
+        }
+
+    def resume(self, progress):
+        """Go on from ``progress`` (what progress() gave) when it was taken on this same step; a
+        progress of another step, or none, leaves the analysis at its start. Returns whether it resumed."""
+        if not isinstance(progress, dict) or progress.get("identity") != json.loads(json.dumps(self.identity())):
+            return False
+        self.reader.offset, self.reader.inode, self.reader.partial = (
+            progress["reader"]["offset"], progress["reader"]["inode"], progress["reader"]["partial"])
+        for index, bucket in progress["buckets"].items():
+            self.buckets[int(index)] = dict((pool, PoolStats().merge(*bucket[pool])) for pool in POOLS)
+            for pool in POOLS:
+                self.window[pool].merge(*bucket[pool])
+        self.extras = dict((int(index), extras) for index, extras in progress["extras"].items())
+        self.health_failures = progress["health_failures"]
+        self.prometheus_errors = list(progress["prometheus_errors"])
+        self.unread_metrics = dict(progress["unread_metrics"])
+        self.completed, self.planned, self.extensions = progress["completed"], progress["planned"], progress["extensions"]
+        return True
 
     # Measurements --------------------------------------------------------------------------
     def take_log(self):
@@ -316,41 +358,83 @@ class CanaryAnalysis(object):
                 "errors": two_proportion_greater(candidate.errors, candidate.requests,
                                                  stable.errors, stable.requests)["p"]}
 
-    def run(self):
+    def run(self, report_every=None):
         """Evaluate at the end of every interval until the step ends or a rule fires. A step that
         ends on hold (a pending rule, or too few requests) is extended by its duration, at most
-        max_extensions times."""
+        max_extensions times. With ``report_every`` (seconds, rounded up to whole intervals), return
+        once that much more of the step is judged: ``done`` false, the decision ``continue``, and the
+        figures so far; resume() with its progress() goes on from there."""
         per_step = max(1, int(-(-self.duration // self.interval)))
-        planned, extensions, completed, verdict, rows = per_step, 0, 0, None, []
+        if self.planned is None:
+            self.planned = per_step
+        stop_at = self.completed + window_intervals(self.interval, report_every) if report_every else None
+        done, verdict, rows = True, None, []
         while True:
-            completed += 1
-            due = self.since + completed * self.interval
+            self.completed += 1
+            due = self.since + self.completed * self.interval
             wait = due - self.clock()
             if wait > 0:
                 self.sleep(wait)
             self.on_sample()
-            self.probe(completed - 1)
+            self.probe(self.completed - 1)
             self.take_log()
-            rows = self.samples(completed)
+            rows = self.samples(self.completed)
             verdict = self.blind_rules_hold(decide(rows, self.policy, self.judgement()))
             if verdict["decision"] == "rollback":
                 break
-            if completed >= planned:
-                if verdict["decision"] != "hold" or extensions >= self.max_extensions:
+            if self.completed >= self.planned:
+                if verdict["decision"] != "hold" or self.extensions >= self.max_extensions:
                     break
-                extensions += 1
-                planned += per_step
+                self.extensions += 1
+                self.planned += per_step
+            if stop_at is not None and self.completed >= stop_at:
+                done = False
+                break
         verdict.update(
+            done=done,
             elapsed_s=round(self.clock() - self.since, 3),
-            intervals=completed,
-            extensions=extensions,
+            intervals=self.completed,
+            planned_intervals=self.planned,
+            extensions=self.extensions,
             rate_window_s=window_intervals(self.interval, self.rate_window) * self.interval,
             figures=dict((pool, self.window[pool].figures()) for pool in POOLS),
             judge=self.judgement(),
             series=rows,
             prometheus_errors=self.prometheus_errors[-5:],
         )
+        if not done:
+            verdict["decision"] = "continue"
         return verdict
+
+
+PROGRESS_FILE = "canary-progress.json"
+
+
+def progress_path(state_dir, service):
+    """Where a step watched in parts (canary_analysis's report_every) keeps its progress between calls."""
+    return os.path.join(state_dir, service, PROGRESS_FILE)
+
+
+def read_progress(path):
+    """The progress kept at ``path``; None when there is none or it cannot be read (the step starts over)."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def run_in_parts(analysis, path, report_every):
+    """The next part of ``analysis`` (at most ``report_every`` seconds of its step), resumed from the
+    progress kept at ``path``; the progress is kept there after it, or removed once the step has its verdict."""
+    analysis.resume(read_progress(path))
+    verdict = analysis.run(report_every)
+    if verdict["done"]:
+        remove_if_present(path)
+    else:
+        ensure_directory(os.path.dirname(path), PRIVATE_DIR_MODE)
+        atomic_write_text(path, json.dumps(analysis.progress()), PRIVATE_FILE_MODE)
+    return verdict
 
 
 # The options of the modules that run an analysis (doc fragment nextgen.rollout.analysis).

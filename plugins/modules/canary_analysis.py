@@ -40,6 +40,19 @@ options:
     description: How many times a step that ends on V(hold) is extended by O(duration) before the module returns V(hold).
     type: int
     default: 0
+  report_every:
+    description:
+      - Seconds of the step (rounded up to whole O(interval)s) after which the module returns with its
+        figures so far, V(continue) as its decision and RV(done) false, so that a playbook can show them
+        and call it again; V(0) watches the step to its verdict in one call.
+      - Requires O(service). Between calls the step's progress is kept on the host in
+        C(<state_dir>/<service>/canary-progress.json) (mode 0600); the next call with the same
+        O(candidate), O(stable), O(since), O(duration), O(interval) and O(rate_window) goes on from it, a call
+        for another step starts over, and the file is removed once the step has its verdict. A progress that
+        is lost is rebuilt from the access log by the next call (only the health probes of the intervals
+        already past are not repeated).
+    type: float
+    default: 0
 extends_documentation_fragment:
   - nextgen.rollout.analysis
   - nextgen.rollout.read_only
@@ -65,9 +78,21 @@ EXAMPLES = r"""
 
 RETURN = r"""
 decision:
-  description: V(promote), V(hold) or V(rollback).
+  description: V(promote), V(hold) or V(rollback); V(continue) while RV(done) is false.
   returned: always
   type: str
+done:
+  description: Whether the step has its verdict; false only with O(report_every), when the module returns part way.
+  returned: always
+  type: bool
+intervals:
+  description: Intervals of the step judged so far.
+  returned: always
+  type: int
+planned_intervals:
+  description: Intervals the step has, its extensions so far included.
+  returned: always
+  type: int
 reasons:
   description:
     - Why, one line per rule that fired or is pending, and a line when one side of the split got every request
@@ -127,6 +152,7 @@ def main():
             since=dict(type="float"),
             duration=dict(type="float", required=True),
             max_extensions=dict(type="int", default=0),
+            report_every=dict(type="float", default=0),
         ),
         required_by=_analysis.REQUIRED_BY,
         supports_check_mode=True,
@@ -136,15 +162,23 @@ def main():
     found = _analysis.problems(p, {"candidate": p["candidate"], "stable": p["stable"]})
     if p["duration"] <= 0:
         found.append("duration must be above 0 s (got %s)" % p["duration"])
+    if p["report_every"] < 0:
+        found.append("report_every must be 0 (the whole step in one call) or more seconds (got %s)" % p["report_every"])
+    if p["report_every"] and not p["service"]:
+        found.append("report_every needs service: the step's progress is kept under state_dir/<service>")
     if found:
         module.fail_json(msg="canary analysis: %s" % "; ".join(found))
     renew = renewer(p["state_dir"], p["service"], None if module.check_mode else p["holder"], p["lease_ttl"])
     analysis = _analysis.from_params(p, p["candidate"], p["stable"], p["since"], p["duration"], fetch,
                                      max_extensions=p["max_extensions"], on_sample=renew)
     try:
-        module.exit_json(changed=False, **_analysis.with_traffic_notes(analysis.run(), analysis.window, p["policy"]))
+        if p["report_every"]:
+            verdict = _analysis.run_in_parts(analysis, _analysis.progress_path(p["state_dir"], p["service"]), p["report_every"])
+        else:
+            verdict = analysis.run()
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
+    module.exit_json(changed=False, **(_analysis.with_traffic_notes(verdict, analysis.window, p["policy"]) if verdict["done"] else verdict))
 
 
 if __name__ == "__main__":

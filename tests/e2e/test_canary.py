@@ -66,7 +66,8 @@ def test_bad_canary_input_is_refused_before_anything_changes(inventory):
             ({"canary_hash_key": "remote_addr; evil"}, "is not an nginx variable"),
             ({"rollout_real_ip_from": ["10.0.0.300"]}, "rollout_real_ip_from (nginx_real_ip_from) '10.0.0.300' is not an address"),
             ({"canary_policy": {"rules": {"error_rate": {"for": "two minutes"}}}}, "is not a duration"),
-            ({"canary_rate_window": -4}, "canary_rate_window is -4: give 0 (each sample covers its interval)"),
+            ({"canary_rate_window": -4, "canary_report_every": -1}, "canary_rate_window is -4: give 0 (each sample covers its interval)"
+             " or the seconds it covers; canary_report_every is -1: give 0 (figures when a step ends)"),
             ({"rollout_canary_scope": "fleet", "canary_prometheus_url": "http://127.0.0.1:9",
               "canary_prometheus_queries": {"prom_error_rate": "up"}}, "whose verdict is taken from the hosts' access logs")):
         result = run_playbook("blue-green-deploy.yml", inventory, dict(fast_profile(target_version="1.1.0"), **extra))
@@ -116,8 +117,13 @@ def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventor
         target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy, canary_rate_window=4,
         canary_prometheus_url=prometheus, canary_prometheus_window="10s"), var_files=["examples/reference/rollout.yml"])
     assert result.rc != 0 and "the analysis at 10 % says rollback" in result.output, result.output[-3000:]
-    # The step's figures are shown as it ends, before the run stops.
-    assert "10 % - step 1 of 3: candidate" in " ".join(result.output.split()) and "-> rollback: " in result.output
+    # The step's figures are shown as it goes (every canary_report_every, 4 s), and as it ends, before the run stops.
+    flat = " ".join(result.output.split())
+    assert "10 % - step 1 of 3, 4 s of 10 s: candidate " in flat and "-> continue" in flat
+    assert "10 % - step 1 of 3: candidate" in flat and "-> rollback: " in result.output
+    # The step was watched in parts; the progress kept between them went with the verdict.
+    kept = host_exec(HOST, "ls", "/var/lib/nextgen-rollout/agent-loop").stdout.split()
+    assert "ledger.json" in kept and "canary-progress.json" not in kept, kept
     step, end = history("canary-step")[-1], history("canary")[-1]
     assert step["share"] == 10 and step["result"] == "rollback" and step["version"] == target
     assert any(r.startswith("error_rate") for r in step["reasons"]) and step["details"]["rate_window_s"] == 4

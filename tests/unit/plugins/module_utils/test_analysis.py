@@ -2,8 +2,14 @@ import json
 import random
 import urllib.parse
 
+import pytest
+
+import os
+import stat
+
 from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import (
-    AccessLogReader, CanaryAnalysis, PoolStats, memory_pct, parse_line, window_start, with_traffic_notes)
+    AccessLogReader, CanaryAnalysis, PoolStats, memory_pct, parse_line, read_progress, run_in_parts, window_start,
+    with_traffic_notes)
 from ansible_collections.nextgen.rollout.plugins.module_utils._probe import Response
 
 CANDIDATE, STABLE = "green/1.1.0", "blue/1.0.0"
@@ -69,11 +75,29 @@ def refused(url, timeout):
     raise ConnectionRefusedError(111, "Connection refused")
 
 
-def analyse(traffic, duration=30, **kwargs):
+def analysis_for(traffic, duration=30, **kwargs):
     return CanaryAnalysis(AccessLogReader(traffic.path), {"candidate": CANDIDATE, "stable": STABLE}, since=T0,
                           duration=duration, interval=5, policy=FAST_POLICY, fetch=healthy_fetch,
                           health_url="http://127.0.0.1:8002/health", metrics_url="http://127.0.0.1:8002/metrics",
-                          memory_limit_mb=100, clock=traffic, sleep=traffic.sleep, **kwargs).run()
+                          memory_limit_mb=100, clock=traffic, sleep=traffic.sleep, **kwargs)
+
+
+def analyse(traffic, duration=30, **kwargs):
+    return analysis_for(traffic, duration, **kwargs).run()
+
+
+def analyse_in_parts(traffic, progress, report_every, duration=30, lose_progress_after=None, **kwargs):
+    """The step watched as canary_analysis with report_every watches it: a new analysis per call,
+    resumed from the progress file. Returns the parts' verdicts."""
+    parts = []
+    while not parts or not parts[-1]["done"]:
+        if lose_progress_after is not None and len(parts) == lose_progress_after:
+            os.remove(progress)
+        parts.append(run_in_parts(analysis_for(traffic, duration, **kwargs), progress, report_every))
+        if not parts[-1]["done"]:
+            assert stat.S_IMODE(os.stat(progress).st_mode) == 0o600
+    assert not os.path.exists(progress)
+    return parts
 
 
 def test_a_healthy_candidate_is_promoted_with_its_figures(tmp_path):
@@ -270,3 +294,47 @@ def test_a_pool_says_its_figures_in_one_line_and_a_dash_for_an_unknown_p95():
     for status, seconds in ((200, 0.0), (503, 0.0), (200, None)):
         served.add(status, seconds)
     assert served.figures()["summary"] == "3 requests, 1 5xx, p95 0.0 ms"
+
+
+SAME_STEP = ("decision", "reasons", "rules", "figures", "series", "intervals", "extensions", "elapsed_s", "judge")
+
+
+@pytest.mark.parametrize("traffic, duration, options", [
+    (dict(), 30, {}),
+    (dict(share=0.3, error_rate=0.05), 60, {}),
+    (dict(extra_s=0.3), 30, {"judge": True}),
+    (dict(rate=5, share=0.1), 30, {"max_extensions": 2}),
+    (dict(failing=every_other_interval), 40, {"rate_window": 10}),
+], ids=["promote", "errors", "latency", "extensions", "rate-window"])
+def test_a_step_watched_in_parts_reaches_the_verdict_of_one_call(tmp_path, traffic, duration, options):
+    whole = analyse(SimulatedTraffic(str(tmp_path / "whole.json"), **traffic), duration, **options)
+    parts = analyse_in_parts(SimulatedTraffic(str(tmp_path / "parts.json"), **traffic), str(tmp_path / "progress.json"),
+                             12, duration, **options)
+    assert dict((key, parts[-1][key]) for key in SAME_STEP) == dict((key, whole[key]) for key in SAME_STEP)
+    # A report every 12 s is every third 5 s interval, until the verdict.
+    assert [part["intervals"] for part in parts[:-1]] == [3 * (n + 1) for n in range(len(parts) - 1)]
+    assert len(parts) == -(-whole["intervals"] // 3)
+    assert all(part["decision"] == "continue" for part in parts[:-1]) and parts[-1]["done"]
+    # Each part reports the figures of the step so far.
+    assert [part["figures"]["stable"]["requests"] > 0 for part in parts] == [True] * len(parts)
+    assert parts[0]["figures"]["stable"]["requests"] < whole["figures"]["stable"]["requests"] or len(parts) == 1
+
+
+def test_a_lost_progress_is_rebuilt_from_the_access_log(tmp_path):
+    whole = analyse(SimulatedTraffic(str(tmp_path / "whole.json"), share=0.3, error_rate=0.05), 60)
+    parts = analyse_in_parts(SimulatedTraffic(str(tmp_path / "parts.json"), share=0.3, error_rate=0.05),
+                             str(tmp_path / "progress.json"), 5, 60, lose_progress_after=2)
+    assert dict((key, parts[-1][key]) for key in SAME_STEP) == dict((key, whole[key]) for key in SAME_STEP)
+
+
+def test_the_progress_of_another_step_is_not_resumed(tmp_path):
+    traffic = SimulatedTraffic(str(tmp_path / "access.json"))
+    progress = str(tmp_path / "progress.json")
+    first = run_in_parts(analysis_for(traffic), progress, 10)
+    assert (first["done"], first["intervals"]) == (False, 2) and read_progress(progress)["completed"] == 2
+    other = analysis_for(traffic, duration=60)  # another step's length: not the step the progress is of
+    assert not other.resume(read_progress(progress)) and other.completed == 0
+    assert analysis_for(traffic).resume(read_progress(progress))
+    with open(progress, "w") as handle:
+        handle.write("{not json")
+    assert read_progress(progress) is None and read_progress(str(tmp_path / "none.json")) is None
