@@ -407,7 +407,7 @@ class CanaryAnalysis(object):
         return verdict
 
 
-PROGRESS_FILE = "canary-progress.json"
+PROGRESS_FILE = "analysis-progress.json"
 
 
 def progress_path(state_dir, service):
@@ -453,6 +453,7 @@ ARGUMENT_SPEC = dict(
     prometheus_queries=dict(type="dict"),
     prometheus_window=dict(type="str", default="30s"),
     rate_window=dict(type="float", default=0),
+    report_every=dict(type="float", default=0),
     service=dict(type="str"),
     state_dir=dict(type="path", default="/var/lib/nextgen-rollout"),
     holder=dict(type="str"),
@@ -469,6 +470,10 @@ def problems(params, served):
         found.append("interval must be above 0 s (got %s)" % params["interval"])
     if params["rate_window"] < 0:
         found.append("rate_window must be 0 (one interval) or more seconds (got %s)" % params["rate_window"])
+    if params["report_every"] < 0:
+        found.append("report_every must be 0 (to the verdict in one call) or more seconds (got %s)" % params["report_every"])
+    if params["report_every"] and not params["service"]:
+        found.append("report_every needs service: the progress is kept under state_dir/<service>")
     try:
         effective_policy(params["policy"])
     except PolicyError as exc:

@@ -17,6 +17,7 @@ pass: the guard stops a version on evidence, it does not hold one back for lack 
 
 from __future__ import annotations
 
+from ansible_collections.nextgen.rollout.plugins.module_utils._analysis import run_in_parts
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import all_traffic_to, read_route
 
 
@@ -24,14 +25,15 @@ class GuardProblem(Exception):
     """The guard cannot switch back (no route to change)."""
 
 
-def guard(analysis, site, previous_colour, previous_version, switch_back=True):
-    """Run ``analysis`` (a CanaryAnalysis) to its end; on a rollback verdict, point ``site`` (a
-    SiteSwitch) at ``previous_colour`` when ``switch_back``. Returns the verdict with ``passed``,
-    ``fired_at`` (when the rule fired, seconds since the epoch), ``switched_back`` and
-    ``switched_back_at``."""
-    verdict = analysis.run()
+def guard(analysis, site, previous_colour, previous_version, switch_back=True, progress_path=None, report_every=0):
+    """Run ``analysis`` (a CanaryAnalysis) to its end, or, with ``report_every``, its next part
+    (resumed from and kept at ``progress_path``); on a rollback verdict, point ``site`` (a
+    SiteSwitch) at ``previous_colour`` when ``switch_back``. Returns the verdict with ``passed``
+    (false until ``done``), ``fired_at`` (when the rule fired, seconds since the epoch),
+    ``switched_back`` and ``switched_back_at``."""
+    verdict = run_in_parts(analysis, progress_path, report_every) if report_every else analysis.run()
     fired = verdict["decision"] == "rollback"
-    outcome = dict(verdict, passed=not fired, fired_at=None, switched_back=False, switched_back_at=None)
+    outcome = dict(verdict, passed=verdict["done"] and not fired, fired_at=None, switched_back=False, switched_back_at=None)
     if not fired:
         return outcome
     outcome["fired_at"] = round(analysis.since + verdict["elapsed_s"], 3)

@@ -21,7 +21,8 @@ ACTIONS_THAT_RELOAD = ("deploy", "preflight")
 
 
 def settings_problems(strategy, canary_action, staging_gate, guard_window, guard_interval, guard_policy,
-                      after_switch_tasks="", after_switch_found=None, release_command="", release_command_timeout=300):
+                      after_switch_tasks="", after_switch_found=None, release_command="", release_command_timeout=300,
+                      guard_report_every=0):
     """Every reason the settings of a release cannot be right, whatever the host: the strategy, the
     staging gate, the guard, the after-switch checks (``after_switch_found``: controller_file's
     answer for ``after_switch_tasks``) and the release command. Each a sentence."""
@@ -36,6 +37,10 @@ def settings_problems(strategy, canary_action, staging_gate, guard_window, guard
     interval = _number(guard_interval)
     if interval is None or interval <= 0:
         problems.append("rollout_guard_interval is %s: use more than 0 s" % (guard_interval,))
+    report_every = _number(guard_report_every)
+    if report_every is None or report_every < 0:
+        problems.append("rollout_guard_report_every is %s: use 0 (figures when the guard ends) or the seconds between them"
+                        % (guard_report_every,))
     if window is not None and window > 0:
         try:
             effective_policy(guard_policy)

@@ -40,19 +40,6 @@ options:
     description: How many times a step that ends on V(hold) is extended by O(duration) before the module returns V(hold).
     type: int
     default: 0
-  report_every:
-    description:
-      - Seconds of the step (rounded up to whole O(interval)s) after which the module returns with its
-        figures so far, V(continue) as its decision and RV(done) false, so that a playbook can show them
-        and call it again; V(0) watches the step to its verdict in one call.
-      - Requires O(service). Between calls the step's progress is kept on the host in
-        C(<state_dir>/<service>/canary-progress.json) (mode 0600); the next call with the same
-        O(candidate), O(stable), O(since), O(duration), O(interval) and O(rate_window) goes on from it, a call
-        for another step starts over, and the file is removed once the step has its verdict. A progress that
-        is lost is rebuilt from the access log by the next call (only the health probes of the intervals
-        already past are not repeated).
-    type: float
-    default: 0
 extends_documentation_fragment:
   - nextgen.rollout.analysis
   - nextgen.rollout.read_only
@@ -152,7 +139,6 @@ def main():
             since=dict(type="float"),
             duration=dict(type="float", required=True),
             max_extensions=dict(type="int", default=0),
-            report_every=dict(type="float", default=0),
         ),
         required_by=_analysis.REQUIRED_BY,
         supports_check_mode=True,
@@ -162,10 +148,6 @@ def main():
     found = _analysis.problems(p, {"candidate": p["candidate"], "stable": p["stable"]})
     if p["duration"] <= 0:
         found.append("duration must be above 0 s (got %s)" % p["duration"])
-    if p["report_every"] < 0:
-        found.append("report_every must be 0 (the whole step in one call) or more seconds (got %s)" % p["report_every"])
-    if p["report_every"] and not p["service"]:
-        found.append("report_every needs service: the step's progress is kept under state_dir/<service>")
     if found:
         module.fail_json(msg="canary analysis: %s" % "; ".join(found))
     renew = renewer(p["state_dir"], p["service"], None if module.check_mode else p["holder"], p["lease_ttl"])

@@ -81,13 +81,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 passed:
-  description: Whether no rule fired within the window.
+  description: Whether no rule fired within the window; false while RV(done) is false.
   returned: always
   type: bool
 decision:
-  description: The analysis's last verdict, V(promote), V(hold) (pending or too few requests, a pass here) or V(rollback).
+  description:
+    - The analysis's last verdict, V(promote), V(hold) (pending or too few requests, a pass here) or V(rollback);
+      V(continue) while RV(done) is false.
   returned: always
   type: str
+done:
+  description: Whether the window is over or a rule fired; false only with O(report_every), when the module returns part way.
+  returned: always
+  type: bool
 reasons:
   description: Why, one line per rule that fired or is pending.
   returned: always
@@ -155,6 +161,7 @@ def main():
         found.append("window must be above 0 s (got %s)" % p["window"])
     if not p["service"]:
         found.append("service is required (it names the route file)")
+
     if found:
         module.fail_json(msg="release guard: %s" % "; ".join(found))
     renew = renewer(p["state_dir"], p["service"], None if module.check_mode else p["holder"], p["lease_ttl"])
@@ -163,7 +170,8 @@ def main():
     previous_colour, previous_version = p["previous"].split("/")
     try:
         outcome = guard(analysis, site, previous_colour, previous_version,
-                        switch_back=p["switch_back"] and not module.check_mode)
+                        switch_back=p["switch_back"] and not module.check_mode,
+                        progress_path=_analysis.progress_path(p["state_dir"], p["service"]), report_every=p["report_every"])
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
     except (GuardProblem, SiteRefused, OSError) as exc:

@@ -253,10 +253,12 @@ def test_a_version_slower_than_the_staging_gate_allows_is_refused_before_any_tra
     # Settings that cannot be right are refused by the pre-checks, all of them in one run.
     bad = run_playbook("blue-green-deploy.yml", inventory,
                        {"target_version": "1.2.0", "rollout_staging_gate": {"rate": 500}, "rollout_guard_window": 30, "rollout_guard_interval": 0,
-                        "rollout_guard_policy": {"rules": {"mine": {"op": ">"}}}, "rollout_after_switch_tasks": "no-such-checks.yml"})
+                        "rollout_guard_report_every": -5, "rollout_guard_policy": {"rules": {"mine": {"op": ">"}}},
+                        "rollout_after_switch_tasks": "no-such-checks.yml"})
     said = " ".join(bad.output.split())
     assert bad.rc != 0 and "unknown staging gate keys rate" in said, said[-2000:]
-    assert "(2) rollout_guard_interval is 0: use more than 0 s." in said and "(3) rollout_guard_policy: rule mine lacks metric, threshold." in said
+    assert "(2) rollout_guard_interval is 0: use more than 0 s." in said and "(4) rollout_guard_policy: rule mine lacks metric, threshold." in said
+    assert "(3) rollout_guard_report_every is -5: use 0 (figures when the guard ends) or the seconds between them." in said
     assert "rollout_after_switch_tasks no-such-checks.yml is not a file on the controller (looked for " in said
     assert len(ledger(HOST)["history"]) == len(doc["history"])
 
@@ -265,7 +267,7 @@ def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(
     """1.2.0 passes every gate, goes live, and starts failing 1 request in 5 some seconds later: the
     guard's error rule (over 4 s here) fires and every client is back on the warm 1.0.0 at once."""
     live_before = ledger(HOST)["live"]
-    guard = {"rollout_guard_window": 90, "rollout_guard_interval": 2,
+    guard = {"rollout_guard_window": 90, "rollout_guard_interval": 2, "rollout_guard_report_every": 10,
              "rollout_guard_policy": {"rules": {"error_rate": {"for": "4s"}}}}
     load = Load(URL, rate_per_s=100, max_requests=20000, max_seconds=200, workers=6).start()
     try:
@@ -282,6 +284,8 @@ def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(
     assert "error_rate" in output and serving_version() == ["1.0.0"]
     assert re.search(r"guard of 1\.2\.0 on \w+ for [0-9.]+ s: \d+ requests, [1-9]\d* 5xx, p95 [0-9.]+ ms -> switched back to %s: error_rate"
                      % live_before["colour"], output), output[-3000:]
+    # Watched in parts of 10 s, each saying what the guard saw so far; the rule fired within a part.
+    assert re.search(r"guard of 1\.2\.0 on \w+, [0-9.]+ s of 90 s: \d+ requests, 0 5xx, p95 [0-9.]+ ms -> continue", output), output[-3000:]
     doc = ledger(HOST)
     last = doc["history"][-1]
     assert (last["version"], last["result"], doc["live"]["version"]) == ("1.2.0", "failed", "1.0.0")

@@ -123,7 +123,7 @@ def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventor
     assert "10 % - step 1 of 3: candidate" in flat and "-> rollback: " in result.output
     # The step was watched in parts; the progress kept between them went with the verdict.
     kept = host_exec(HOST, "ls", "/var/lib/nextgen-rollout/agent-loop").stdout.split()
-    assert "ledger.json" in kept and "canary-progress.json" not in kept, kept
+    assert "ledger.json" in kept and "analysis-progress.json" not in kept, kept
     step, end = history("canary-step")[-1], history("canary")[-1]
     assert step["share"] == 10 and step["result"] == "rollback" and step["version"] == target
     assert any(r.startswith("error_rate") for r in step["reasons"]) and step["details"]["rate_window_s"] == 4

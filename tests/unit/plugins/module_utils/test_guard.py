@@ -90,3 +90,17 @@ def test_the_module_options_are_checked_together():
     assert "interval must be above 0 s (got 0)" in found and any("'soon' is not a duration" in f for f in found)
     assert "rate_window must be 0 (one interval) or more seconds (got -2)" in found
     assert json.loads(json.dumps(found)) == found
+
+
+def test_a_guard_watched_in_parts_switches_back_within_the_part_where_its_rule_fires(tmp_path, site):
+    traffic = SimulatedTraffic(str(tmp_path / "access.json"), share=1.0, error_rate=0.2)
+    progress = str(tmp_path / "analysis-progress.json")
+    first = guard(watch(traffic), site, "blue", "1.0.0", progress_path=progress, report_every=10)
+    # Two 5 s intervals judged, the rule pending: no verdict yet, nothing moved, the progress kept.
+    assert (first["done"], first["decision"], first["passed"], first["switched_back"]) == (False, "continue", False, False)
+    assert first["intervals"] == 2 and read_route(site.route_path)["live"] == "green"
+    second = guard(watch(traffic), site, "blue", "1.0.0", progress_path=progress, report_every=10)
+    assert second["done"] and second["decision"] == "rollback" and second["switched_back"]
+    assert second["fired_at"] == T0 + 15 and second["figures"]["candidate"]["requests"] == 1500
+    assert read_route(site.route_path)["live"] == "blue"
+    assert not (tmp_path / "analysis-progress.json").exists()

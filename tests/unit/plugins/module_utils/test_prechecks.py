@@ -88,6 +88,13 @@ def test_the_guard_policy_is_judged_only_when_there_is_a_guard():
     assert settings_problems("blue-green", "start", {}, "soon", 10, {}) == ["rollout_guard_window is soon: use 0 (no guard) or more seconds."]
 
 
+def test_the_guard_reports_every_zero_or_more_seconds():
+    assert settings_problems("blue-green", "start", {}, 180, 10, {}, guard_report_every=0) == []
+    assert settings_problems("blue-green", "start", {}, 180, 10, {}, guard_report_every="30") == []
+    assert settings_problems("blue-green", "start", {}, 180, 10, {}, guard_report_every=-5) == [
+        "rollout_guard_report_every is -5: use 0 (figures when the guard ends) or the seconds between them."]
+
+
 def test_a_release_command_of_the_wrong_shape_and_its_timeout_are_named_with_the_other_settings():
     assert settings_problems("blue-green", "start", {}, 0, 10, {}, release_command=["python3", "manage.py", "migrate"]) == []
     assert settings_problems("blue-grean", "start", {}, 0, 10, {}, release_command=["migrate", 2], release_command_timeout=0) == [
