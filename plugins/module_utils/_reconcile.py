@@ -39,13 +39,14 @@ def _routing(site, by_port):
 
 def reconcile(doc, site, containers, ports, warm_seconds, now):
     """Returns dict(doc=, findings=[...], route=None or {live, canary, share}, stop=[colours],
-    canary_aborted=whether it finished the abort of a canary).
+    canary_aborted=whether it finished the abort of a canary, put_back=[colours whose files kept
+    before a release must be put back: the colour keeps its warm version]).
 
     ``site``: {live_port, canary_port, share} of the site nginx has loaded (None: no site);
     ``containers``: {colour: {running, version}}; ``ports``: {colour: port}."""
     service = doc["service"]
     doc = L._copy(doc)
-    findings, stop, route, canary_aborted = [], [], None, False
+    findings, stop, route, canary_aborted, put_back = [], [], None, False, []
     by_port = dict((int(port), colour) for colour, port in ports.items())
 
     def running(colour):
@@ -135,9 +136,19 @@ def reconcile(doc, site, containers, ports, warm_seconds, now):
                             % (pending["op"], pending["version"]))
             doc = L.succeeded(doc, warm_seconds, now, details={"completed_by": "reconciliation"})
         else:
-            findings.append("the %s of %s ended before traffic moved: undone, %s keeps serving"
-                            % (pending["op"], pending["version"], label(served) if served else "nothing"))
-            doc = L.failed(doc, "interrupted before the switch", now, details={"completed_by": "reconciliation"})
+            said = "the %s of %s ended before traffic moved: undone, %s keeps serving" % (
+                pending["op"], pending["version"], label(served) if served else "nothing")
+            colour, before = pending["colour"], pending.get("colour_before") or {}
+            # Killed before the colour's containers were replaced (during its release command, say): the
+            # warm version it held still runs there, and stays the way back.
+            kept = (colour != served and before.get("state") == "warm" and running(colour)
+                    and containers[colour].get("version") == before.get("version"))
+            if kept:
+                said += "; %s stays warm on %s" % (before["version"], colour)
+                put_back.append(colour)
+            findings.append(said)
+            doc = L.failed(doc, "interrupted before the switch", now, details={"completed_by": "reconciliation"},
+                           colour_kept=kept)
 
     # 5. Containers against the colours the ledger keeps.
     live_colour = (doc.get("live") or {}).get("colour")
@@ -164,4 +175,5 @@ def reconcile(doc, site, containers, ports, warm_seconds, now):
 
     if findings:
         doc = L.note(doc, "reconcile", "repaired", "; ".join(findings), now)
-    return {"doc": doc, "findings": findings, "route": route, "stop": stop, "canary_aborted": canary_aborted}
+    return {"doc": doc, "findings": findings, "route": route, "stop": stop, "canary_aborted": canary_aborted,
+            "put_back": put_back}

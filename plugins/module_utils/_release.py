@@ -50,12 +50,19 @@ def transition(doc, action, p, now):
     raise L.TransitionError("unknown action %r" % action)
 
 
+# compose's label of a container made by `docker compose run` (the release command's): not one of the colour's services.
+ONE_OFF_LABEL = "com.docker.compose.oneoff"
+
+
 def running_colours(containers, service):
-    """{colour: {running, version}} from docker_host_info's verbose list of running containers."""
+    """{colour: {running, version}} from docker_host_info's verbose list of running containers
+    (the one-off container of a release command left running by a killed run is not the colour)."""
     found = {}
     for container in containers or []:
         labels = container.get("Labels") or container.get("Config", {}).get("Labels") or {}
         if labels.get("nextgen.rollout.service") != service or labels.get("nextgen.rollout.colour") not in L.COLOURS:
+            continue
+        if labels.get(ONE_OFF_LABEL) == "True":
             continue
         found[labels["nextgen.rollout.colour"]] = {"running": True, "version": labels.get("nextgen.rollout.version")}
     return found
@@ -65,13 +72,13 @@ def docker_running_colours(run, service):
     """The same shape from the docker CLI, for a module that lists the containers itself;
     ``run(argv) -> (rc, stdout, stderr)``. Raises OSError when docker does not answer."""
     rc, out, err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service,
-                        "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}}'])
+                        "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}} {{.Label "%s"}}' % ONE_OFF_LABEL])
     if rc != 0:
         raise OSError("docker ps failed: %s" % ((err or out).strip() or "exit code %d" % rc))
     found = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] in L.COLOURS:
+        if len(parts) >= 2 and parts[0] in L.COLOURS and parts[2:] != ["True"]:
             found[parts[0]] = {"running": True, "version": parts[1]}
     return found
 
@@ -105,7 +112,7 @@ class Release(object):
                 running = running_colours(p["containers"], self.service)
             outcome = reconcile(doc, route, running, p["ports"], p["warm_seconds"], now)
             extra.update(findings=outcome["findings"], route=outcome["route"], stop=outcome["stop"],
-                         canary_aborted=outcome["canary_aborted"], site_route=route, running=running)
+                         canary_aborted=outcome["canary_aborted"], put_back=outcome["put_back"], site_route=route, running=running)
             new = outcome["doc"]
         else:
             try:

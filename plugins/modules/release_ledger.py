@@ -292,6 +292,14 @@ canary_aborted:
   description: Whether the reconciliation finished the abort of a canary that a killed run had begun.
   returned: with O(action=reconcile)
   type: bool
+put_back:
+  description:
+    - Colours that keep the warm version they held because a killed run never replaced their containers (it
+      ended during its release command, say); the compose file and secret environment that run kept of each
+      (M(nextgen.rollout.private_files)'s C(keep_previous)) must be put back.
+  returned: with O(action=reconcile)
+  type: list
+  elements: str
 site_route:
   description: Routing the service's nginx site declares.
   returned: with O(action=reconcile)

@@ -58,7 +58,9 @@ def site_route():
 
 
 def running_colours():
+    """{colour: version} of the colours' own containers (not a release command's one-off container)."""
     out = host_exec(HOST, "docker", "ps", "--filter", "label=nextgen.rollout.service=agent-loop",
+                    "--filter", "label=com.docker.compose.oneoff=False",
                     "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}}').stdout
     return dict(line.split() for line in out.splitlines() if line.strip())
 
@@ -257,6 +259,35 @@ def test_a_canary_longer_than_its_lease_keeps_its_lock_until_its_holder_is_gone(
     assert converged("1.1.0") == []
     ROWS.append(("canary past its lease, then holder gone", "yes", "abort, then rollout_break_lock=true", "yes",
                  0, 0))
+
+
+def app_container(version):
+    return host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=" + version,
+                     "--filter", "label=com.docker.compose.oneoff=False").stdout.strip()
+
+
+def test_killed_during_the_release_command_the_warm_version_stays_the_way_back(inventory):
+    for version in ("1.1.0", "1.0.0"):  # 1.0.0 live, 1.1.0 warm on the idle colour
+        must(run_playbook("blue-green-deploy.yml", inventory, dict(FAST, target_version=version)))
+    warm = [c for c, f in ledger(HOST)["colours"].items() if f["state"] == "warm"]
+    assert [ledger(HOST)["colours"][c]["version"] for c in warm] == ["1.1.0"]
+    container, compose_file = app_container("1.1.0"), "/opt/nextgen-rollout/agent-loop/%s.compose.yml" % warm[0]
+    compose_before = host_exec(HOST, "cat", compose_file).stdout
+
+    def release_command_runs(output):
+        return banner("Run the release command")(output) and bool(host_exec(
+            HOST, "docker", "ps", "-q", "--filter", "name=agent-loop-%s-release" % warm[0]).stdout.strip())
+    # Killed while 1.2.0's migration runs on the colour where 1.1.0 is warm: the next run keeps 1.1.0 there (its
+    # containers were never replaced, its files are put back), and a rollback to it is a switch, not a cold start.
+    out = kill_and_recover(inventory, "during the release command", "blue-green-deploy.yml",
+                           dict(FAST, target_version="1.2.0", rollout_release_command=["sleep", "15"]), release_command_runs,
+                           "rollback.yml", dict(FAST, target_version="1.1.0"), "1.1.0")
+    said = " ".join(out.output.split())
+    assert "the deploy of 1.2.0 ended before traffic moved: undone, 1.0.0 keeps serving; 1.1.0 stays warm on %s" % warm[0] in said, \
+        out.output[-3000:]
+    assert app_container("1.1.0") == container  # the same container: never restarted
+    assert host_exec(HOST, "cat", compose_file).stdout == compose_before
+    assert not [n for n in host_exec(HOST, "ls", "/opt/nextgen-rollout/agent-loop").stdout.split() if n.endswith(".previous")]
 
 
 def test_a_host_restart_in_the_warm_window_keeps_serving_and_still_retires(inventory):

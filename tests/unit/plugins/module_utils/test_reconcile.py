@@ -46,7 +46,7 @@ def run(doc, served, containers, now=at(20)):
 def test_a_consistent_host_changes_nothing():
     doc = blue_live()
     out = run(doc, site("blue"), runs(blue="1.0.0"))
-    assert out == {"doc": doc, "findings": [], "route": None, "stop": [], "canary_aborted": False}
+    assert out == {"doc": doc, "findings": [], "route": None, "stop": [], "canary_aborted": False, "put_back": []}
 
 
 @pytest.mark.parametrize("name, doc, served, containers, live, stop, finding", [
@@ -159,3 +159,30 @@ def test_a_retirement_killed_half_way_is_finished():
     out = run(doc, site("green"), runs(green="1.1.0"), now=at(81))
     assert out["stop"] == [] and out["doc"]["colours"]["blue"]["state"] == "retired"
     assert out["doc"]["history"][-2]["action"] == "retire"
+
+
+def deploying_onto_a_warm_colour():
+    """1.1.0 live on green, 1.0.0 warm on blue (a rollback's way back), and a deploy of 1.2.0 begun on blue."""
+    doc = L.succeeded(L.switched(deploying(), "green", "1.1.0", at(12)), 900, at(13))
+    assert (doc["live"]["colour"], doc["colours"]["blue"]["state"], doc["colours"]["blue"]["version"]) == ("green", "warm", "1.0.0")
+    return L.begin(doc, "deploy", "run-2", "blue", "1.2.0", True, at(14))
+
+
+def test_a_deploy_killed_before_the_colour_was_replaced_keeps_the_warm_version_there():
+    doc = deploying_onto_a_warm_colour()
+    warm_before = doc["pending"]["colour_before"]
+    # Killed during the release command: blue still runs 1.0.0 (its one-off container is not counted).
+    out = run(doc, site("green"), runs(green="1.1.0", blue="1.0.0"))
+    new = out["doc"]
+    assert (out["stop"], out["put_back"], out["route"]) == ([], ["blue"], None)
+    assert new["colours"]["blue"] == warm_before and new["pending"] is None
+    assert any(f.endswith("1.1.0 keeps serving; 1.0.0 stays warm on blue") for f in out["findings"]), out["findings"]
+    assert L.summary(new)["idle_version"] == "1.0.0" and L.summary(new)["idle_state"] == "warm"
+    failed = [e for e in new["history"] if e["result"] == "failed"][-1]
+    assert failed["version"] == "1.2.0" and failed["details"]["completed_by"] == "reconciliation"
+    # Killed once the colour was replaced (1.2.0 runs there) or taken down: no warm version left, stopped as before.
+    replaced = run(doc, site("green"), runs(green="1.1.0", blue="1.2.0"))
+    assert (replaced["stop"], replaced["put_back"]) == (["blue"], [])
+    assert replaced["doc"]["colours"]["blue"]["state"] == "failed"
+    gone = run(doc, site("green"), runs(green="1.1.0"))
+    assert gone["put_back"] == [] and gone["doc"]["colours"]["blue"]["state"] == "failed"

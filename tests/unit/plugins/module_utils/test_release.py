@@ -59,6 +59,9 @@ def test_running_colours_come_from_the_labels_of_this_service():
                     "nextgen.rollout.version": "1.1.0"}},
         {"Labels": {"nextgen.rollout.service": "other", "nextgen.rollout.colour": "blue"}},
         {"Labels": {}},
+        # The release command's one-off container of a killed run, still running: not the colour.
+        {"Labels": {"nextgen.rollout.service": "agent-loop", "nextgen.rollout.colour": "green",
+                    "nextgen.rollout.version": "1.2.0", "com.docker.compose.oneoff": "True"}},
     ]
     assert running_colours(containers, "agent-loop") == {"green": {"running": True, "version": "1.1.0"}}
 
@@ -68,7 +71,7 @@ def test_the_docker_cli_gives_the_same_shape_and_failing_docker_is_an_error():
 
     def run(argv):
         seen.append(argv)
-        return 0, "green 1.1.0\nblue 1.0.0\nnone\npurple 9\n", ""
+        return 0, "green 1.1.0 False\nblue 1.0.0\nnone\npurple 9\ngreen 1.2.0 True\n", ""
     expected = {"green": {"running": True, "version": "1.1.0"}, "blue": {"running": True, "version": "1.0.0"}}
     assert docker_running_colours(run, "agent-loop") == expected
     assert "label=nextgen.rollout.service=agent-loop" in seen[0]
