@@ -125,8 +125,10 @@ class PoolStats(object):
         return {"requests": self.requests, "errors_5xx": self.errors,
                 "error_rate": round(self.errors / float(self.requests), 5) if self.requests else None,
                 "latency_ms": latency,
-                "summary": "%d requests, %d 5xx, p95 %s" % (
-                    self.requests, self.errors, "-" if latency["p95"] is None else "%s ms" % latency["p95"])}
+                "summary": "%d requests, %d 5xx%s, p95 %s" % (
+                    self.requests, self.errors,
+                    " (%g %%)" % round(100.0 * self.errors / self.requests, 2) if self.requests else "",
+                    "-" if latency["p95"] is None else "%s ms" % latency["p95"])}
 
 
 def window_intervals(interval, rate_window):

@@ -127,7 +127,7 @@ def test_deploys_and_rollbacks_under_load_fail_no_request(inventory):
     guarded = [e for e in ledger(HOST)["history"] if e["action"] == "deploy" and e["version"] == "1.1.0"]
     assert guarded[0]["details"]["guard"]["passed"] is True and guarded[0]["details"]["guard"]["live"]["requests"] > 100
     # What the guard saw is in the run's output, as a canary step's figures are.
-    said = re.search(r"guard of 1\.1\.0 on (blue|green) for [0-9.]+ s: (\d+) requests, 0 5xx, p95 [0-9.]+ ms -> passed",
+    said = re.search(r"guard of 1\.1\.0 on (blue|green) for [0-9.]+ s: (\d+) requests, 0 5xx \(0 %\), p95 [0-9.]+ ms -> passed",
                      " ".join(outputs[0].split()))
     assert said and int(said.group(2)) == guarded[0]["details"]["guard"]["live"]["requests"], outputs[0][-3000:]
     assert "guard of" not in outputs[2]  # the inventory turns the guard off
@@ -282,10 +282,10 @@ def test_a_version_that_goes_bad_after_the_switch_is_switched_back_by_the_guard(
     assert result.rc != 0 and "the guard switched every client back to %s (1.0.0)" % live_before["colour"] in output, \
         result.output[-3000:]
     assert "error_rate" in output and serving_version() == ["1.0.0"]
-    assert re.search(r"guard of 1\.2\.0 on \w+ for [0-9.]+ s: \d+ requests, [1-9]\d* 5xx, p95 [0-9.]+ ms -> switched back to %s: error_rate"
+    assert re.search(r"guard of 1\.2\.0 on \w+ for [0-9.]+ s: \d+ requests, [1-9]\d* 5xx \([0-9.]+ %%\), p95 [0-9.]+ ms -> switched back to %s: error_rate"
                      % live_before["colour"], output), output[-3000:]
     # Watched in parts of 10 s, each saying what the guard saw so far; the rule fired within a part.
-    assert re.search(r"guard of 1\.2\.0 on \w+, [0-9.]+ s of 90 s: \d+ requests, 0 5xx, p95 [0-9.]+ ms -> continue", output), output[-3000:]
+    assert re.search(r"guard of 1\.2\.0 on \w+, [0-9.]+ s of 90 s: \d+ requests, 0 5xx \(0 %\), p95 [0-9.]+ ms -> continue", output), output[-3000:]
     doc = ledger(HOST)
     last = doc["history"][-1]
     assert (last["version"], last["result"], doc["live"]["version"]) == ("1.2.0", "failed", "1.0.0")

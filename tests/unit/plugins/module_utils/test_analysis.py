@@ -293,7 +293,7 @@ def test_a_pool_says_its_figures_in_one_line_and_a_dash_for_an_unknown_p95():
     served = PoolStats()
     for status, seconds in ((200, 0.0), (503, 0.0), (200, None)):
         served.add(status, seconds)
-    assert served.figures()["summary"] == "3 requests, 1 5xx, p95 0.0 ms"
+    assert served.figures()["summary"] == "3 requests, 1 5xx (33.33 %), p95 0.0 ms"
 
 
 SAME_STEP = ("decision", "reasons", "rules", "figures", "series", "intervals", "extensions", "elapsed_s", "judge")
