@@ -46,11 +46,12 @@ options:
       - Seconds of the analysis (rounded up to whole O(interval)s) after which the module returns with its
         figures so far, V(continue) as its decision and C(done) false, so that a playbook can show them
         and call it again; V(0) watches to the verdict in one call.
-      - Requires O(service). Between calls the progress is kept on the host in
+      - Requires O(service) and the start of the analysis (C(since)). Between calls the progress is kept on the host in
         C(<state_dir>/<service>/analysis-progress.json) (mode 0600); the next call with the same pools, start, length,
         O(interval) and O(rate_window) goes on from it, a call for another analysis starts over, and the file is removed
         once there is a verdict. A progress that is lost is rebuilt from the access log by the next call (only the
         health probes of the intervals already past are not repeated).
+      - Ignored in check mode, which writes nothing on the host.
     type: float
     default: 0
   judge:

@@ -369,7 +369,10 @@ class CanaryAnalysis(object):
         per_step = max(1, int(-(-self.duration // self.interval)))
         if self.planned is None:
             self.planned = per_step
-        stop_at = self.completed + window_intervals(self.interval, report_every) if report_every else None
+        # From the intervals already past at the least: a step started over (its progress lost) catches up at
+        # once, so that every call ends later than the last, and the calls come to the verdict.
+        past = max(self.completed, int((self.clock() - self.since) // self.interval))
+        stop_at = past + window_intervals(self.interval, report_every) if report_every else None
         done, verdict, rows = True, None, []
         while True:
             self.completed += 1
@@ -476,6 +479,8 @@ def problems(params, served):
         found.append("report_every must be 0 (to the verdict in one call) or more seconds (got %s)" % params["report_every"])
     if params["report_every"] and not params["service"]:
         found.append("report_every needs service: the progress is kept under state_dir/<service>")
+    if params["report_every"] and params.get("since") is None:
+        found.append("report_every needs since: each call goes on with the analysis that started then")
     try:
         effective_policy(params["policy"])
     except PolicyError as exc:

@@ -154,7 +154,7 @@ def main():
     analysis = _analysis.from_params(p, p["candidate"], p["stable"], p["since"], p["duration"], fetch,
                                      max_extensions=p["max_extensions"], on_sample=renew)
     try:
-        if p["report_every"]:
+        if p["report_every"] and not module.check_mode:
             verdict = _analysis.run_in_parts(analysis, _analysis.progress_path(p["state_dir"], p["service"]), p["report_every"])
         else:
             verdict = analysis.run()

@@ -171,7 +171,8 @@ def main():
     try:
         outcome = guard(analysis, site, previous_colour, previous_version,
                         switch_back=p["switch_back"] and not module.check_mode,
-                        progress_path=_analysis.progress_path(p["state_dir"], p["service"]), report_every=p["report_every"])
+                        progress_path=_analysis.progress_path(p["state_dir"], p["service"]),
+                        report_every=0 if module.check_mode else p["report_every"])
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
     except (GuardProblem, SiteRefused, OSError) as exc:

@@ -86,12 +86,13 @@ def analyse(traffic, duration=30, **kwargs):
     return analysis_for(traffic, duration, **kwargs).run()
 
 
-def analyse_in_parts(traffic, progress, report_every, duration=30, lose_progress_after=None, **kwargs):
+def analyse_in_parts(traffic, progress, report_every, duration=30, lose_progress_after=None, lose_every=False, **kwargs):
     """The step watched as canary_analysis with report_every watches it: a new analysis per call,
     resumed from the progress file. Returns the parts' verdicts."""
     parts = []
     while not parts or not parts[-1]["done"]:
-        if lose_progress_after is not None and len(parts) == lose_progress_after:
+        assert len(parts) < 50, "the parts never come to a verdict"
+        if parts and (lose_every or len(parts) == lose_progress_after):
             os.remove(progress)
         parts.append(run_in_parts(analysis_for(traffic, duration, **kwargs), progress, report_every))
         if not parts[-1]["done"]:
@@ -324,6 +325,15 @@ def test_a_lost_progress_is_rebuilt_from_the_access_log(tmp_path):
     whole = analyse(SimulatedTraffic(str(tmp_path / "whole.json"), share=0.3, error_rate=0.05), 60)
     parts = analyse_in_parts(SimulatedTraffic(str(tmp_path / "parts.json"), share=0.3, error_rate=0.05),
                              str(tmp_path / "progress.json"), 5, 60, lose_progress_after=2)
+    assert dict((key, parts[-1][key]) for key in SAME_STEP) == dict((key, whole[key]) for key in SAME_STEP)
+
+
+def test_a_progress_lost_at_every_call_still_comes_to_the_verdict(tmp_path):
+    whole = analyse(SimulatedTraffic(str(tmp_path / "whole.json"), share=0.3, error_rate=0.05), 60)
+    parts = analyse_in_parts(SimulatedTraffic(str(tmp_path / "parts.json"), share=0.3, error_rate=0.05),
+                             str(tmp_path / "progress.json"), 5, 60, lose_every=True)
+    # Each call starts over and catches up to the present before it judges one more interval.
+    assert [part["intervals"] for part in parts] == list(range(1, len(parts) + 1))
     assert dict((key, parts[-1][key]) for key in SAME_STEP) == dict((key, whole[key]) for key in SAME_STEP)
 
 
