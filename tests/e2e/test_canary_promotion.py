@@ -68,3 +68,37 @@ def test_a_host_that_fails_releases_its_lock_and_does_not_stop_the_others(invent
     assert ledger(HOSTS[0])["live"]["version"] == before and ledger(HOSTS[1])["live"]["version"] == target
     for host in HOSTS:
         assert host_exec(host, "test", "-e", "/var/lib/nextgen-rollout/agent-loop/lock.json").returncode == 1, host
+
+
+def test_a_host_whose_candidate_fails_goes_back_to_stable_without_waiting_for_the_others_steps(inventory, tmp_path):
+    with open(FAST) as handle:
+        profile = yaml.safe_load(handle)
+    with open(inventory) as handle:
+        doc = json.load(handle)
+    # The first host's candidate fails 30 % of its requests; the second's is healthy. Each host judges its own.
+    doc["all"]["hosts"][HOSTS[0]].update(blue_green_env={"FAULT_ERROR_RATE": "0.3"})
+    faulty = str(tmp_path / "hosts.json")
+    with open(faulty, "w") as handle:
+        json.dump(doc, handle)
+    before = ledger(HOSTS[0])["live"]["version"]
+    target = "1.2.0" if before != "1.2.0" else "1.1.0"
+    pause = 16
+    profile.update(rollout_strategy="canary", blue_green_backup_before_change=False, blue_green_smoke_samples=3,
+                   rollout_wave_max_fail_percent=50, canary_steps=[{"share": 50, "pause": pause}, {"share": 100, "pause": 0}])
+    loads = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=60, max_seconds=180,
+                  key_header="X-Client-Id").start() for i in range(len(HOSTS))]
+    try:
+        result = run_playbook("blue-green-deploy.yml", faulty, dict(profile, target_version=target))
+    finally:
+        for load in loads:
+            load.stop()
+    assert result.rc != 0 and "the analysis at 50 % says rollback" in result.output, result.output[-3000:]
+    failing, healthy = ledger(HOSTS[0]), ledger(HOSTS[1])
+    assert failing["live"]["version"] == before and healthy["live"]["version"] == target
+    step = [e for e in failing["history"] if e["action"] == "canary-step"][-1]
+    end = [e for e in failing["history"] if e["action"] == "canary"][-1]
+    assert (step["result"], end["result"]) == ("rollback", "aborted")
+    # Back to share 0 in the part where its rule fired (4 s of errors, 2 s samples), while the healthy host
+    # still watched its 16 s step: not after the other host's step.
+    abort_s = float(end["details"]["share_zero_at"]) - float(step["details"]["started_at"])
+    assert abort_s < pause - 2, abort_s
