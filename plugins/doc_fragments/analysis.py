@@ -43,7 +43,7 @@ options:
     default: 0
   report_every:
     description:
-      - Seconds of the analysis (rounded up to whole O(interval)s) after which the module returns with its
+      - Seconds of the analysis, rounded up to a whole number of O(interval) periods, after which the module returns with its
         figures so far, V(continue) as its decision and C(done) false, so that a playbook can show them
         and call it again; V(0) watches to the verdict in one call.
       - Requires O(service) and the start of the analysis (C(since)). Between calls the progress is kept on the host in

@@ -115,6 +115,7 @@ def test_a_candidate_with_5_percent_errors_is_aborted_at_the_first_step(inventor
     # Its every-20th-request errors are one or two per 2 s interval at 10 %: each sample covers 4 s.
     result, load = canary_under_load(inventory, fast_profile(
         target_version=target, blue_green_env={"FAULT_ERROR_RATE": "0.05"}, canary_policy=policy, canary_rate_window=4,
+        canary_report_every=4,
         canary_prometheus_url=prometheus, canary_prometheus_window="10s"), var_files=["examples/reference/rollout.yml"])
     assert result.rc != 0 and "the analysis at 10 % says rollback" in result.output, result.output[-3000:]
     # The step's figures are shown as it goes (every canary_report_every, 4 s), and as it ends, before the run stops.

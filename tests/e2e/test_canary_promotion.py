@@ -83,8 +83,10 @@ def test_a_host_whose_candidate_fails_goes_back_to_stable_without_waiting_for_th
     before = ledger(HOSTS[0])["live"]["version"]
     target = "1.2.0" if before != "1.2.0" else "1.1.0"
     pause = 16
+    # Each host's step is watched in parts of 4 s: a host that has its verdict records it at the end of that part.
     profile.update(rollout_strategy="canary", blue_green_backup_before_change=False, blue_green_smoke_samples=3,
-                   rollout_wave_max_fail_percent=50, canary_steps=[{"share": 50, "pause": pause}, {"share": 100, "pause": 0}])
+                   rollout_wave_max_fail_percent=50, canary_report_every=4,
+                   canary_steps=[{"share": 50, "pause": pause}, {"share": 100, "pause": 0}])
     loads = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=60, max_seconds=180,
                   key_header="X-Client-Id").start() for i in range(len(HOSTS))]
     try:
