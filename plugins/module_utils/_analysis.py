@@ -244,18 +244,18 @@ class CanaryAnalysis(object):
         self.prometheus_errors = []
         # The Prometheus figures whose last query failed (refused, an error status, an unreadable answer): why.
         self.unread_metrics = {}
-        # Where the step stands: intervals judged, intervals it has (its extensions included), extensions.
-        self.completed, self.planned, self.extensions = 0, None, 0
+        # Where the step stands: intervals judged, and how many times it was extended.
+        self.completed, self.extensions = 0, 0
 
     # Progress: what a later call needs to go on where this one stopped ----------------------
     def identity(self):
-        """What a progress must have been taken with to be resumed here: the same step."""
-        return [self.since, self.duration, self.interval, self.rate_window, sorted(self.pool_of.items())]
+        """What a progress must have been taken with to be resumed here: the same step (as JSON gives it back)."""
+        return [self.since, self.duration, self.interval, self.rate_window, [list(item) for item in sorted(self.pool_of.items())]]
 
     def progress(self):
         """This analysis so far, as JSON-ready data for resume()."""
         return {
-            "identity": json.loads(json.dumps(self.identity())),
+            "identity": self.identity(),
             "reader": {"offset": self.reader.offset, "inode": self.reader.inode, "partial": self.reader.partial},
             "buckets": dict((str(index), dict((pool, [stats.requests, stats.errors, stats.latencies])
                                               for pool, stats in bucket.items()))
@@ -264,13 +264,13 @@ class CanaryAnalysis(object):
             "health_failures": self.health_failures,
             "prometheus_errors": self.prometheus_errors[-5:],
             "unread_metrics": self.unread_metrics,
-            "completed": self.completed, "planned": self.planned, "extensions": self.extensions,
+            "completed": self.completed, "extensions": self.extensions,
         }
 
     def resume(self, progress):
         """Go on from ``progress`` (what progress() gave) when it was taken on this same step; a
         progress of another step, or none, leaves the analysis at its start. Returns whether it resumed."""
-        if not isinstance(progress, dict) or progress.get("identity") != json.loads(json.dumps(self.identity())):
+        if not isinstance(progress, dict) or progress.get("identity") != self.identity():
             return False
         self.reader.offset, self.reader.inode, self.reader.partial = (
             progress["reader"]["offset"], progress["reader"]["inode"], progress["reader"]["partial"])
@@ -282,7 +282,7 @@ class CanaryAnalysis(object):
         self.health_failures = progress["health_failures"]
         self.prometheus_errors = list(progress["prometheus_errors"])
         self.unread_metrics = dict(progress["unread_metrics"])
-        self.completed, self.planned, self.extensions = progress["completed"], progress["planned"], progress["extensions"]
+        self.completed, self.extensions = progress["completed"], progress["extensions"]
         return True
 
     # Measurements --------------------------------------------------------------------------
@@ -367,8 +367,6 @@ class CanaryAnalysis(object):
         once that much more of the step is judged: ``done`` false, the decision ``continue``, and the
         figures so far; resume() with its progress() goes on from there."""
         per_step = max(1, int(-(-self.duration // self.interval)))
-        if self.planned is None:
-            self.planned = per_step
         # From the intervals already past at the least: a step started over (its progress lost) catches up at
         # once, so that every call ends later than the last, and the calls come to the verdict.
         past = max(self.completed, int((self.clock() - self.since) // self.interval))
@@ -387,11 +385,10 @@ class CanaryAnalysis(object):
             verdict = self.blind_rules_hold(decide(rows, self.policy, self.judgement()))
             if verdict["decision"] == "rollback":
                 break
-            if self.completed >= self.planned:
+            if self.completed >= per_step * (1 + self.extensions):
                 if verdict["decision"] != "hold" or self.extensions >= self.max_extensions:
                     break
                 self.extensions += 1
-                self.planned += per_step
             if stop_at is not None and self.completed >= stop_at:
                 done = False
                 break
@@ -399,7 +396,7 @@ class CanaryAnalysis(object):
             done=done,
             elapsed_s=round(self.clock() - self.since, 3),
             intervals=self.completed,
-            planned_intervals=self.planned,
+            planned_intervals=per_step * (1 + self.extensions),
             extensions=self.extensions,
             rate_window_s=window_intervals(self.interval, self.rate_window) * self.interval,
             figures=dict((pool, self.window[pool].figures()) for pool in POOLS),
@@ -431,7 +428,10 @@ def read_progress(path):
 
 def run_in_parts(analysis, path, report_every):
     """The next part of ``analysis`` (at most ``report_every`` seconds of its step), resumed from the
-    progress kept at ``path``; the progress is kept there after it, or removed once the step has its verdict."""
+    progress kept at ``path``; the progress is kept there after it, or removed once the step has its verdict.
+    Without ``report_every``, the whole analysis in this call, and nothing kept."""
+    if not report_every:
+        return analysis.run()
     analysis.resume(read_progress(path))
     verdict = analysis.run(report_every)
     if verdict["done"]:

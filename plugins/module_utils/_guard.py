@@ -31,7 +31,7 @@ def guard(analysis, site, previous_colour, previous_version, switch_back=True, p
     SiteSwitch) at ``previous_colour`` when ``switch_back``. Returns the verdict with ``passed``
     (false until ``done``), ``fired_at`` (when the rule fired, seconds since the epoch),
     ``switched_back`` and ``switched_back_at``."""
-    verdict = run_in_parts(analysis, progress_path, report_every) if report_every else analysis.run()
+    verdict = run_in_parts(analysis, progress_path, report_every)
     fired = verdict["decision"] == "rollback"
     outcome = dict(verdict, passed=verdict["done"] and not fired, fired_at=None, switched_back=False, switched_back_at=None)
     if not fired:

@@ -154,10 +154,9 @@ def main():
     analysis = _analysis.from_params(p, p["candidate"], p["stable"], p["since"], p["duration"], fetch,
                                      max_extensions=p["max_extensions"], on_sample=renew)
     try:
-        if p["report_every"] and not module.check_mode:
-            verdict = _analysis.run_in_parts(analysis, _analysis.progress_path(p["state_dir"], p["service"]), p["report_every"])
-        else:
-            verdict = analysis.run()
+        # report_every needs service (checked above): no service, no part to keep.
+        path = _analysis.progress_path(p["state_dir"], p["service"]) if p["service"] else None
+        verdict = _analysis.run_in_parts(analysis, path, 0 if module.check_mode else p["report_every"])
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.lock)
     module.exit_json(changed=False, **(_analysis.with_traffic_notes(verdict, analysis.window, p["policy"]) if verdict["done"] else verdict))
