@@ -78,46 +78,73 @@ stage_molecule() {
   fi
 }
 
-# End-to-end modules in two lanes that run at once (three overloaded a 2-core machine: a simulated host died), balanced by duration: each module starts its
-# own simulated hosts on its own ports, and most of their time is spent waiting on playbooks.
-E2E_LANES=(
-  "tests/e2e/test_crash_recovery.py tests/e2e/test_canary.py tests/e2e/test_ssh_registry.py tests/e2e/test_decision_matches_promtool.py tests/e2e/test_canary_promotion.py tests/e2e/test_event_driven_rollback.py tests/e2e/test_fleet.py tests/e2e/test_collection_build.py"
-  "tests/e2e/test_own_services.py tests/e2e/test_logging_rollout.py tests/e2e/test_blue_green.py tests/e2e/test_backup_restore.py tests/e2e/test_awx_workflow.py tests/e2e/test_reference_service.py tests/e2e/test_host_preparation.py"
+# End-to-end modules run in two lanes at once (three overloaded a 2-core machine: a simulated host
+# died). Each module starts its own simulated hosts on its own ports and spends most of its time
+# waiting on playbooks. The lanes take the next module from one queue as they finish one, longest
+# first (minutes measured on 2 cores), so they end within a short module of each other whatever the
+# machine's speed.
+E2E_MODULES=(
+  own_services crash_recovery blue_green backup_restore ssh_registry fleet canary logging_rollout
+  host_preparation awx_workflow collection_build canary_promotion event_driven_rollback
+  reference_service decision_matches_promtool
 )
+E2E_LANE_COUNT=2
 E2E_LOGS="$ROOT/build/e2e-logs"
 
 stage_unit() { pytest tests/unit; }
 
-stage_e2e() {
-  local lane index=0 pids=() failed=0 listed
-  rm -rf "$E2E_LOGS" && mkdir -p "$E2E_LOGS"
-  listed="$(printf '%s ' "${E2E_LANES[@]}")"
-  for module in tests/e2e/test_*.py; do
-    case " $listed" in *" $module "*) ;; *) die "$module is in no e2e lane" "add it to E2E_LANES in scripts/test.sh";; esac
-  done
-  for lane in "${E2E_LANES[@]}"; do
-    index=$((index + 1))
-    say "e2e lane $index started (log: build/e2e-logs/lane-$index.log): $lane"
-    # shellcheck disable=SC2086  # a lane is a list of test modules
-    pytest -s $lane >"$E2E_LOGS/lane-$index.log" 2>&1 &
-    pids+=($!)
-  done
-  index=0
-  for lane in "${pids[@]}"; do
-    index=$((index + 1))
-    if wait "$lane"; then
-      say "e2e lane $index passed: $(tail -n 1 "$E2E_LOGS/lane-$index.log")"
+# The next module of the queue (build/e2e-logs/queue holds how many were taken), or nothing left.
+next_e2e_module() {
+  (
+    flock 9
+    local taken
+    taken="$(cat "$E2E_LOGS/queue")"
+    [ "$taken" -lt ${#E2E_MODULES[@]} ] || exit 1
+    echo $((taken + 1)) >"$E2E_LOGS/queue"
+    echo "tests/e2e/test_${E2E_MODULES[$taken]}.py"
+  ) 9>"$E2E_LOGS/queue.lock"
+}
+
+e2e_lane() {
+  local index=$1 module started log
+  while module="$(next_e2e_module)"; do
+    log="$E2E_LOGS/$(basename "$module" .py).log"
+    say "e2e lane $index: $module started (log: build/e2e-logs/$(basename "$log"))"
+    started=$(date +%s)
+    if pytest -s "$module" >"$log" 2>&1; then
+      say "e2e lane $index: $module passed in $(( $(date +%s) - started )) s: $(tail -n 1 "$log")"
     else
-      failed=1
-      printf '\n----- e2e lane %d: last lines of build/e2e-logs/lane-%d.log -----\n' "$index" "$index"
-      tail -n 150 "$E2E_LOGS/lane-$index.log"
+      echo "$module" >>"$E2E_LOGS/failed"
+      say "e2e lane $index: $module FAILED in $(( $(date +%s) - started )) s"
     fi
   done
-  for index in $(seq 1 ${#E2E_LANES[@]}); do
-    # The tables the tests print (the kill matrix, the logging figures) stay visible in the output.
-    if grep -q '^kill point ' "$E2E_LOGS/lane-$index.log"; then grep -A12 '^kill point ' "$E2E_LOGS/lane-$index.log"; fi
+}
+
+stage_e2e() {
+  local module index pids=() started
+  rm -rf "$E2E_LOGS" && mkdir -p "$E2E_LOGS" && echo 0 >"$E2E_LOGS/queue"
+  for module in tests/e2e/test_*.py; do
+    module="$(basename "$module" .py)"
+    case " ${E2E_MODULES[*]} " in *" ${module#test_} "*) ;; *) die "$module is not in the e2e queue" "add ${module#test_} to E2E_MODULES in scripts/test.sh";; esac
   done
-  [ "$failed" = 0 ] || die "end-to-end tests failed" "read the lane logs above (build/e2e-logs/); run one module alone with: .venv/bin/pytest -s tests/e2e/<module>"
+  started=$(date +%s)
+  for index in $(seq 1 "$E2E_LANE_COUNT"); do
+    e2e_lane "$index" &
+    pids+=($!)
+  done
+  for index in "${pids[@]}"; do wait "$index"; done
+  say "e2e: ${#E2E_MODULES[@]} modules in $(( $(date +%s) - started )) s"
+  for module in "${E2E_MODULES[@]}"; do
+    # The tables the tests print (the kill matrix) stay visible in the output.
+    if grep -q '^kill point ' "$E2E_LOGS/test_$module.log"; then grep -A12 '^kill point ' "$E2E_LOGS/test_$module.log"; fi
+  done
+  if [ -s "$E2E_LOGS/failed" ]; then
+    while read -r module; do
+      printf '\n----- %s: last lines of build/e2e-logs/%s.log -----\n' "$module" "$(basename "$module" .py)"
+      tail -n 150 "$E2E_LOGS/$(basename "$module" .py).log"
+    done <"$E2E_LOGS/failed"
+    die "end-to-end tests failed: $(tr '\n' ' ' <"$E2E_LOGS/failed")" "read the logs above (build/e2e-logs/); run one module alone with: .venv/bin/pytest -s tests/e2e/<module>"
+  fi
 }
 
 # Lint and sanity keep about one core each busy for two minutes, while the molecule scenarios mostly
@@ -132,7 +159,7 @@ stage_checks() {
 }
 
 stage_pytest() {
-  say "pytest: unit tests, then the end-to-end tests in ${#E2E_LANES[@]} parallel lanes"
+  say "pytest: unit tests, then the end-to-end tests in $E2E_LANE_COUNT parallel lanes"
   stage_unit
   stage_e2e
 }

@@ -68,19 +68,42 @@ def running_colours(containers, service):
     return found
 
 
-def docker_running_colours(run, service):
-    """The same shape from the docker CLI, for a module that lists the containers itself;
+def docker_service_containers(run, service):
+    """The running containers of ``service`` from the docker CLI: [{colour, version, one_off, name}];
     ``run(argv) -> (rc, stdout, stderr)``. Raises OSError when docker does not answer."""
-    rc, out, err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service,
-                        "--format", '{{.Label "nextgen.rollout.colour"}} {{.Label "nextgen.rollout.version"}} {{.Label "%s"}}' % ONE_OFF_LABEL])
+    fields = ['{{.Label "nextgen.rollout.colour"}}', '{{.Label "nextgen.rollout.version"}}', '{{.Label "%s"}}' % ONE_OFF_LABEL, "{{.Names}}"]
+    rc, out, err = run(["docker", "ps", "--filter", "label=nextgen.rollout.service=%s" % service, "--format", "|".join(fields)])
     if rc != 0:
         raise OSError("docker ps failed: %s" % ((err or out).strip() or "exit code %d" % rc))
-    found = {}
+    found = []
     for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] in L.COLOURS and parts[2:] != ["True"]:
-            found[parts[0]] = {"running": True, "version": parts[1]}
+        parts = line.split("|")
+        if len(parts) == 4 and parts[0] in L.COLOURS:
+            found.append({"colour": parts[0], "version": parts[1], "one_off": parts[2] == "True", "name": parts[3]})
     return found
+
+
+def colours_of(containers):
+    """{colour: {running, version}} of docker_service_containers' list, one-off containers left out."""
+    return dict((c["colour"], {"running": True, "version": c["version"]}) for c in containers if not c["one_off"])
+
+
+def docker_running_colours(run, service):
+    """running_colours' shape from the docker CLI, for a module that lists the containers itself."""
+    return colours_of(docker_service_containers(run, service))
+
+
+def remove_left_one_offs(run, containers):
+    """Remove the one-off containers (a release command's) in ``containers``: called under the deploy
+    lock, so a run that was killed left them running. Returns the findings that say so."""
+    names = sorted(c["name"] for c in containers if c["one_off"])
+    if not names:
+        return []
+    rc, out, err = run(["docker", "rm", "--force"] + names)
+    if rc != 0:
+        return ["the release command container(s) %s that a killed run left running could not be removed (%s): "
+                "remove them with docker rm --force" % (", ".join(names), (err or out).strip() or "exit code %d" % rc)]
+    return ["the release command container(s) %s that a killed run left running are removed" % ", ".join(names)]
 
 
 class Release(object):

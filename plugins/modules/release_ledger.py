@@ -20,8 +20,10 @@ description:
     route file, or the routing line of a site written before route files existed; the running
     containers, given in O(containers) or listed with C(docker ps)) and brings the ledger in line; a site file left
     unloaded by a killed run is tested and reloaded first. It returns the repairs still to apply
-    (RV(route) to rewrite the route, RV(stop) colours to take down). In check mode it only
-    reports, which is the read-only status.
+    (RV(route) to rewrite the route, RV(stop) colours to take down). When it lists the containers
+    itself, it removes the one-off container of a release command that a killed run left running
+    (under the deploy lock no other run of the service has one) and says so in RV(findings).
+    In check mode it only reports, which is the read-only status.
   - Every write checks that O(holder) still holds the deploy lock and renews its lease.
   - Writes are atomic (temporary file, fsync, rename).
 options:
@@ -317,7 +319,8 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._ledger import Led
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import LockError
 from ansible_collections.nextgen.rollout.plugins.module_utils._nginx_site import SiteRefused, service_site
 from ansible_collections.nextgen.rollout.plugins.module_utils._reconcile import Refused
-from ansible_collections.nextgen.rollout.plugins.module_utils._release import TRANSITIONS, Release, docker_running_colours
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import (
+    TRANSITIONS, Release, colours_of, docker_service_containers, remove_left_one_offs)
 
 
 def main():
@@ -377,10 +380,15 @@ def main():
         site = service_site(p["service"], p, module.run_command, test_command=p["nginx_test_command"])
     release = Release(p["state_dir"], p["service"], metrics_dir=p["metrics_dir"] or None)
     try:
-        running = None
+        running, containers = None, None
         if action == "reconcile" and p["containers"] is None:
-            running = docker_running_colours(module.run_command, p["service"])
+            containers = docker_service_containers(module.run_command, p["service"])
+            running = colours_of(containers)
         changed, document, extra = release.run(action, p, module.check_mode, site=site, running=running)
+        if containers and not module.check_mode:
+            removed = remove_left_one_offs(module.run_command, containers)
+            extra["findings"] = extra["findings"] + removed
+            changed = changed or bool(removed)
     except Refused as exc:
         module.fail_json(msg="%s on this host: %s. Nothing was changed." % (p["service"], exc))
     except LockError as exc:

@@ -280,13 +280,16 @@ def test_killed_during_the_release_command_the_warm_version_stays_the_way_back(i
     # Killed while 1.2.0's migration runs on the colour where 1.1.0 is warm: the next run keeps 1.1.0 there (its
     # containers were never replaced, its files are put back), and a rollback to it is a switch, not a cold start.
     out = kill_and_recover(inventory, "during the release command", "blue-green-deploy.yml",
-                           dict(FAST, target_version="1.2.0", rollout_release_command=["sleep", "15"]), release_command_runs,
+                           dict(FAST, target_version="1.2.0", rollout_release_command=["sleep", "90"]), release_command_runs,
                            "rollback.yml", dict(FAST, target_version="1.1.0"), "1.1.0")
     said = " ".join(out.output.split())
     assert "the deploy of 1.2.0 ended before traffic moved: undone, 1.0.0 keeps serving; 1.1.0 stays warm on %s" % warm[0] in said, \
         out.output[-3000:]
     assert app_container("1.1.0") == container  # the same container: never restarted
     assert host_exec(HOST, "cat", compose_file).stdout == compose_before
+    # The killed run's migration would have gone on for 90 s: the next run's reconciliation removed it.
+    assert "agent-loop-%s-release that a killed run left running are removed" % warm[0] in said, out.output[-3000:]
+    assert not host_exec(HOST, "docker", "ps", "-aq", "--filter", "name=agent-loop-%s-release" % warm[0]).stdout.strip()
     assert not [n for n in host_exec(HOST, "ls", "/opt/nextgen-rollout/agent-loop").stdout.split() if n.endswith(".previous")]
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld
-from ansible_collections.nextgen.rollout.plugins.module_utils._release import Release, docker_running_colours, running_colours
+from ansible_collections.nextgen.rollout.plugins.module_utils._release import (
+    Release, docker_running_colours, docker_service_containers, remove_left_one_offs, running_colours)
 
 T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
 BASE = {"holder": "run-1", "lease_ttl": 60, "op": None, "colour": None, "version": None, "fresh": False,
@@ -71,12 +72,26 @@ def test_the_docker_cli_gives_the_same_shape_and_failing_docker_is_an_error():
 
     def run(argv):
         seen.append(argv)
-        return 0, "green 1.1.0 False\nblue 1.0.0\nnone\npurple 9\ngreen 1.2.0 True\n", ""
+        return 0, ("green|1.1.0|False|agent-loop-green-agent-loop-1\nblue|1.0.0||agent-loop-blue-agent-loop-1\n|||other\n"
+                   "purple|9||x\ngreen|1.2.0|True|agent-loop-green-release\n"), ""
     expected = {"green": {"running": True, "version": "1.1.0"}, "blue": {"running": True, "version": "1.0.0"}}
     assert docker_running_colours(run, "agent-loop") == expected
     assert "label=nextgen.rollout.service=agent-loop" in seen[0]
+    assert [c["name"] for c in docker_service_containers(run, "agent-loop") if c["one_off"]] == ["agent-loop-green-release"]
     with pytest.raises(OSError, match="docker ps failed: Cannot connect"):
         docker_running_colours(lambda argv: (1, "", "Cannot connect to the Docker daemon\n"), "agent-loop")
+
+
+def test_a_release_command_left_running_by_a_killed_run_is_removed_and_said():
+    containers = [{"colour": "green", "version": "1.1.0", "one_off": False, "name": "agent-loop-green-agent-loop-1"},
+                  {"colour": "blue", "version": "1.2.0", "one_off": True, "name": "agent-loop-blue-release"}]
+    seen = []
+    found = remove_left_one_offs(lambda argv: seen.append(argv) or (0, "", ""), containers)
+    assert seen == [["docker", "rm", "--force", "agent-loop-blue-release"]]  # never the colour's own container
+    assert found == ["the release command container(s) agent-loop-blue-release that a killed run left running are removed"]
+    failed = remove_left_one_offs(lambda argv: (1, "", "permission denied\n"), containers)
+    assert "could not be removed (permission denied): remove them with docker rm --force" in failed[0]
+    assert remove_left_one_offs(lambda argv: pytest.fail("nothing to remove"), containers[:1]) == []
 
 
 def test_a_read_says_what_nginx_routes_beside_what_the_ledger_says(release, tmp_path):
