@@ -95,15 +95,15 @@ def docker_running_colours(run, service):
 
 def remove_left_one_offs(run, containers):
     """Remove the one-off containers (a release command's) in ``containers``: called under the deploy
-    lock, so a run that was killed left them running. Returns the findings that say so."""
+    lock, so a run that was killed left them running. Returns (whether any was removed, the findings that say so)."""
     names = sorted(c["name"] for c in containers if c["one_off"])
     if not names:
-        return []
+        return False, []
     rc, out, err = run(["docker", "rm", "--force"] + names)
     if rc != 0:
-        return ["the release command container(s) %s that a killed run left running could not be removed (%s): "
-                "remove them with docker rm --force" % (", ".join(names), (err or out).strip() or "exit code %d" % rc)]
-    return ["the release command container(s) %s that a killed run left running are removed" % ", ".join(names)]
+        return False, ["the release command container(s) %s that a killed run left running could not be removed (%s): "
+                       "remove them with docker rm --force" % (", ".join(names), (err or out).strip() or "exit code %d" % rc)]
+    return True, ["the release command container(s) %s that a killed run left running are removed" % ", ".join(names)]
 
 
 class Release(object):

@@ -386,9 +386,9 @@ def main():
             running = colours_of(containers)
         changed, document, extra = release.run(action, p, module.check_mode, site=site, running=running)
         if containers and not module.check_mode:
-            removed = remove_left_one_offs(module.run_command, containers)
-            extra["findings"] = extra["findings"] + removed
-            changed = changed or bool(removed)
+            removed, findings = remove_left_one_offs(module.run_command, containers)
+            extra["findings"] = extra["findings"] + findings
+            changed = changed or removed
     except Refused as exc:
         module.fail_json(msg="%s on this host: %s. Nothing was changed." % (p["service"], exc))
     except LockError as exc:

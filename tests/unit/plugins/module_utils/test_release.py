@@ -86,12 +86,12 @@ def test_a_release_command_left_running_by_a_killed_run_is_removed_and_said():
     containers = [{"colour": "green", "version": "1.1.0", "one_off": False, "name": "agent-loop-green-agent-loop-1"},
                   {"colour": "blue", "version": "1.2.0", "one_off": True, "name": "agent-loop-blue-release"}]
     seen = []
-    found = remove_left_one_offs(lambda argv: seen.append(argv) or (0, "", ""), containers)
+    removed, found = remove_left_one_offs(lambda argv: seen.append(argv) or (0, "", ""), containers)
     assert seen == [["docker", "rm", "--force", "agent-loop-blue-release"]]  # never the colour's own container
-    assert found == ["the release command container(s) agent-loop-blue-release that a killed run left running are removed"]
-    failed = remove_left_one_offs(lambda argv: (1, "", "permission denied\n"), containers)
-    assert "could not be removed (permission denied): remove them with docker rm --force" in failed[0]
-    assert remove_left_one_offs(lambda argv: pytest.fail("nothing to remove"), containers[:1]) == []
+    assert removed and found == ["the release command container(s) agent-loop-blue-release that a killed run left running are removed"]
+    removed, failed = remove_left_one_offs(lambda argv: (1, "", "permission denied\n"), containers)
+    assert not removed and "could not be removed (permission denied): remove them with docker rm --force" in failed[0]
+    assert remove_left_one_offs(lambda argv: pytest.fail("nothing to remove"), containers[:1]) == (False, [])
 
 
 def test_a_read_says_what_nginx_routes_beside_what_the_ledger_says(release, tmp_path):
