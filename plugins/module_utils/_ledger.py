@@ -317,15 +317,22 @@ def resume(doc, holder, now):
 
 
 def canary_end(doc, result, message, now, holder=None, details=None):
-    """The canary is over without promotion (``result`` aborted): share 0, candidate stopped."""
+    """The canary is over without promotion (``result`` aborted): share 0, candidate stopped. A canary
+    whose candidate failed before its first step (its readiness, its release command) has only the
+    pending transition: it ends from that, with what the transition noted (its backup, its image)."""
     doc = _copy(doc)
     canary = doc["canary"]
+    pending = doc["pending"] or {}
+    recorded = dict(details or {})
     if not canary:
-        raise TransitionError("no canary is in progress in the ledger of %s" % doc["service"])
+        if pending.get("op") != "canary":
+            raise TransitionError("no canary is in progress in the ledger of %s" % doc["service"])
+        canary = {"colour": pending["colour"], "version": pending["version"], "stable_version": pending["from_version"]}
+        recorded = dict(pending.get("details") or {}, **recorded)
     _set_colour(doc, canary["colour"], now, version=canary["version"], state=result)
     _append(doc, {"action": "canary", "version": canary["version"], "from_version": canary["stable_version"],
                   "colour": canary["colour"], "result": result, "message": message,
-                  "holder": holder or (doc["pending"] or {}).get("holder"), "details": details or {}}, now)
+                  "holder": holder or pending.get("holder"), "details": recorded}, now)
     doc["canary"] = None
     doc["pending"] = None
     return doc

@@ -162,6 +162,26 @@ def test_a_candidate_with_300_ms_more_latency_is_aborted_by_the_latency_rule(inv
     assert load.summary()["failed"] == 0 and live_version() == stable
 
 
+def test_a_candidate_that_never_becomes_ready_is_aborted_before_any_client_reaches_it(inventory):
+    stable = live_version()
+    target = "1.2.0" if stable != "1.2.0" else "1.0.0"
+    before = len(history())
+    result, load = canary_under_load(inventory, fast_profile(
+        target_version=target, blue_green_env={"FAULT_NEVER_READY": "1"}, rollout_ready_timeout=4))
+    # The run says why the candidate stopped (its readiness), not a ledger error of the abort.
+    assert result.rc != 0 and "canary of agent-loop %s aborted" % target in " ".join(result.output.split()), result.output[-3000:]
+    assert "not ready" in result.output or "not healthy" in result.output, result.output[-3000:]
+    assert "no canary is in progress" not in result.output, result.output[-3000:]
+    end = history()[before:][-1]
+    assert (end["action"], end["result"], end["version"], end["from_version"]) == ("canary", "aborted", target, stable), end
+    assert end["details"]["failed_task"] and end["details"]["image"] and end["details"]["backup_id"], end["details"]
+    assert not [e for e in history()[before:] if e["action"] == "canary-step"]  # no step began: no client was sent
+    state = ledger(HOST)
+    assert state["pending"] is None and state["canary"] is None and live_version() == stable
+    assert load.summary()["failed"] == 0
+    assert host_exec(HOST, "docker", "ps", "-q", "--filter", "label=nextgen.rollout.version=" + target).stdout == ""
+
+
 def test_a_gate_on_prometheus_does_not_pass_while_prometheus_is_down(inventory):
     stable = live_version()
     target = "1.2.0" if stable != "1.2.0" else "1.0.0"

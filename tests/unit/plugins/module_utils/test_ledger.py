@@ -138,6 +138,28 @@ def test_a_canary_end_stops_the_candidate_and_clears_everything(ledger):
     assert doc["history"][-1]["result"] == "aborted" and doc["history"][-1]["holder"] == "run-2"
 
 
+def test_a_canary_whose_candidate_failed_before_its_first_step_ends_from_the_pending_transition(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    doc = L.begin(doc, "canary", "run-2", "green", "1.1.0", True, at(1), details={"backup_id": "b-1", "image": "app:1.1.0"})
+    doc = L.phase(doc, "aborting", at(2), reason="smoke check of green (1.1.0) not healthy")
+    doc = L.canary_end(doc, "aborted", "smoke check of green (1.1.0) not healthy", at(3), details={"share_zero_at": None})
+    assert doc["canary"] is None and doc["pending"] is None
+    assert doc["colours"]["green"]["state"] == "aborted" and doc["live"]["colour"] == "blue"
+    entry = doc["history"][-1]
+    assert (entry["action"], entry["result"], entry["version"], entry["from_version"], entry["holder"]) == (
+        "canary", "aborted", "1.1.0", "1.0.0", "run-2")
+    assert entry["details"] == {"backup_id": "b-1", "image": "app:1.1.0", "share_zero_at": None}
+
+
+def test_a_canary_end_without_a_canary_or_a_pending_canary_is_refused(ledger):
+    doc = release(ledger.load(), "deploy", "blue", "1.0.0")
+    with pytest.raises(TransitionError, match="no canary is in progress"):
+        L.canary_end(doc, "aborted", "why", at(1))
+    doc = L.begin(doc, "deploy", "run-2", "green", "1.1.0", True, at(1))
+    with pytest.raises(TransitionError, match="no canary is in progress"):
+        L.canary_end(doc, "aborted", "why", at(2))
+
+
 def test_save_is_atomic_and_root_only(ledger):
     ledger.save(release(ledger.load(), "deploy", "blue", "1.0.0"))
     mode = stat.S_IMODE(os.stat(ledger.path).st_mode)
