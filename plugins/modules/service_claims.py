@@ -43,10 +43,16 @@ options:
   record:
     description:
       - Write the claim when nothing collides (a deploy); V(false) only checks.
-      - With V(false), a collision of a service that has no claim on the host adds that it was never deployed there,
-        naming the services the host runs (a misspelt service name, most often).
     type: bool
     default: true
+  deploying:
+    description:
+      - The caller puts a version of the service on the host (a deploy, or its read-only pre-checks with O(record=false)),
+        so a service the host has no claim of yet is expected there.
+      - Otherwise (a rollback, a status), a collision of a service that has no claim on the host adds that it was never
+        deployed there, naming the services the host runs (a misspelt service name, most often).
+      - Defaults to O(record).
+    type: bool
 attributes:
   check_mode:
     support: full
@@ -98,6 +104,7 @@ def main():
             sites=dict(type="list", elements="list", default=[]),
             port_range=dict(type="list", elements="int", default=[8001, 8999]),
             record=dict(type="bool", default=True),
+            deploying=dict(type="bool"),
         ),
         supports_check_mode=True,
     )
@@ -115,7 +122,8 @@ def main():
     # A new pair is not where a program listens, unless it is the service's own container (a claim lost).
     outcome = claim(p["state_dir"], p["service"], ports, p["sites"], tuple(p["port_range"]),
                     write=p["record"] and not module.check_mode,
-                    listening=lambda: foreign_listeners(command_runner(module), p["service"]), deploying=p["record"])
+                    listening=lambda: foreign_listeners(command_runner(module), p["service"]),
+                    deploying=p["record"] if p["deploying"] is None else p["deploying"])
     if outcome["problems"]:
         module.fail_json(msg="; ".join(outcome["problems"]) + ". Nothing was changed.", problems=outcome["problems"])
     module.exit_json(changed=outcome["changed"] and p["record"], ports=outcome["ports"])

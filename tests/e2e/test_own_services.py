@@ -210,7 +210,9 @@ def test_the_release_command_runs_before_each_new_version_starts_and_not_on_a_ro
                                        "rollout_tls_key": "/etc/nginx/tls/missing.key"},
      "rollout_tls_key = /etc/nginx/tls/missing.key does not exist"),
     ("two services on one server name", {"rollout_service": "twin"},
-     "nginx already serves service counter on port 80 with server_name 'counter.local'"),
+     # A deploy of a new service: no "was never deployed on this host" hint, which is for a rollback of a misspelt name.
+     "nginx already serves service counter on port 80 with server_name 'counter.local': give this service its own"
+     " rollout_server_name or rollout_listen_port. Nothing was changed."),
     ("a readiness path that is not a path", {"rollout_ready_path": "healthz"},
      "rollout_ready_path 'healthz' must be a path starting with / (empty for none), with no spaces"),
     ("a release command of the wrong shape", {"rollout_release_command": ["python3", ""], "rollout_release_command_timeout": 0},
