@@ -31,10 +31,10 @@ def rollback_decision(samples, policy=None, judgement=None):
 
 
 def fleet_canary_verdict(intervals, interval, planned, policy=None, latency_factor=1.5, min_bucket_requests=10,
-                         judge=False, alpha=0.01, max_extensions=0, rate_window=0):
+                         judge=False, alpha=0.01, max_extensions=0, rate_window=0, wave_hosts=None, max_left_percent=0):
     try:
         return fleet_verdict(intervals, interval, planned, policy, latency_factor, min_bucket_requests, judge, alpha,
-                             max_extensions, rate_window)
+                             max_extensions, rate_window, wave_hosts, max_left_percent)
     except (PolicyError, KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         raise AnsibleFilterError("fleet_canary_verdict: %s" % exc)
 

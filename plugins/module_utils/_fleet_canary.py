@@ -58,13 +58,30 @@ def _stats(reports):
     return merged
 
 
+def left_hosts(intervals, wave_hosts, max_left_percent=0):
+    """The hosts of ``wave_hosts`` (those that began the canary) missing from the latest interval's
+    reports (their release failed: the candidate never got ready, a report failed), and the reason
+    they stop the wave's canary when they are more than ``max_left_percent`` % of it (the share of a
+    wave's hosts that may fail: the wave fails beyond it, so the others would be taken back anyway)."""
+    wave = sorted(set(wave_hosts or ()))
+    latest = set(intervals[-1]) if intervals else set()
+    left = [host for host in wave if host not in latest]
+    percent = round(100.0 * len(left) / len(wave), 1) if wave else 0.0
+    if not left or percent <= float(max_left_percent):
+        return left, None
+    reason = ("%s left the canary (%d of %d hosts, %g %%, above the %g %% of a wave that may fail): the wave cannot pass, "
+              "every host goes back" % (", ".join(left), len(left), len(wave), percent, float(max_left_percent)))
+    return left, reason
+
+
 def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5, min_bucket_requests=10,
-                  judge=False, alpha=0.01, max_extensions=0, rate_window=0):
+                  judge=False, alpha=0.01, max_extensions=0, rate_window=0, wave_hosts=None, max_left_percent=0):
     """The verdict after the intervals reported so far. ``intervals`` is a list, oldest first, of
     {host: {"pools": host_report(...), "health_failures": n}}; ``planned`` intervals make the step.
     Each interval's sample covers the intervals that ended within ``rate_window`` seconds (_analysis).
 
-    ``decision`` is rollback (as soon as a rule fires on the fleet's figures), continue (the step
+    ``decision`` is rollback (as soon as a rule fires on the fleet's figures, or when more of
+    ``wave_hosts`` than ``max_left_percent`` % left the canary: left_hosts), continue (the step
     goes on), promote, or hold (inconclusive at the step's end, after ``max_extensions`` extensions
     of ``planned`` intervals each); ``done`` says whether the step ended."""
     rows = []
@@ -84,6 +101,9 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
                      "latency": mann_whitney_greater(candidate.latencies, stable.latencies)["p"],
                      "errors": two_proportion_greater(candidate.errors, candidate.requests, stable.errors, stable.requests)["p"]}
     verdict = with_traffic_notes(decide(rows, policy, judgement), window, policy)
+    left, left_reason = left_hosts(intervals, wave_hosts, max_left_percent)
+    if left_reason:
+        verdict = dict(verdict, decision="rollback", reasons=[left_reason] + list(verdict["reasons"]))
     completed = len(intervals)
     extensions = max(0, -(-(completed - int(planned)) // int(planned))) if completed > int(planned) else 0
     step_end = completed >= int(planned) and completed % int(planned) == 0
@@ -98,6 +118,7 @@ def fleet_verdict(intervals, interval, planned, policy=None, latency_factor=1.5,
                     for host in hosts)
     return {"decision": decision, "done": done, "verdict_so_far": verdict["decision"], "reasons": verdict["reasons"],
             "rules": verdict["rules"], "elapsed_s": round(completed * float(interval), 3), "intervals": completed, "extensions": extensions, "hosts": hosts,
+            "left": left,
             "rate_window_s": window_intervals(interval, rate_window) * float(interval),
             "figures": dict((pool, window[pool].figures()) for pool in POOLS), "per_host": per_host,
             "judge": judgement, "series": rows}

@@ -383,3 +383,34 @@ def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_
     assert max(zeros) - min(zeros) <= 2 + 5, zeros
     assert "+ 50 % to green" not in said and "+ 10 % to green/1.1.0" in said, said[-3000:]
     assert all(zero >= float(s["details"]["started_at"]) for zero, s in zip(zeros, steps))
+
+
+def test_a_host_whose_candidate_never_gets_ready_takes_the_wave_canary_back_within_one_interval(inventory, tmp_path):
+    """canary_scope fleet: the third host's candidate never gets ready, so it leaves the canary before
+    its first step; the wave would fail (0 % of it may), so the two others go back to share 0 at the end
+    of the first interval instead of walking every step and being taken back after the wave."""
+    assert live() == ["1.0.0"] * 3
+    with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
+        profile = yaml.safe_load(handle)
+    profile.update(WAVES, rollout_pilot_count=0, rollout_strategy="canary", rollout_canary_scope="fleet",
+                   target_version="1.1.0")
+    faulty = with_faulty_host(inventory, tmp_path, HOSTS[2])
+    running = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=30, max_requests=10000, max_seconds=180,
+                    key_header="X-Client-Id").start() for i in range(len(HOSTS))]
+    try:
+        result = run_playbook("blue-green-deploy.yml", faulty, profile)
+    finally:
+        for load in running:
+            load.stop()
+    said = " ".join(result.output.split())
+    assert result.rc != 0
+    left = "%s left the canary (1 of 3 hosts, 33.3 %%, above the 0 %% of a wave that may fail)" % HOSTS[2]
+    assert "10 % - interval 1, 2 host(s): candidate" in said and "-> rollback: " + left in said, said[-3000:]
+    steps = [[e for e in ledger(host)["history"] if e["action"] == "canary-step"][-1] for host in HOSTS[:2]]
+    assert [(s["share"], s["result"], s["version"]) for s in steps] == [(10, "rollback", "1.1.0")] * 2
+    assert all(s["reasons"][0].startswith(left) for s in steps) and steps[0]["details"]["elapsed_s"] == 2.0
+    ends = [[e for e in ledger(host)["history"] if e["action"] == "canary"][-1] for host in HOSTS]
+    assert [e["result"] for e in ends] == ["aborted"] * 3 and live() == ["1.0.0"] * 3
+    assert "not healthy within 8 s" in ends[2]["message"] or "not ready" in ends[2]["message"], ends[2]
+    assert "+ 50 % to green" not in said, said[-3000:]
+    assert sum(load.summary()["failed"] for load in running) == 0

@@ -91,3 +91,22 @@ def test_each_line_counts_once_across_reports(tmp_path):
                          health=lambda: False)
     assert second["pools"]["candidate"]["requests"] == 1 and second["health_failures"] == 2
     assert oct(os.stat(state).st_mode & 0o777) == "0o600"
+
+
+def test_a_host_that_left_the_canary_takes_every_host_back_unless_the_wave_may_lose_it():
+    # h2's candidate never got ready: it reports nothing, while h0 and h1 see a healthy candidate.
+    healthy = [dict(("h%d" % h, report(10.0 * i, 20, 0)) for h in range(2)) for i in range(2)]
+    verdict = fleet_verdict(healthy[:1], interval=10, planned=3, policy=POLICY, wave_hosts=["h0", "h1", "h2"])
+    assert (verdict["decision"], verdict["done"], verdict["left"]) == ("rollback", True, ["h2"]), verdict
+    assert verdict["reasons"][0] == ("h2 left the canary (1 of 3 hosts, 33.3 %, above the 0 % of a wave that may fail): "
+                                     "the wave cannot pass, every host goes back")
+    # A wave that may lose a third of its hosts goes on with the others.
+    tolerated = fleet_verdict(healthy[:1], interval=10, planned=3, policy=POLICY, wave_hosts=["h0", "h1", "h2"],
+                              max_left_percent=34)
+    assert (tolerated["decision"], tolerated["left"]) == ("continue", ["h2"])
+    # A host that reported, then stopped (its report failed), left too.
+    verdict = fleet_verdict(healthy[:1] + [{"h0": healthy[1]["h0"]}], interval=10, planned=3, policy=POLICY,
+                            wave_hosts=["h0", "h1"])
+    assert (verdict["decision"], verdict["left"]) == ("rollback", ["h1"])
+    # Every host there: the figures alone decide.
+    assert fleet_verdict(healthy, interval=10, planned=3, policy=POLICY, wave_hosts=["h0", "h1"])["decision"] == "continue"
