@@ -23,12 +23,15 @@ import errno
 import fcntl
 import json
 import os
+import time
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import atomic_write_text
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 DEFAULT_TTL_S = 300
+# The host's retirement timer holds the lock as retire-timer-<pid> while it stops a warm colour.
+RETIREMENT_HOLDER_PREFIX = "retire-timer-"
 
 
 class LockError(Exception):
@@ -184,6 +187,26 @@ class Lease(object):
                                % (self.service, describe(current, self.clock()), holder), current)
             os.unlink(self.path)
             return True
+
+
+def held_by_retirement(lock):
+    return str((lock or {}).get("holder") or "").startswith(RETIREMENT_HOLDER_PREFIX)
+
+
+def after_retirement(attempt, wait_s, sleep=time.sleep, clock=time.monotonic, poll_s=0.5):
+    """Run ``attempt`` (an acquire or a check). While the host's retirement timer holds the lock (it
+    stops a warm colour: seconds, or the colour's stop grace period), try again for up to ``wait_s``
+    seconds instead of refusing a run that only came at the wrong moment. Any other holder refuses
+    at once. Returns (what ``attempt`` returned, seconds waited)."""
+    started, slept = clock(), False
+    while True:
+        try:
+            return attempt(), (round(clock() - started, 3) if slept else 0.0)
+        except LockHeld as exc:
+            if not held_by_retirement(exc.lock) or clock() - started >= wait_s:
+                raise
+            sleep(poll_s)
+            slept = True
 
 
 def renewer(state_dir, service, holder, ttl):

@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 from ansible_collections.nextgen.rollout.plugins.module_utils import _ledger as L
-from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import RETIREMENT_HOLDER_PREFIX, Lease, LockHeld
 
 
 def due_colours(doc, now):
@@ -50,7 +50,7 @@ def retire_due(state_dir, service, stop=compose_down, clock=L.utc_now, ttl_s=120
     if not due_colours(ledger.load(), clock()):
         return []
     lease = Lease(directory, service, clock=clock)
-    holder = "retire-timer-%d" % os.getpid()
+    holder = "%s%d" % (RETIREMENT_HOLDER_PREFIX, os.getpid())
     try:
         lease.acquire(holder, "retire warm colours of %s" % service, ttl_s)
     except LockHeld:

@@ -62,6 +62,14 @@ options:
       - With O(state=absent), release the lock whoever holds it.
     type: bool
     default: false
+  retirement_wait:
+    description:
+      - Seconds to wait, with O(state=present), while the host's retirement timer holds the lock (holder
+        C(retire-timer-<pid>)), as it does while it stops a warm colour whose window is over - up to that colour's
+        stop grace period. Any other holder is refused at once.
+      - V(0) refuses at once whoever holds it.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -104,6 +112,11 @@ broken_lock:
   description: The lease that was broken or taken over, if any.
   returned: when a lease was broken
   type: dict
+waited_s:
+  description: Seconds waited for the host's retirement timer to release the lock (O(retirement_wait)).
+  returned: with O(state=present)
+  type: float
+  sample: 0.0
 """
 
 import os
@@ -112,7 +125,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nextgen.rollout.plugins.module_utils._files import refuse_unsafe_name
 from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
-    Lease, LockError, LockHeld, describe, utc_now)
+    Lease, LockError, LockHeld, after_retirement, describe, utc_now)
 
 
 def main():
@@ -127,6 +140,7 @@ def main():
             owner=dict(type="dict", default={}),
             takeover=dict(type="str"),
             break_stale=dict(type="bool", default=False),
+            retirement_wait=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -139,11 +153,17 @@ def main():
         current = lease.read()
         if p["state"] == "present":
             if module.check_mode:
-                lease.check(p["holder"], break_expired=p["break_stale"], takeover=p["takeover"])
-                module.exit_json(changed=current is None, lock=current)
-            changed, broken = lease.acquire(p["holder"], p["reason"], p["lease_ttl"], p["owner"],
-                                            break_expired=p["break_stale"], takeover=p["takeover"])
-            result = dict(changed=changed, lock=lease.read())
+                waited = after_retirement(lambda: lease.check(p["holder"], break_expired=p["break_stale"], takeover=p["takeover"]),
+                                          p["retirement_wait"])[1]
+                current = lease.read() if waited else current
+                module.exit_json(changed=current is None, lock=current, waited_s=waited)
+            (changed, broken), waited = after_retirement(
+                lambda: lease.acquire(p["holder"], p["reason"], p["lease_ttl"], p["owner"],
+                                      break_expired=p["break_stale"], takeover=p["takeover"]), p["retirement_wait"])
+            result = dict(changed=changed, lock=lease.read(), waited_s=waited)
+            if waited:
+                module.warn("waited %s s for the host's retirement timer to release the deploy lock of %s (it was stopping "
+                            "a warm colour whose window was over)" % (waited, p["service"]))
             if broken:
                 result["broken_lock"] = broken
                 module.warn("took over the deploy lock of %s from %r (%s)"

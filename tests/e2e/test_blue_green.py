@@ -355,6 +355,31 @@ def test_a_second_deploy_is_refused_while_the_lock_is_held(inventory):
         host_exec(HOST, "rm", "-f", "/var/lib/nextgen-rollout/agent-loop/lock.json")
 
 
+def test_a_deploy_that_comes_while_the_retirement_timer_stops_a_colour_waits_for_it_instead_of_failing(inventory):
+    """The host's retirement timer holds the deploy lock while it stops a warm colour whose window is
+    over: up to the colour's stop grace period (here 12 s: the colour ignores its stop signal). A deploy
+    that comes then waits for it (lock_retirement_wait) and goes on."""
+    fast = {"blue_green_retire_check_interval": 2, "blue_green_backup_before_change": False, "blue_green_smoke_samples": 3}
+    slow_to_stop = {"rollout_compose": {"stop_signal": "SIGWINCH", "stop_grace_period": "12s"}}
+    assert ledger(HOST)["live"]["version"] == "1.0.0"
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(fast, target_version="1.1.0", **slow_to_stop)))
+    # 1.1.0 stays warm for 3 s only: then the timer takes the lock and stops it for 12 s.
+    must(run_playbook("blue-green-deploy.yml", inventory, dict(fast, target_version="1.2.0", blue_green_warm_seconds=3)))
+    lock_file = "/var/lib/nextgen-rollout/agent-loop/lock.json"
+    wait_until(lambda: "retire-timer-" in host_exec(HOST, "cat", lock_file).stdout, 60,
+               "the retirement timer holds the lock", interval=0.2)
+    result = run_playbook("blue-green-deploy.yml", inventory, dict(fast, target_version="1.0.0"))
+    assert result.rc == 0, result.output[-3000:]
+    said = " ".join(result.output.split())
+    assert "s for the host's retirement timer to release the deploy lock of agent-loop" in said, said[-3000:]
+    history = ledger(HOST)["history"]
+    retire = [e for e in history if e["action"] == "retire"][-1]
+    deploy = history[-1]
+    assert (retire["version"], deploy["action"], deploy["version"], deploy["result"]) == ("1.1.0", "deploy", "1.0.0", "succeeded")
+    assert deploy["started"] >= retire["time"], (deploy, retire)  # it began once the timer let go
+    assert serving_version() == ["1.0.0"]
+
+
 def test_a_service_with_its_healthcheck_turned_off_is_gated_by_its_ready_path(inventory):
     # Compose's wait takes a healthcheck turned off as an error; the readiness path is the gate then.
     off = {"rollout_compose": {"healthcheck": {"disable": True}}, "blue_green_ready_timeout": 8}

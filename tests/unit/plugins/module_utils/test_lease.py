@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld, iso
+from ansible_collections.nextgen.rollout.plugins.module_utils._lease import Lease, LockHeld, after_retirement, held_by_retirement, iso
 
 T0 = datetime.datetime(2026, 11, 21, 5, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -136,3 +136,38 @@ def test_a_lock_file_that_is_not_json_is_refused_with_what_to_do_and_can_be_take
         lease.acquire("run-2", "deploy")
     assert lease.acquire("run-2", "deploy", break_expired=True)[0] is True
     assert lease.read()["holder"] == "run-2"
+
+
+def test_a_run_waits_while_the_retirement_timer_holds_the_lock_and_takes_it_once_released(lease):
+    lease.acquire("retire-timer-77", "retire warm colours of agent-loop", 120)
+    ticks = []
+
+    def sleep(seconds):
+        ticks.append(seconds)
+        if len(ticks) == 3:  # the timer has stopped the warm colour
+            lease.release("retire-timer-77")
+
+    seconds = iter(range(100))
+    (changed, broken), waited = after_retirement(lambda: lease.acquire("run-2", "deploy 1.1.0"), 60, sleep=sleep,
+                                                 clock=lambda: next(seconds))
+    assert (changed, broken) == (True, None) and lease.read()["holder"] == "run-2"
+    assert ticks == [0.5] * 3 and waited == 4  # the fake clock ticks once a call: 3 tries, then the one that took it
+
+
+def test_a_run_is_refused_at_once_by_another_run_and_after_its_wait_by_the_retirement_timer(lease):
+    lease.acquire("run-1", "deploy 1.1.0")
+    slept = []
+    with pytest.raises(LockHeld, match="held by 'run-1'"):
+        after_retirement(lambda: lease.acquire("run-2", "deploy 1.2.0"), 60, sleep=slept.append)
+    assert slept == []
+    lease.release("run-1")
+    lease.acquire("retire-timer-77", "retire warm colours of agent-loop", 120)
+    seconds = iter(range(100))
+    with pytest.raises(LockHeld, match="retire-timer-77"):
+        after_retirement(lambda: lease.acquire("run-2", "deploy 1.2.0"), 5, sleep=slept.append, clock=lambda: next(seconds))
+    assert len(slept) == 4 and held_by_retirement(lease.read()) and not held_by_retirement({"holder": "run-1"})
+    # Taken at once: nothing waited, however long the taking itself took.
+    lease.release("retire-timer-77")
+    seconds = iter(range(100))
+    assert after_retirement(lambda: lease.acquire("run-2", "deploy 1.2.0"), 5, sleep=slept.append, clock=lambda: next(seconds)) == (
+        (True, None), 0.0)
