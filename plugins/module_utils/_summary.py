@@ -44,6 +44,23 @@ def cell(value):
     return text if len(text) <= MESSAGE_WIDTH else text[:MESSAGE_WIDTH - 3] + "..."
 
 
+def canary_cell(canary):
+    """A canary in a few words: ``2.0.0 at 20 % on green, step 1 of 2, held``."""
+    if not isinstance(canary, dict):
+        return cell(canary)
+    share = canary.get("share")
+    text = "%s at %s %% on %s" % (canary.get("version") or "?", "?" if share is None else "%g" % float(share),
+                                  canary.get("colour") or "?")
+    steps = canary.get("steps")
+    if isinstance(steps, list) and isinstance(canary.get("step"), int):
+        text += ", step %d of %d" % (canary["step"] + 1, len(steps))
+    return text + (", %s" % canary["state"] if canary.get("state") else "")
+
+
+# Columns whose value is a structure shown in a few words rather than key by key.
+CELL_FORMATS = {"canary": canary_cell}
+
+
 def table(rows, headings):
     widths = [max([len(heading)] + [len(row[index]) for row in rows]) for index, heading in enumerate(headings)]
 
@@ -76,7 +93,8 @@ def summary_lines(custom_stats, check_mode=False, unreachable=None):
             report.setdefault(host, {"result": "unreachable", "message": "unreachable: %s" % reason})
         used = [(field, heading) for field, heading in columns
                 if any(isinstance(entry, dict) and field in entry for entry in report.values())]
-        rows = [[host] + [cell((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry) for field, unused_heading in used]
+        rows = [[host] + [CELL_FORMATS.get(field, cell)((entry or {}).get(field)) if isinstance(entry, dict) else cell(entry)
+                          for field, unused_heading in used]
                 for host, entry in sorted(report.items())]
         title_line = "nextgen.rollout %s summary%s" % (title, " (check mode: what the run would do; nothing was changed)"
                                                        if check_mode else "")

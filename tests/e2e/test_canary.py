@@ -91,6 +91,12 @@ def test_split_follows_the_steps_within_1_5_points_and_clients_stay_on_their_sid
                                        {"rollout_strategy": "canary", "canary_action": "resume"}))
         assert "holds at %d %%" % share in result.output
         assert ledger(HOST)["canary"]["state"] == "held" and ledger(HOST)["canary"]["share"] == share
+        if step == 0:
+            # The status's summary says where the canary stands in a few words.
+            status = must(run_playbook("status.yml", inventory, {})).output
+            row = status[status.index("nextgen.rollout status summary"):].splitlines()[3]
+            colour = ledger(HOST)["canary"]["colour"]
+            assert "1.1.0 at 10 %% on %s, step 1 of 4, held" % colour in row and "hash_key" not in row, row
         answers = versions_by_key(URL, keys)
         assert len(answers) == len(keys)
         candidate = set(k for k, v in answers.items() if v == "1.1.0")

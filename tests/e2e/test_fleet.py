@@ -337,21 +337,27 @@ def test_a_deploy_freeze_refuses_new_versions_on_every_host_and_lets_rollbacks_t
     assert [(doc["event"], doc["hosts"]) for doc in receiver.received] == [("unfrozen", HOSTS), ("nothing_to_do", HOSTS)]
 
 
+def fleet_canary_under_load(inventory, rate_per_s, **overrides):
+    """A canary of 1.1.0 across the three hosts (canary_scope fleet, the fast canary profile), under a load
+    with varied client keys on each host. Returns the run's result and the loads, stopped."""
+    with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
+        profile = yaml.safe_load(handle)
+    profile.update(WAVES, rollout_pilot_count=0, rollout_strategy="canary", rollout_canary_scope="fleet",
+                   target_version="1.1.0", **overrides)
+    running = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=rate_per_s, max_requests=20000, max_seconds=240,
+                    key_header="X-Client-Id").start() for i in range(len(HOSTS))]
+    try:
+        return run_playbook("blue-green-deploy.yml", inventory, profile), running
+    finally:
+        for load in running:
+            load.stop()
+
+
 def test_one_canary_across_the_wave_aborts_a_bad_candidate_on_every_host_within_its_step(inventory):
     """canary_scope fleet: the three hosts move together, the candidate (20 % errors everywhere) is judged
     on the wave's counts together, and every host is back at share 0 together, in the step where the rule fired."""
     assert live() == ["1.0.0"] * 3
-    with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
-        profile = yaml.safe_load(handle)
-    profile.update(WAVES, rollout_pilot_count=0, rollout_strategy="canary", rollout_canary_scope="fleet",
-                   target_version="1.1.0", rollout_env={"FAULT_ERROR_RATE": "0.2"}, canary_rate_window=4)
-    running = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=60, max_requests=20000, max_seconds=240,
-                    key_header="X-Client-Id").start() for i in range(len(HOSTS))]
-    try:
-        result = run_playbook("blue-green-deploy.yml", inventory, profile)
-    finally:
-        for load in running:
-            load.stop()
+    result, unused_loads = fleet_canary_under_load(inventory, 60, rollout_env={"FAULT_ERROR_RATE": "0.2"}, canary_rate_window=4)
     os.makedirs(os.path.join(ROOT, "build", "test-artifacts"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "test-artifacts", "fleet-canary.log"), "w") as handle:
         handle.write(result.output)
@@ -390,18 +396,7 @@ def test_a_host_whose_candidate_never_gets_ready_takes_the_wave_canary_back_with
     its first step; the wave would fail (0 % of it may), so the two others go back to share 0 at the end
     of the first interval instead of walking every step and being taken back after the wave."""
     assert live() == ["1.0.0"] * 3
-    with open(os.path.join(os.path.dirname(__file__), "files", "canary-fast.yml")) as handle:
-        profile = yaml.safe_load(handle)
-    profile.update(WAVES, rollout_pilot_count=0, rollout_strategy="canary", rollout_canary_scope="fleet",
-                   target_version="1.1.0")
-    faulty = with_faulty_host(inventory, tmp_path, HOSTS[2])
-    running = [Load("http://127.0.0.1:%d/" % (BASE_PORT + i + 1), rate_per_s=30, max_requests=10000, max_seconds=180,
-                    key_header="X-Client-Id").start() for i in range(len(HOSTS))]
-    try:
-        result = run_playbook("blue-green-deploy.yml", faulty, profile)
-    finally:
-        for load in running:
-            load.stop()
+    result, running = fleet_canary_under_load(with_faulty_host(inventory, tmp_path, HOSTS[2]), 30)
     said = " ".join(result.output.split())
     assert result.rc != 0
     left = "%s left the canary (1 of 3 hosts, 33.3 %%, above the 0 %% of a wave that may fail)" % HOSTS[2]

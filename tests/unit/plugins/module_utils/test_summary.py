@@ -47,3 +47,15 @@ def test_a_connection_that_failed_during_a_task_says_what_to_do():
     assert lines[-1].startswith("what to do: check that Ansible reaches web-1 as the playbook does") and "timeout" in lines[-1]
     assert not any(line.startswith("what to do") for line in summary_lines({"rollout": {"web-2": {"result": "refused",
                                                                                                   "message": "disk full"}}}))
+
+
+def test_a_canary_in_the_status_reads_in_a_few_words():
+    canary = {"colour": "green", "hash_key": "$http_x_client_id", "share": 20.0, "stable_colour": "blue",
+              "stable_version": "2.3.0", "state": "held", "step": 0, "updated": "2026-12-07T23:47:12.891494Z", "version": "2.0.0",
+              "steps": [{"hold": True, "pause": 8, "share": 20}, {"pause": 0, "share": 100}]}
+    lines = summary_lines({"status": {"web-1": {"live_version": "2.3.0", "warm_version": None, "canary": canary, "drift": [],
+                                                "message": "consistent"},
+                                      "web-2": {"live_version": "2.3.0", "canary": None, "message": "consistent"}}})
+    assert lines[2].split() == ["host", "live", "warm", "canary", "drift", "state"]
+    assert lines[4].split("  ")[0] == "web-1" and "2.0.0 at 20 % on green, step 1 of 2, held" in lines[4], lines[4]
+    assert "hash_key" not in lines[4] and lines[5].split() == ["web-2", "2.3.0", "-", "-", "-", "consistent"]
