@@ -128,6 +128,12 @@ from ansible_collections.nextgen.rollout.plugins.module_utils._lease import (
     Lease, LockError, LockHeld, after_retirement, describe, utc_now)
 
 
+def warn_waited(module, waited):
+    if waited:
+        module.warn("waited %s s for the host's retirement timer to release the deploy lock of %s (it was stopping a warm "
+                    "colour whose window was over)" % (waited, module.params["service"]))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -155,15 +161,14 @@ def main():
             if module.check_mode:
                 waited = after_retirement(lambda: lease.check(p["holder"], break_expired=p["break_stale"], takeover=p["takeover"]),
                                           p["retirement_wait"])[1]
+                warn_waited(module, waited)
                 current = lease.read() if waited else current
                 module.exit_json(changed=current is None, lock=current, waited_s=waited)
             (changed, broken), waited = after_retirement(
                 lambda: lease.acquire(p["holder"], p["reason"], p["lease_ttl"], p["owner"],
                                       break_expired=p["break_stale"], takeover=p["takeover"]), p["retirement_wait"])
+            warn_waited(module, waited)
             result = dict(changed=changed, lock=lease.read(), waited_s=waited)
-            if waited:
-                module.warn("waited %s s for the host's retirement timer to release the deploy lock of %s (it was stopping "
-                            "a warm colour whose window was over)" % (waited, p["service"]))
             if broken:
                 result["broken_lock"] = broken
                 module.warn("took over the deploy lock of %s from %r (%s)"
