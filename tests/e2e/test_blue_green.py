@@ -355,6 +355,15 @@ def test_a_second_deploy_is_refused_while_the_lock_is_held(inventory):
         host_exec(HOST, "rm", "-f", "/var/lib/nextgen-rollout/agent-loop/lock.json")
 
 
+def test_a_rollback_to_a_version_the_service_never_ran_says_so(inventory):
+    result = run_playbook("rollback.yml", inventory, {"target_version": "9.9.9", "rollout_image_pull": "never"})
+    said = " ".join(result.output.split())
+    assert result.rc != 0 and "image agent-loop:9.9.9 is not on %s" % HOST in said, said[-2500:]
+    ran = re.search(r"9\.9\.9 never ran as agent-loop on this host as far as its ledger knows \(it ran ([^)]*)\): check the version", said)
+    assert ran and "1.0.0" in ran.group(1).split(", "), said[-2500:]
+    assert ledger(HOST)["live"]["version"] == "1.0.0" and serving_version() == ["1.0.0"]
+
+
 def test_a_deploy_that_comes_while_the_retirement_timer_stops_a_colour_waits_for_it_instead_of_failing(inventory):
     """The host's retirement timer holds the deploy lock while it stops a warm colour whose window is
     over: up to the colour's stop grace period (here 12 s: the colour ignores its stop signal). A deploy

@@ -291,6 +291,7 @@ def test_maintenance_after_five_releases_keeps_exactly_what_a_rollback_may_need(
             assert ledger(HOST)["live"]["version"] == version
         refused = run_playbook("rollback.yml", fleet["inventory"], dict(VARS, target_version="1.1.0"))
         assert refused.rc != 0 and "cannot be pulled" in " ".join(refused.output.split()), refused.output[-2500:]
+        assert "never ran as" not in refused.output  # 1.1.0 ran there: its image was pruned, the version is right
         assert ledger(HOST)["live"]["version"] == "1.4.0"
         # nginx reopened its log after the rotation: the rollbacks' checks went to the new file.
         assert host_exec(HOST, "test", "-s", "/var/log/nginx/agent-loop.access.json").returncode == 0
